@@ -1,0 +1,4 @@
+//! Pure Rust: the reference implementations and the CPU path of every capability.
+//! Nothing here knows wasm-bindgen, wgpu or tract; the facades convert at their edge.
+
+pub mod plan;

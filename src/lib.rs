@@ -1,0 +1,11 @@
+//! latentlab: ICML 2024 ideas on the user's own device.
+//!
+//! - [`core`]: pure Rust reference implementations (no wasm, GPU or ONNX types).
+//! - `wasm` (wasm32 only): the thin wasm-bindgen facade that the npm package exports.
+//!
+//! The README's Architecture section is the map; keep the two in step.
+
+pub mod core;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;
