@@ -7,13 +7,14 @@
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::core::plan::{
     self, GraphEncoding, Plan as CorePlan, PlanFile, PromptOptions, ORDERING_TEMPLATES,
 };
 
 #[wasm_bindgen(start)]
-fn start() {
+fn install_panic_hook() {
     console_error_panic_hook::set_once();
 }
 
@@ -73,6 +74,29 @@ struct JsPromptOptions {
     bag: Option<bool>,
     chain_of_thought: Option<bool>,
     ordering_template: Option<usize>,
+}
+
+impl JsPromptOptions {
+    const KEYS: &'static [&'static str] =
+        &["encoding", "bag", "chainOfThought", "orderingTemplate"];
+}
+
+/// serde-wasm-bindgen reads only the fields it knows, so a misspelt option would be
+/// silently ignored; refuse it by name instead.
+fn reject_unknown_keys(value: &JsValue, known: &[&str], what: &str) -> Result<(), JsError> {
+    let Some(object) = value.dyn_ref::<js_sys::Object>() else {
+        return Err(JsError::new(&format!("{what} must be an object")));
+    };
+    for key in js_sys::Object::keys(object).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !known.contains(&key.as_str()) {
+            return Err(JsError::new(&format!(
+                "unknown {what} key {key:?} (expected one of: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[wasm_bindgen(js_class = Plan)]
@@ -141,13 +165,15 @@ impl JsPlan {
     /// The PLaG prompt for this plan.
     pub fn prompt(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "PromptOptions | undefined")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "PromptOptions")] options: Option<JsValue>,
     ) -> Result<String, JsError> {
-        let given: JsPromptOptions = if options.is_undefined() || options.is_null() {
-            JsPromptOptions::default()
-        } else {
-            serde_wasm_bindgen::from_value(options)
-                .map_err(|e| JsError::new(&format!("bad prompt options: {e}")))?
+        let given: JsPromptOptions = match options {
+            Some(o) if !o.is_undefined() && !o.is_null() => {
+                reject_unknown_keys(&o, JsPromptOptions::KEYS, "prompt options")?;
+                serde_wasm_bindgen::from_value(o)
+                    .map_err(|e| JsError::new(&format!("bad prompt options: {e}")))?
+            }
+            _ => JsPromptOptions::default(),
         };
         let defaults = PromptOptions::default();
         let encoding = match given.encoding {
