@@ -1,0 +1,4 @@
+// Home page: only the shared header/footer is dynamic.
+import { renderShell } from '../shell.js';
+
+renderShell('home');

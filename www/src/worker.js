@@ -1,0 +1,66 @@
+// Module worker that owns the latentlab wasm instance, so parsing and analysing
+// plans never blocks the page. Protocol: the page posts {id, op, args}; we answer
+// {id, ok: true, result} or {id, ok: false, error: message}. Long operations may
+// also post {id, progress} before their answer.
+import init, { Plan, formatSeconds, version } from 'latentlab';
+import { timeTicks } from './ticks.js';
+
+// Instantiate the wasm once; every message waits on the same promise.
+const ready = init();
+
+/** Parses `text` into a Plan, runs `use(plan)`, and always frees the wasm memory. */
+function withPlan(text, use) {
+  const plan = Plan.fromJson(text);
+  try {
+    return use(plan);
+  } finally {
+    plan.free();
+  }
+}
+
+const ops = {
+  'plan.analyze': ({ text }) =>
+    withPlan(text, (plan) => {
+      const analysis = plan.analyze();
+      return {
+        plan: { title: plan.title, steps: plan.steps, constraints: plan.constraints },
+        analysis,
+        labels: secondsLabels(analysis),
+      };
+    }),
+  'plan.prompt': ({ text, options }) => withPlan(text, (plan) => plan.prompt(options ?? {})),
+  'plan.score': ({ text, answer }) => withPlan(text, (plan) => plan.score(answer ?? '')),
+  version: () => version(),
+};
+
+/** Readable text for every number of seconds the page shows: ranges and axis ticks. */
+function secondsLabels(analysis) {
+  const values = new Set(timeTicks(analysis.optimal_seconds[1]));
+  const add = (range) => range.forEach((v) => values.add(v));
+  add(analysis.optimal_seconds);
+  add(analysis.sequential_seconds);
+  for (const step of analysis.steps) {
+    [step.duration, step.earliest_start, step.earliest_finish, step.slack].forEach(add);
+  }
+  return Object.fromEntries([...values].map((v) => [v, formatSeconds(v)]));
+}
+
+/** Turns anything thrown (wasm errors are Error objects, but be safe) into a message. */
+function messageOf(err) {
+  if (err instanceof Error) return err.message;
+  return typeof err === 'string' ? err : String(err);
+}
+
+self.addEventListener('message', async (event) => {
+  const { id, op, args } = event.data ?? {};
+  try {
+    await ready;
+    const handler = ops[op];
+    if (!handler) throw new Error(`unknown operation: ${op}`);
+    const progress = (value) => self.postMessage({ id, progress: value });
+    const result = await handler(args ?? {}, progress);
+    self.postMessage({ id, ok: true, result });
+  } catch (err) {
+    self.postMessage({ id, ok: false, error: messageOf(err) });
+  }
+});

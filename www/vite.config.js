@@ -1,0 +1,25 @@
+// Vite configuration for latentlab's static demo site.
+// The site is plain ES modules + a module worker + the wasm package; `base: './'`
+// keeps every URL relative so www/dist can be served from any path on any static host.
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vite';
+
+const root = fileURLToPath(new URL('.', import.meta.url));
+
+export default defineConfig({
+  root,
+  base: './',
+  publicDir: 'public',
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    rollupOptions: {
+      input: {
+        index: fileURLToPath(new URL('./index.html', import.meta.url)),
+        plans: fileURLToPath(new URL('./plans.html', import.meta.url)),
+      },
+    },
+  },
+  // The worker imports the wasm package, which needs ES module output.
+  worker: { format: 'es' },
+});
