@@ -6,5 +6,5 @@ import { initSync } from './latentlab.js';
 
 initSync({ module: readFileSync(new URL('./latentlab_bg.wasm', import.meta.url)) });
 
-export * from './latentlab.js';
-export { default } from './latentlab.js';
+export * from './index.js';
+export { default } from './index.js';

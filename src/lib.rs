@@ -1,11 +1,13 @@
 //! latentlab: ICML 2024 ideas on the user's own device.
 //!
 //! - [`core`]: pure Rust reference implementations (no wasm, GPU or ONNX types).
+//! - [`encode`]: ONNX encoders (the only module that knows tract and tokenizers).
 //! - `wasm` (wasm32 only): the thin wasm-bindgen facade that the npm package exports.
 //!
 //! The README's Architecture section is the map; keep the two in step.
 
 pub mod core;
+pub mod encode;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

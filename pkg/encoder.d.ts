@@ -1,0 +1,30 @@
+import type { EmbeddingMatrix, ImageInput, ModelEntry, Manifest, TextEmbedder, ImageEmbedder } from './latentlab.js';
+export { EmbeddingIndex as Index, parseManifest } from './latentlab.js';
+
+export interface LoadProgress { url: string; loaded: number; total: number; cached: boolean; }
+export interface LoadOptions {
+  onProgress?: (p: LoadProgress) => void;
+  /** Resolves relative `file`/`tokenizer` paths of manifest entries. */
+  baseUrl?: string;
+  /** Keep downloads in the Cache API (default true). */
+  cache?: boolean;
+  signal?: AbortSignal;
+  fetch?: typeof fetch;
+}
+export type EncoderSource =
+  | ModelEntry
+  | { text?: ModelEntry; image?: ModelEntry }
+  | { textUrl?: string; tokenizerUrl?: string; visionUrl?: string; dim?: number };
+
+export function fetchChecked(url: string, options?: LoadOptions & { sha256?: string }): Promise<Uint8Array>;
+
+export class Encoder {
+  readonly text: TextEmbedder | null;
+  readonly image: ImageEmbedder | null;
+  static load(source: EncoderSource, options?: LoadOptions): Promise<Encoder>;
+  static loadPair(manifest: Manifest, imageModelName: string, options?: LoadOptions): Promise<Encoder>;
+  readonly dim: number;
+  embedText(texts: string[]): EmbeddingMatrix;
+  embedImage(images: ImageInput[]): EmbeddingMatrix;
+  free(): void;
+}

@@ -1,0 +1,3 @@
+export * from './latentlab.js';
+export { default } from './latentlab.js';
+export * from './encoder.js';

@@ -1,0 +1,179 @@
+//! Pieces every command shares: input files, models, images, JSON out.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use latentlab::encode::{ImageEncoder, Manifest, ModelKind, RgbaImage, TextEncoder};
+
+#[derive(Args)]
+pub struct Input {
+    /// A plan file (latentlab plan JSON, an AsyncHow record, a JSON array or JSON
+    /// lines of either); `-` or nothing reads standard input.
+    #[arg(value_name = "FILE|-")]
+    pub file: Option<String>,
+}
+
+pub fn read_input(input: &Input) -> Result<(String, String)> {
+    match input.file.as_deref() {
+        None | Some("-") => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read standard input")?;
+            Ok(("<stdin>".to_string(), text))
+        }
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+            Ok((path.to_string(), text))
+        }
+    }
+}
+
+/// Where the models are: `--models`, else `$LATENTLAB_MODELS`, else `./models` when it
+/// holds a manifest, else the repository's `models/` this binary was built from.
+pub fn models_dir(arg: Option<&Path>) -> PathBuf {
+    if let Some(dir) = arg {
+        return dir.to_path_buf();
+    }
+    if let Some(dir) = std::env::var_os("LATENTLAB_MODELS") {
+        return PathBuf::from(dir);
+    }
+    let local = PathBuf::from("models");
+    if local.join("manifest.json").exists() {
+        local
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models")
+    }
+}
+
+pub struct Models {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl Models {
+    pub fn open(arg: Option<&Path>) -> Result<Models> {
+        let dir = models_dir(arg);
+        let path = dir.join("manifest.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let manifest =
+            Manifest::from_json(&text).with_context(|| format!("in {}", path.display()))?;
+        Ok(Models { dir, manifest })
+    }
+
+    fn file(&self, rel: &str) -> Result<Vec<u8>> {
+        let path = self.dir.join(rel);
+        std::fs::read(&path).with_context(|| {
+            format!(
+                "cannot read {} (the bundled models are built by scripts/build, or python3 models/build_models.py)",
+                path.display()
+            )
+        })
+    }
+
+    /// The default text model: the first text model of the manifest.
+    pub fn default_name(&self, kind: ModelKind) -> Result<String> {
+        self.manifest
+            .models
+            .iter()
+            .find(|m| m.kind == kind)
+            .map(|m| m.name.clone())
+            .with_context(|| format!("the manifest has no {kind:?} model"))
+    }
+
+    pub fn text(&self, name: &str) -> Result<TextEncoder> {
+        let entry = self.manifest.get(name)?;
+        if entry.kind != ModelKind::Text {
+            // An image model names the text model it pairs with.
+            if let Some(pair) = &entry.pairs_with {
+                return self.text(pair);
+            }
+            anyhow::bail!("model {name:?} is not a text model");
+        }
+        let tokenizer = entry
+            .tokenizer
+            .as_deref()
+            .with_context(|| format!("model {name:?} has no tokenizer"))?;
+        Ok(TextEncoder::from_bytes(
+            entry,
+            &self.file(&entry.file)?,
+            &self.file(tokenizer)?,
+        )?)
+    }
+
+    pub fn image(&self, name: &str) -> Result<ImageEncoder> {
+        let entry = self.manifest.get(name)?;
+        if entry.kind != ModelKind::Image {
+            anyhow::bail!("model {name:?} is not an image model");
+        }
+        Ok(ImageEncoder::from_bytes(entry, &self.file(&entry.file)?)?)
+    }
+}
+
+/// Decodes an image file to RGBA, naming the file on failure.
+pub fn load_image(path: &Path) -> Result<RgbaImage> {
+    let decoded = image::open(path)
+        .with_context(|| format!("cannot read the image {}", path.display()))?
+        .to_rgba8();
+    Ok(RgbaImage {
+        width: decoded.width(),
+        height: decoded.height(),
+        data: decoded.into_raw(),
+    })
+}
+
+/// Image files under `dir` (recursively), sorted by path.
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d)
+            .with_context(|| format!("cannot read the folder {}", d.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if is_image(&path) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub fn is_image(path: &Path) -> bool {
+    matches!(
+        path.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("png" | "jpg" | "jpeg")
+    )
+}
+
+/// A progress bar on stderr for long work; hidden when stderr is not a terminal.
+pub fn progress(len: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Prints one JSON line. A closed stdout (`latentlab … | head`) ends the output quietly.
+pub fn emit(value: &serde_json::Value) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{value}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}

@@ -1,0 +1,67 @@
+//! The `latentlab` command-line tool: batch work on files, JSON on stdout, errors on
+//! stderr with a non-zero exit, progress bars on long work. Command names and JSON keys
+//! are contracts tested from outside (tests/cli.rs, tests/cli_encode.rs, tests/cli_ot.rs).
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod common;
+#[cfg(not(target_arch = "wasm32"))]
+mod encode_cmd;
+#[cfg(not(target_arch = "wasm32"))]
+mod npy;
+#[cfg(not(target_arch = "wasm32"))]
+mod ot_cmd;
+#[cfg(not(target_arch = "wasm32"))]
+mod plan_cmd;
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    use clap::{Parser, Subcommand};
+
+    #[derive(Parser)]
+    #[command(
+        name = "latentlab",
+        version,
+        about = "ICML 2024 ideas on your own device"
+    )]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(Subcommand)]
+    enum Command {
+        /// Plan graphs (PLaG / AsyncHow): optimal time, prompts, answer scoring.
+        #[command(subcommand)]
+        Plan(plan_cmd::PlanCommand),
+        /// Embed texts or images with an ONNX encoder.
+        #[command(subcommand)]
+        Embed(encode_cmd::EmbedCommand),
+        /// Search a gallery of images or a corpus of sentences.
+        Search(encode_cmd::SearchArgs),
+        /// Evaluate an encoder.
+        #[command(subcommand)]
+        Eval(encode_cmd::EvalCommand),
+        /// Optimal transport (M3G): Sinkhorn, multi-marginal Sinkhorn and the M3G loss.
+        #[command(subcommand)]
+        Ot(ot_cmd::OtCommand),
+    }
+
+    let result = match Cli::parse().command {
+        Command::Plan(c) => plan_cmd::run(c),
+        Command::Embed(c) => encode_cmd::embed(c),
+        Command::Search(a) => encode_cmd::search(a),
+        Command::Eval(c) => encode_cmd::eval(c),
+        Command::Ot(c) => ot_cmd::run(c),
+    };
+    match result {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("latentlab: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,770 @@
+//! Entropic optimal transport between two weighted point sets: log-domain Sinkhorn in f32,
+//! balanced or unbalanced, following OTT-JAX's `ott.solvers.linear.sinkhorn.Sinkhorn`
+//! (`lse_mode=True`, no momentum/Anderson) in its updates, stopping rule, error and costs.
+//!
+//! Conventions (OTT's): the plan is `P_ij = exp((f_i + g_j − C_ij)/ε)`, so the potentials
+//! absorb `ε log a` and `ε log b`. One iteration updates `g` then `f`:
+//!
+//! ```text
+//! g_j ← τ_b (ε log b_j − ε LSE_i((f_i − C_ij)/ε))
+//! f_i ← τ_a (ε log a_i − ε LSE_j((g_j − C_ij)/ε))
+//! ```
+//!
+//! (a non-finite LSE counts as 0, as in OTT). With `τ < 1` the marginal is relaxed by
+//! `ρ KL(·|a)`, `ρ = ε τ / (1 − τ)`; POT's `sinkhorn_unbalanced(..., reg=ε, reg_m=ρ,
+//! reg_type="entropy")` runs the same fixed point (`τ = reg_m / (reg_m + reg)`).
+//!
+//! Each LSE is a per-row (or per-column) streaming reduction over costs computed on the fly
+//! from the point clouds, so no `n × m` matrix exists unless the plan is requested (small
+//! problems, up to [`COST_CACHE_ENTRIES`] entries, keep the costs in memory — the same f32
+//! values, only faster).
+
+use serde::Serialize;
+
+use super::cost::{check_weights, same_mass, CostFn, Points, MASS_TOLERANCE};
+use super::error::OtError;
+use super::lse::{finite_or_zero, p_norm, Lse};
+
+/// Point-cloud problems with at most this many pairs keep their cost matrix in memory.
+pub const COST_CACHE_ENTRIES: usize = 1 << 22;
+
+/// The transport problem's geometry: a cost matrix, or two point clouds and a ground cost.
+#[derive(Debug, Clone, Copy)]
+pub enum Geometry<'a> {
+    /// `cost` is `n × m`, row-major.
+    CostMatrix { cost: &'a [f32], n: usize, m: usize },
+    /// `C_ij = cost(x_i, y_j)`; `x` and `y` share their dimension.
+    PointClouds {
+        x: Points<'a>,
+        y: Points<'a>,
+        cost: CostFn,
+    },
+}
+
+/// The entropic regularisation ε, absolute or relative to the cost's statistics (OTT-JAX's
+/// `epsilon` / `relative_epsilon`). Mean and standard deviation are over all `n·m` entries
+/// of the cost (population standard deviation), as OTT's `mean_cost_matrix` /
+/// `std_cost_matrix`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Epsilon {
+    /// ε itself.
+    Absolute(f32),
+    /// ε = value × mean of the cost.
+    RelativeToMean(f32),
+    /// ε = value × standard deviation of the cost.
+    RelativeToStd(f32),
+}
+
+/// OTT-JAX's `DEFAULT_EPSILON_SCALE`: ε defaults to 0.05 × std of the cost.
+pub const DEFAULT_EPSILON_SCALE: f32 = 0.05;
+
+impl Default for Epsilon {
+    fn default() -> Self {
+        Epsilon::RelativeToStd(DEFAULT_EPSILON_SCALE)
+    }
+}
+
+/// Options of [`sinkhorn`]; defaults are OTT-JAX's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkhornOptions {
+    /// Default: 0.05 × std of the cost.
+    pub epsilon: Epsilon,
+    /// Marginal relaxation in (0, 1]; 1 (default) is a hard constraint.
+    pub tau_a: f32,
+    /// Marginal relaxation in (0, 1]; 1 (default) is a hard constraint.
+    pub tau_b: f32,
+    /// Stop when the marginal error is below this (default 1e-3).
+    pub threshold: f32,
+    /// The p of the p-norm of the marginal error (default 1).
+    pub norm_error: f32,
+    /// Check interval: the error is computed every this many iterations (default 10).
+    pub inner_iterations: usize,
+    /// No stop, and no error computed, before this many iterations (default 0).
+    pub min_iterations: usize,
+    /// At most this many iterations (default 2000).
+    pub max_iterations: usize,
+    /// Return the `n × m` plan (default false).
+    pub return_plan: bool,
+}
+
+impl Default for SinkhornOptions {
+    fn default() -> Self {
+        SinkhornOptions {
+            epsilon: Epsilon::default(),
+            tau_a: 1.0,
+            tau_b: 1.0,
+            threshold: 1e-3,
+            norm_error: 1.0,
+            inner_iterations: 10,
+            min_iterations: 0,
+            max_iterations: 2000,
+            return_plan: false,
+        }
+    }
+}
+
+/// The result of [`sinkhorn`]. Not converging is reported by `converged`, not as an error.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SinkhornOutput {
+    /// Potential of the first marginal (length `n`); `-∞` where `a_i = 0`.
+    pub f: Vec<f32>,
+    /// Potential of the second marginal (length `m`); `-∞` where `b_j = 0`.
+    pub g: Vec<f32>,
+    /// The ε used.
+    pub epsilon: f32,
+    /// OTT's `reg_ot_cost` (= `kl_reg_cost`): `⟨P, C⟩ + ε KL(P | a⊗b)` plus, when
+    /// unbalanced, `ρ_a KL(P1 | a) + ρ_b KL(Pᵀ1 | b)`, evaluated from the potentials.
+    pub reg_ot_cost: f32,
+    /// OTT's `ent_reg_cost`: `reg_ot_cost − ε (H(a) + H(b))`, `H(a) = −Σ a log a`
+    /// (= `⟨P, C⟩ + ε Σ P log P` when balanced).
+    pub ent_reg_cost: f32,
+    /// The bare transport cost `⟨P, C⟩` (what POT's `sinkhorn2` returns).
+    pub transport_cost: f32,
+    /// The marginal error at each check, in order (only the computed ones).
+    pub errors: Vec<f32>,
+    /// Iterations run.
+    pub n_iters: usize,
+    /// Whether the last computed error is finite and below the threshold.
+    pub converged: bool,
+    /// The plan `P`, `n × m` row-major, when requested.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Vec<f32>>,
+}
+
+/// Where the costs come from: a borrowed matrix, a cached one, or computed on the fly.
+pub(crate) enum Costs<'a> {
+    Borrowed(&'a [f32], usize),
+    Owned(Vec<f32>, usize),
+    OnTheFly(Points<'a>, Points<'a>, CostFn),
+}
+
+impl Costs<'_> {
+    #[inline]
+    pub(crate) fn at(&self, i: usize, j: usize) -> f32 {
+        match self {
+            Costs::Borrowed(c, m) => c[i * m + j],
+            Costs::Owned(c, m) => c[i * m + j],
+            Costs::OnTheFly(x, y, cost) => cost.eval(x.row(i), y.row(j)),
+        }
+    }
+}
+
+/// Checks the geometry and returns `(n, m, costs)`.
+fn check_geometry<'a>(geom: &Geometry<'a>) -> Result<(usize, usize, Costs<'a>), OtError> {
+    match *geom {
+        Geometry::CostMatrix { cost, n, m } => {
+            if n == 0 || m == 0 || cost.is_empty() {
+                return Err(OtError::Empty {
+                    arg: "cost".into(),
+                    what: "row and column",
+                });
+            }
+            if n.checked_mul(m) != Some(cost.len()) {
+                return Err(OtError::Shape {
+                    arg: "cost".into(),
+                    expected: format!("{} values ({n} × {m})", n.saturating_mul(m)),
+                    got: format!("{} values", cost.len()),
+                });
+            }
+            if let Some(k) = cost.iter().position(|v| !v.is_finite()) {
+                return Err(OtError::NonFiniteCost {
+                    row: k / m,
+                    col: k % m,
+                    value: cost[k],
+                });
+            }
+            Ok((n, m, Costs::Borrowed(cost, m)))
+        }
+        Geometry::PointClouds { x, y, cost } => {
+            x.check("x")?;
+            y.check("y")?;
+            if x.dim != y.dim {
+                return Err(OtError::Shape {
+                    arg: "y".into(),
+                    expected: format!("dimension {} (that of x)", x.dim),
+                    got: format!("dimension {}", y.dim),
+                });
+            }
+            let (n, m) = (x.n, y.n);
+            let costs = match n.checked_mul(m) {
+                Some(nm) if nm <= COST_CACHE_ENTRIES => {
+                    let mut c = Vec::with_capacity(nm);
+                    for i in 0..n {
+                        for j in 0..m {
+                            c.push(cost.eval(x.row(i), y.row(j)));
+                        }
+                    }
+                    Costs::Owned(c, m)
+                }
+                _ => Costs::OnTheFly(x, y, cost),
+            };
+            Ok((n, m, costs))
+        }
+    }
+}
+
+/// Checks the options shared by the Sinkhorn solvers.
+pub(crate) fn check_loop_options(
+    threshold: f32,
+    norm_error: f32,
+    inner_iterations: usize,
+    max_iterations: usize,
+) -> Result<(), OtError> {
+    if !(threshold.is_finite() && threshold >= 0.0) {
+        return Err(OtError::Option {
+            name: "threshold",
+            value: threshold.to_string(),
+            expected: "a finite number >= 0",
+        });
+    }
+    if !(norm_error.is_finite() && norm_error >= 1.0) {
+        return Err(OtError::Option {
+            name: "norm_error",
+            value: norm_error.to_string(),
+            expected: "a finite p >= 1",
+        });
+    }
+    if inner_iterations == 0 {
+        return Err(OtError::Option {
+            name: "inner_iterations",
+            value: "0".into(),
+            expected: "at least 1",
+        });
+    }
+    if max_iterations == 0 {
+        return Err(OtError::Option {
+            name: "max_iterations",
+            value: "0".into(),
+            expected: "at least 1",
+        });
+    }
+    Ok(())
+}
+
+/// Resolves ε from its spec and the cost's mean and standard deviation (computed lazily by
+/// `stats`, which returns `(mean, std)`).
+pub(crate) fn resolve_epsilon(
+    spec: Epsilon,
+    stats: impl FnOnce() -> (f64, f64),
+) -> Result<f32, OtError> {
+    let (mult, what) = match spec {
+        Epsilon::Absolute(v) => {
+            if v.is_finite() && v > 0.0 {
+                return Ok(v);
+            }
+            return Err(OtError::Epsilon {
+                value: v,
+                detail: String::new(),
+            });
+        }
+        Epsilon::RelativeToMean(v) => (v, "mean"),
+        Epsilon::RelativeToStd(v) => (v, "standard deviation"),
+    };
+    if !(mult.is_finite() && mult > 0.0) {
+        return Err(OtError::Epsilon {
+            value: mult,
+            detail: format!(" (as the multiplier of the cost's {what})"),
+        });
+    }
+    let (mean, std) = stats();
+    let scale = if what == "mean" { mean } else { std };
+    let eps = (mult as f64 * scale) as f32;
+    if eps.is_finite() && eps > 0.0 {
+        Ok(eps)
+    } else {
+        Err(OtError::Epsilon {
+            value: eps,
+            detail: format!(
+                " (resolved as {mult} × the cost's {what} = {mult} × {scale}); pass an absolute epsilon"
+            ),
+        })
+    }
+}
+
+/// Mean and population standard deviation of values, accumulated in f64.
+pub(crate) fn mean_std(values: impl Iterator<Item = f32>) -> (f64, f64) {
+    let (mut n, mut s, mut s2) = (0u64, 0.0f64, 0.0f64);
+    for v in values {
+        let v = v as f64;
+        n += 1;
+        s += v;
+        s2 += v * v;
+    }
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    let mean = s / n as f64;
+    let var = (s2 / n as f64 - mean * mean).max(0.0);
+    (mean, var.sqrt())
+}
+
+fn check_tau(name: &'static str, tau: f32) -> Result<(), OtError> {
+    if tau.is_finite() && tau > 0.0 && tau <= 1.0 {
+        Ok(())
+    } else {
+        Err(OtError::Option {
+            name,
+            value: tau.to_string(),
+            expected: "a number in (0, 1] (1 = balanced marginal)",
+        })
+    }
+}
+
+/// `ρ = ε τ / (1 − τ)` (infinite for τ = 1).
+pub fn rho(epsilon: f32, tau: f32) -> f32 {
+    epsilon * tau / (1.0 - tau)
+}
+
+/// Entropic OT between `a` (length `n`, empty = uniform) and `b` (length `m`, empty =
+/// uniform) under `geom`. See the module documentation for the conventions.
+pub fn sinkhorn(
+    geom: &Geometry,
+    a: &[f32],
+    b: &[f32],
+    opts: &SinkhornOptions,
+) -> Result<SinkhornOutput, OtError> {
+    let (n, m, costs) = check_geometry(geom)?;
+    let (a, mass_a) = check_weights("a", a, n)?;
+    let (b, mass_b) = check_weights("b", b, m)?;
+    check_tau("tau_a", opts.tau_a)?;
+    check_tau("tau_b", opts.tau_b)?;
+    check_loop_options(
+        opts.threshold,
+        opts.norm_error,
+        opts.inner_iterations,
+        opts.max_iterations,
+    )?;
+    let balanced = opts.tau_a == 1.0 && opts.tau_b == 1.0;
+    if balanced && !same_mass(mass_b, mass_a) {
+        return Err(OtError::MassMismatch {
+            arg: "b".into(),
+            mass: mass_b,
+            expected: mass_a,
+            why: "a balanced problem (tau_a = tau_b = 1) needs b to carry the mass of a",
+            tolerance: MASS_TOLERANCE,
+        });
+    }
+    let eps = resolve_epsilon(opts.epsilon, || {
+        mean_std(
+            (0..n)
+                .flat_map(|i| (0..m).map(move |j| (i, j)))
+                .map(|(i, j)| costs.at(i, j)),
+        )
+    })?;
+
+    let log_a: Vec<f32> = a.iter().map(|v| v.ln()).collect();
+    let log_b: Vec<f32> = b.iter().map(|v| v.ln()).collect();
+    let (tau_a, tau_b) = (opts.tau_a, opts.tau_b);
+    let mut f = vec![0.0f32; n];
+    let mut g = vec![0.0f32; m];
+    let mut errors = Vec::new();
+    let mut n_iters = 0;
+
+    // The error (OTT's `solution_error`): balanced, the column marginal against b (rows
+    // match a exactly after the f update); unbalanced, both marginals against OTT's
+    // gradient of the marginal fit, `a · exp(−f/ρ_a)` and `b · exp(−g/ρ_b)`.
+    for it in 0..opts.max_iterations {
+        update_g(&costs, &f, &mut g, &log_b, eps, tau_b);
+        update_f(&costs, &mut f, &g, &log_a, eps, tau_a);
+        n_iters = it + 1;
+        let check = (n_iters % opts.inner_iterations == 0 && it >= opts.min_iterations)
+            || n_iters == opts.max_iterations;
+        if !check {
+            continue;
+        }
+        let err = if balanced {
+            let col = col_marginal(&costs, &f, &g, eps);
+            p_norm(col.iter().zip(&b).map(|(c, t)| c - t), opts.norm_error)
+        } else {
+            let row = row_marginal(&costs, &f, &g, eps);
+            let col = col_marginal(&costs, &f, &g, eps);
+            let ta = marginal_fit_grad(&a, &f, eps, tau_a);
+            let tb = marginal_fit_grad(&b, &g, eps, tau_b);
+            p_norm(row.iter().zip(&ta).map(|(c, t)| c - t), opts.norm_error)
+                + p_norm(col.iter().zip(&tb).map(|(c, t)| c - t), opts.norm_error)
+        };
+        errors.push(err);
+        if !err.is_finite() || (err < opts.threshold && n_iters >= opts.min_iterations) {
+            break;
+        }
+    }
+    let converged = errors
+        .last()
+        .is_some_and(|e| e.is_finite() && *e < opts.threshold);
+
+    // Costs from the potentials (OTT's compute_kl_reg_cost), reductions in f64.
+    let div = |w: &[f32], pot: &[f32], tau: f32| -> f64 {
+        let mut s = 0.0f64;
+        for (&wi, &p) in w.iter().zip(pot) {
+            if wi > 0.0 {
+                let h = (p - eps * wi.ln()) as f64;
+                if tau == 1.0 {
+                    s += wi as f64 * h;
+                } else {
+                    let r = rho(eps, tau) as f64;
+                    s -= wi as f64 * r * ((-h / r).exp() - 1.0);
+                }
+            }
+        }
+        s
+    };
+    let mut total = 0.0f64;
+    let mut transport = 0.0f64;
+    let mut plan = if opts.return_plan {
+        Some(Vec::with_capacity(n * m))
+    } else {
+        None
+    };
+    for (i, &fi) in f.iter().enumerate() {
+        for (j, &gj) in g.iter().enumerate() {
+            let c = costs.at(i, j);
+            let p = ((fi + gj - c) / eps).exp();
+            total += p as f64;
+            transport += p as f64 * c as f64;
+            if let Some(plan) = plan.as_mut() {
+                plan.push(p);
+            }
+        }
+    }
+    let reg_ot_cost =
+        div(&a, &f, tau_a) + div(&b, &g, tau_b) + eps as f64 * (mass_a * mass_b - total);
+    let entr = |w: &[f32]| -> f64 {
+        w.iter()
+            .filter(|&&v| v > 0.0)
+            .map(|&v| -(v as f64) * (v as f64).ln())
+            .sum()
+    };
+    let ent_reg_cost = reg_ot_cost - eps as f64 * (entr(&a) + entr(&b));
+    Ok(SinkhornOutput {
+        f,
+        g,
+        epsilon: eps,
+        reg_ot_cost: reg_ot_cost as f32,
+        ent_reg_cost: ent_reg_cost as f32,
+        transport_cost: transport as f32,
+        errors,
+        n_iters,
+        converged,
+        plan,
+    })
+}
+
+/// `g_j ← τ_b (ε log b_j − ε LSE_i((f_i − C_ij)/ε))`: one streaming LSE per column.
+fn update_g(costs: &Costs, f: &[f32], g: &mut [f32], log_b: &[f32], eps: f32, tau: f32) {
+    for (j, gj) in g.iter_mut().enumerate() {
+        let mut l = Lse::EMPTY;
+        for (i, &fi) in f.iter().enumerate() {
+            l.push((fi - costs.at(i, j)) / eps);
+        }
+        *gj = tau * (eps * log_b[j] - eps * finite_or_zero(l.value()));
+    }
+}
+
+/// `f_i ← τ_a (ε log a_i − ε LSE_j((g_j − C_ij)/ε))`: one streaming LSE per row.
+fn update_f(costs: &Costs, f: &mut [f32], g: &[f32], log_a: &[f32], eps: f32, tau: f32) {
+    for (i, fi) in f.iter_mut().enumerate() {
+        let mut l = Lse::EMPTY;
+        for (j, &gj) in g.iter().enumerate() {
+            l.push((gj - costs.at(i, j)) / eps);
+        }
+        *fi = tau * (eps * log_a[i] - eps * finite_or_zero(l.value()));
+    }
+}
+
+/// `Σ_j P_ij` for each row, as `exp(f_i/ε + LSE_j((g_j − C_ij)/ε))`.
+fn row_marginal(costs: &Costs, f: &[f32], g: &[f32], eps: f32) -> Vec<f32> {
+    f.iter()
+        .enumerate()
+        .map(|(i, &fi)| {
+            let mut l = Lse::EMPTY;
+            for (j, &gj) in g.iter().enumerate() {
+                l.push((fi + gj - costs.at(i, j)) / eps);
+            }
+            l.value().exp()
+        })
+        .collect()
+}
+
+/// `Σ_i P_ij` for each column.
+fn col_marginal(costs: &Costs, f: &[f32], g: &[f32], eps: f32) -> Vec<f32> {
+    g.iter()
+        .enumerate()
+        .map(|(j, &gj)| {
+            let mut l = Lse::EMPTY;
+            for (i, &fi) in f.iter().enumerate() {
+                l.push((fi + gj - costs.at(i, j)) / eps);
+            }
+            l.value().exp()
+        })
+        .collect()
+}
+
+/// OTT's `grad_of_marginal_fit`: `w` when τ = 1, else `w · exp(−h/ρ)` (0 where `w = 0`).
+fn marginal_fit_grad(w: &[f32], h: &[f32], eps: f32, tau: f32) -> Vec<f32> {
+    if tau == 1.0 {
+        return w.to_vec();
+    }
+    let r = rho(eps, tau);
+    w.iter()
+        .zip(h)
+        .map(|(&wi, &hi)| if wi > 0.0 { wi * (-hi / r).exp() } else { 0.0 })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(eps: f32) -> SinkhornOptions {
+        SinkhornOptions {
+            epsilon: Epsilon::Absolute(eps),
+            threshold: 1e-6,
+            max_iterations: 10_000,
+            return_plan: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn two_by_two_by_hand() {
+        // C = [[0, 1], [1, 0]], uniform: P = [[p, ½ − p], [½ − p, p]], p = ½ σ(1/ε).
+        let cost = [0.0f32, 1.0, 1.0, 0.0];
+        let geom = Geometry::CostMatrix {
+            cost: &cost,
+            n: 2,
+            m: 2,
+        };
+        let eps = 0.5f32;
+        let out = sinkhorn(&geom, &[], &[], &opts(eps)).unwrap();
+        assert!(out.converged);
+        let p = 0.5 / (1.0 + (-1.0f32 / eps).exp());
+        let plan = out.plan.unwrap();
+        for (got, want) in plan.iter().zip([p, 0.5 - p, 0.5 - p, p]) {
+            assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        }
+        let transport = 2.0 * (0.5 - p);
+        assert!((out.transport_cost - transport).abs() < 1e-6);
+        // reg_ot_cost = ⟨P, C⟩ + ε KL(P | ab) with ab = ¼.
+        let kl: f32 = plan.iter().map(|&q| q * (q / 0.25).ln()).sum();
+        assert!((out.reg_ot_cost - (transport + eps * kl)).abs() < 1e-5);
+        let ent: f32 = plan.iter().map(|&q| q * q.ln()).sum();
+        assert!((out.ent_reg_cost - (transport + eps * ent)).abs() < 1e-5);
+        assert_eq!(out.n_iters % 10, 0);
+        assert_eq!(out.errors.len(), out.n_iters / 10);
+    }
+
+    #[test]
+    fn one_point_each() {
+        let (x, y) = ([0.0f32, 0.0], [3.0f32, 4.0]);
+        let geom = Geometry::PointClouds {
+            x: Points::new(&x, 1, 2),
+            y: Points::new(&y, 1, 2),
+            cost: CostFn::SqEuclidean,
+        };
+        let out = sinkhorn(&geom, &[], &[], &opts(1.0)).unwrap();
+        assert!((out.transport_cost - 25.0).abs() < 1e-4);
+        assert!((out.reg_ot_cost - 25.0).abs() < 1e-4);
+        assert_eq!(out.plan.unwrap(), vec![1.0]);
+    }
+
+    #[test]
+    fn not_converging_is_data() {
+        let cost = [0.0f32, 1.0, 1.0, 0.0, 2.0, 3.0];
+        let geom = Geometry::CostMatrix {
+            cost: &cost,
+            n: 3,
+            m: 2,
+        };
+        let o = SinkhornOptions {
+            epsilon: Epsilon::Absolute(0.01),
+            threshold: 0.0,
+            max_iterations: 25,
+            ..Default::default()
+        };
+        let out = sinkhorn(&geom, &[], &[], &o).unwrap();
+        assert!(!out.converged);
+        assert_eq!(out.n_iters, 25);
+        assert_eq!(out.errors.len(), 3); // at 10, 20 and the last iteration
+        assert!(out.plan.is_none());
+    }
+
+    #[test]
+    fn relative_epsilon() {
+        let cost = [1.0f32, 3.0, 5.0, 7.0];
+        let geom = Geometry::CostMatrix {
+            cost: &cost,
+            n: 2,
+            m: 2,
+        };
+        let mut o = opts(1.0);
+        o.epsilon = Epsilon::RelativeToMean(0.5);
+        assert_eq!(sinkhorn(&geom, &[], &[], &o).unwrap().epsilon, 2.0);
+        o.epsilon = Epsilon::default(); // 0.05 × std; std = √5
+        let e = sinkhorn(&geom, &[], &[], &o).unwrap().epsilon;
+        assert!((e - 0.05 * 5f32.sqrt()).abs() < 1e-7);
+        // A constant cost has no spread: a relative-to-std epsilon is refused by name.
+        let flat = [2.0f32; 4];
+        let geom = Geometry::CostMatrix {
+            cost: &flat,
+            n: 2,
+            m: 2,
+        };
+        let err = sinkhorn(&geom, &[], &[], &o).unwrap_err();
+        assert!(matches!(err, OtError::Epsilon { .. }));
+        assert!(err.to_string().contains("standard deviation"), "{err}");
+    }
+
+    #[test]
+    fn unbalanced_with_tiny_tau_barely_moves_mass() {
+        // With τ → 0 the marginals are almost free: the plan is ≈ exp(−C/ε)-scaled tiny mass
+        // where costs are large; here we only check the fixed point satisfies OTT's
+        // first-order conditions (the error) and costs are finite.
+        let cost = [0.0f32, 4.0, 4.0, 0.0];
+        let geom = Geometry::CostMatrix {
+            cost: &cost,
+            n: 2,
+            m: 2,
+        };
+        let o = SinkhornOptions {
+            tau_a: 0.5,
+            tau_b: 0.7,
+            ..opts(1.0)
+        };
+        let out = sinkhorn(&geom, &[0.5, 0.5], &[1.0, 1.0], &o).unwrap();
+        assert!(out.converged);
+        assert!(out.reg_ot_cost.is_finite());
+    }
+
+    #[test]
+    fn bad_inputs_are_named_errors() {
+        let cost = [0.0f32, 1.0, 1.0, 0.0];
+        let geom = Geometry::CostMatrix {
+            cost: &cost,
+            n: 2,
+            m: 2,
+        };
+        let o = SinkhornOptions::default();
+        let e = |a: &[f32], b: &[f32], o: &SinkhornOptions| sinkhorn(&geom, a, b, o).unwrap_err();
+        assert!(matches!(e(&[1.0], &[], &o), OtError::Shape { ref arg, .. } if arg == "a"));
+        assert!(matches!(
+            e(&[], &[0.5, -0.5], &o),
+            OtError::NegativeWeight { index: 1, .. }
+        ));
+        assert!(matches!(
+            e(&[f32::NAN, 1.0], &[], &o),
+            OtError::NonFiniteWeight { .. }
+        ));
+        let mm = e(&[0.5, 0.5], &[1.0, 1.0], &o);
+        assert!(matches!(mm, OtError::MassMismatch { ref arg, .. } if arg == "b"));
+        assert!(mm.to_string().contains("balanced"), "{mm}");
+        // Unequal masses are fine once unbalanced.
+        let ub = SinkhornOptions {
+            tau_b: 0.9,
+            ..Default::default()
+        };
+        assert!(sinkhorn(&geom, &[0.5, 0.5], &[1.0, 1.0], &ub).is_ok());
+        for eps in [0.0f32, -1.0, f32::NAN, f32::INFINITY] {
+            let o = SinkhornOptions {
+                epsilon: Epsilon::Absolute(eps),
+                ..Default::default()
+            };
+            assert!(matches!(e(&[], &[], &o), OtError::Epsilon { .. }));
+        }
+        let o2 = SinkhornOptions {
+            tau_a: 0.0,
+            ..Default::default()
+        };
+        assert!(matches!(
+            e(&[], &[], &o2),
+            OtError::Option { name: "tau_a", .. }
+        ));
+        let o2 = SinkhornOptions {
+            inner_iterations: 0,
+            ..Default::default()
+        };
+        assert!(matches!(
+            e(&[], &[], &o2),
+            OtError::Option {
+                name: "inner_iterations",
+                ..
+            }
+        ));
+        let o2 = SinkhornOptions {
+            norm_error: 0.5,
+            ..Default::default()
+        };
+        assert!(matches!(
+            e(&[], &[], &o2),
+            OtError::Option {
+                name: "norm_error",
+                ..
+            }
+        ));
+
+        let short = Geometry::CostMatrix {
+            cost: &cost,
+            n: 3,
+            m: 2,
+        };
+        assert!(matches!(
+            sinkhorn(&short, &[], &[], &o),
+            Err(OtError::Shape { .. })
+        ));
+        let nan = [0.0f32, f32::NAN];
+        let g = Geometry::CostMatrix {
+            cost: &nan,
+            n: 1,
+            m: 2,
+        };
+        assert!(matches!(
+            sinkhorn(&g, &[], &[], &o),
+            Err(OtError::NonFiniteCost { row: 0, col: 1, .. })
+        ));
+        let g = Geometry::CostMatrix {
+            cost: &[],
+            n: 0,
+            m: 0,
+        };
+        assert!(matches!(
+            sinkhorn(&g, &[], &[], &o),
+            Err(OtError::Empty { .. })
+        ));
+
+        let (x, y) = ([0.0f32, 1.0], [0.0f32, 1.0, 2.0]);
+        let g = Geometry::PointClouds {
+            x: Points::new(&x, 1, 2),
+            y: Points::new(&y, 1, 3),
+            cost: CostFn::SqEuclidean,
+        };
+        let err = sinkhorn(&g, &[], &[], &o).unwrap_err();
+        assert!(
+            err.to_string().contains("`y`") && err.to_string().contains("dimension 2"),
+            "{err}"
+        );
+        let g = Geometry::PointClouds {
+            x: Points::new(&[], 0, 2),
+            y: Points::new(&x, 1, 2),
+            cost: CostFn::SqEuclidean,
+        };
+        assert!(
+            matches!(sinkhorn(&g, &[], &[], &o), Err(OtError::Empty { ref arg, .. }) if arg == "x")
+        );
+    }
+
+    #[test]
+    fn zero_weights_give_minus_infinity_potentials_not_nan() {
+        let cost = [0.0f32, 1.0, 1.0, 0.0, 0.5, 0.5];
+        let geom = Geometry::CostMatrix {
+            cost: &cost,
+            n: 3,
+            m: 2,
+        };
+        let out = sinkhorn(&geom, &[0.0, 0.5, 0.5], &[], &opts(0.2)).unwrap();
+        assert!(out.converged);
+        assert_eq!(out.f[0], f32::NEG_INFINITY);
+        assert!(out.reg_ot_cost.is_finite());
+        let plan = out.plan.unwrap();
+        assert_eq!(&plan[0..2], &[0.0, 0.0]);
+    }
+}

@@ -1,0 +1,350 @@
+//! Image encoders: RGBA pixels → the model's input tensor → embeddings.
+//!
+//! Browsers decode images themselves (createImageBitmap, canvas) and hand over RGBA; the
+//! CLI decodes files with the `image` crate. From RGBA on, both run this same code.
+
+use image::{imageops, ImageBuffer, Rgb, RgbImage};
+use tract_onnx::prelude::Tensor;
+
+use super::runtime::OnnxModel;
+use super::{
+    check_sha256, EncodeError, Filter, Matrix, ModelEntry, ModelKind, Preprocessing, ResizeMode,
+};
+
+/// Larger images are refused rather than risk running a browser tab out of memory
+/// (64 megapixels is a 256 MB RGBA buffer).
+pub const MAX_IMAGE_PIXELS: u64 = 64 * 1024 * 1024;
+
+/// Straight (not premultiplied) RGBA, row after row, 4 bytes a pixel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RgbaImage {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+}
+
+fn check_image(index: usize, image: &RgbaImage) -> Result<(), EncodeError> {
+    let (width, height) = (image.width, image.height);
+    if width == 0 || height == 0 {
+        return Err(EncodeError::EmptyImage {
+            index,
+            width,
+            height,
+        });
+    }
+    if u64::from(width) * u64::from(height) > MAX_IMAGE_PIXELS {
+        return Err(EncodeError::ImageTooLarge {
+            index,
+            width,
+            height,
+            max: MAX_IMAGE_PIXELS,
+        });
+    }
+    let expected = width as usize * height as usize * 4;
+    if image.data.len() != expected {
+        return Err(EncodeError::PixelBuffer {
+            index,
+            width,
+            height,
+            expected,
+            actual: image.data.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Alpha-composites over the background colour.
+fn flatten(image: &RgbaImage, background: [u8; 3]) -> RgbImage {
+    let mut out = Vec::with_capacity(image.width as usize * image.height as usize * 3);
+    for px in image.data.chunks_exact(4) {
+        let alpha = u32::from(px[3]);
+        for c in 0..3 {
+            let v = u32::from(px[c]) * alpha + u32::from(background[c]) * (255 - alpha);
+            out.push(((v + 127) / 255) as u8);
+        }
+    }
+    // The length is width * height * 3 by construction (checked in check_image).
+    ImageBuffer::from_raw(image.width, image.height, out)
+        .unwrap_or_else(|| RgbImage::new(image.width, image.height))
+}
+
+fn resize(image: &RgbImage, width: u32, height: u32, filter: Filter) -> RgbImage {
+    if image.width() == width && image.height() == height {
+        return image.clone();
+    }
+    let filter = match filter {
+        Filter::Nearest => imageops::FilterType::Nearest,
+        Filter::Bilinear => imageops::FilterType::Triangle,
+        Filter::Bicubic => imageops::FilterType::CatmullRom,
+    };
+    imageops::resize(image, width, height, filter)
+}
+
+fn scaled(side: u32, scale: f64) -> u32 {
+    ((f64::from(side) * scale).round() as u32).max(1)
+}
+
+/// The square `size`×`size` RGB image the model sees, before normalisation.
+pub fn resized_rgb(p: &Preprocessing, image: &RgbaImage) -> Result<RgbImage, EncodeError> {
+    check_image(0, image)?;
+    let rgb = flatten(image, p.background);
+    let size = p.size;
+    let (w, h) = (image.width, image.height);
+    Ok(match p.resize {
+        ResizeMode::Stretch => resize(&rgb, size, size, p.filter),
+        ResizeMode::Letterbox => {
+            let scale = f64::from(size) / f64::from(w.max(h));
+            let (nw, nh) = (scaled(w, scale).min(size), scaled(h, scale).min(size));
+            let inner = resize(&rgb, nw, nh, p.filter);
+            let mut canvas = ImageBuffer::from_pixel(size, size, Rgb(p.background));
+            imageops::replace(
+                &mut canvas,
+                &inner,
+                i64::from((size - nw) / 2),
+                i64::from((size - nh) / 2),
+            );
+            canvas
+        }
+        ResizeMode::CenterCrop => {
+            let scale = f64::from(size) / f64::from(w.min(h));
+            let (nw, nh) = (scaled(w, scale).max(size), scaled(h, scale).max(size));
+            let big = resize(&rgb, nw, nh, p.filter);
+            imageops::crop_imm(&big, (nw - size) / 2, (nh - size) / 2, size, size).to_image()
+        }
+    })
+}
+
+/// The model's input for one image: `3×size×size` (NCHW) or `size×size×3` (NHWC) floats.
+pub fn preprocess(p: &Preprocessing, image: &RgbaImage) -> Result<Vec<f32>, EncodeError> {
+    let affine = p.affine()?;
+    let rgb = resized_rgb(p, image)?;
+    let size = p.size as usize;
+    let bgr = p.channel_order == "bgr";
+    let mut out = vec![0.0f32; 3 * size * size];
+    for (i, px) in rgb.pixels().enumerate() {
+        for (c, &(scale, shift)) in affine.iter().enumerate() {
+            let source = if bgr { 2 - c } else { c };
+            let value = f32::from(px.0[source]) * scale + shift;
+            let at = if p.layout == "nhwc" {
+                i * 3 + c
+            } else {
+                c * size * size + i
+            };
+            out[at] = value;
+        }
+    }
+    Ok(out)
+}
+
+pub struct ImageEncoder {
+    entry: ModelEntry,
+    preprocessing: Preprocessing,
+    model: OnnxModel,
+}
+
+impl ImageEncoder {
+    pub fn from_bytes(entry: &ModelEntry, model: &[u8]) -> Result<ImageEncoder, EncodeError> {
+        entry.validate()?;
+        if entry.kind != ModelKind::Image {
+            return Err(EncodeError::Manifest(format!(
+                "model {:?} is not an image model",
+                entry.name
+            )));
+        }
+        let preprocessing = entry.preprocessing.clone().ok_or_else(|| {
+            EncodeError::Manifest(format!("model {:?} has no preprocessing", entry.name))
+        })?;
+        check_sha256(&entry.file, model, &entry.sha256)?;
+        let model = OnnxModel::from_bytes(&entry.name, model)?;
+        for spec in &entry.inputs {
+            model.require_input(&spec.name)?;
+        }
+        if model.input_names().len() != 1 {
+            return Err(EncodeError::Manifest(format!(
+                "model {:?} takes {} inputs ({}); an image model takes one",
+                entry.name,
+                model.input_names().len(),
+                model.input_names().join(", ")
+            )));
+        }
+        model.output_index(&entry.embedding_output)?;
+        Ok(ImageEncoder {
+            entry: entry.clone(),
+            preprocessing,
+            model,
+        })
+    }
+
+    pub fn entry(&self) -> &ModelEntry {
+        &self.entry
+    }
+
+    pub fn dim(&self) -> usize {
+        self.entry.embedding_dim
+    }
+
+    /// The embedding of each image (one normalised row each).
+    pub fn embed(&self, images: &[RgbaImage]) -> Result<Matrix, EncodeError> {
+        let name = self.entry.embedding_output.clone();
+        let mut out = self.embed_outputs(images, &[name.as_str()])?;
+        Ok(out.remove(0))
+    }
+
+    /// Several outputs at once, e.g. `image_embeds` and the pooled `features`. The
+    /// embedding output is normalised if the manifest says so; other outputs are raw.
+    pub fn embed_outputs(
+        &self,
+        images: &[RgbaImage],
+        outputs: &[&str],
+    ) -> Result<Vec<Matrix>, EncodeError> {
+        if images.is_empty() {
+            return Err(EncodeError::NothingToEncode("image"));
+        }
+        let size = self.preprocessing.size as usize;
+        let mut pixels = Vec::with_capacity(images.len() * 3 * size * size);
+        for (index, image) in images.iter().enumerate() {
+            check_image(index, image)?;
+            pixels.extend(preprocess(&self.preprocessing, image)?);
+        }
+        let shape = if self.preprocessing.layout == "nhwc" {
+            [images.len(), size, size, 3]
+        } else {
+            [images.len(), 3, size, size]
+        };
+        let tensor = Tensor::from_shape(&shape, &pixels).map_err(|e| EncodeError::Inference {
+            what: self.entry.name.clone(),
+            message: format!("{e:#}"),
+        })?;
+        let indices = outputs
+            .iter()
+            .map(|name| self.model.output_index(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let results = self.model.run(vec![tensor], &indices)?;
+        results
+            .into_iter()
+            .zip(outputs)
+            .map(|((shape, values), name)| {
+                let rows = images.len();
+                let cols = values.len().checked_div(rows).unwrap_or(0);
+                if shape.first() != Some(&rows) || cols * rows != values.len() {
+                    return Err(EncodeError::Inference {
+                        what: self.entry.name.clone(),
+                        message: format!("output {name:?} has shape {shape:?} for {rows} images"),
+                    });
+                }
+                let mut m = Matrix {
+                    rows,
+                    cols,
+                    data: values,
+                };
+                if *name == self.entry.embedding_output {
+                    if cols != self.entry.embedding_dim {
+                        return Err(EncodeError::Manifest(format!(
+                            "model {:?}: {name:?} has {cols} dimensions, the manifest says {}",
+                            self.entry.name, self.entry.embedding_dim
+                        )));
+                    }
+                    if self.entry.normalize {
+                        m.normalize_rows();
+                    }
+                }
+                Ok(m)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letterbox() -> Preprocessing {
+        Preprocessing {
+            size: 4,
+            resize: ResizeMode::Letterbox,
+            background: [255, 255, 255],
+            filter: Filter::Bilinear,
+            scale: Some(1.0 / 128.0),
+            offset: Some(-127.0),
+            mean: None,
+            std: None,
+            formula: None,
+            channel_order: "rgb".into(),
+            layout: "nchw".into(),
+        }
+    }
+
+    fn solid(width: u32, height: u32, rgba: [u8; 4]) -> RgbaImage {
+        RgbaImage {
+            width,
+            height,
+            data: rgba.repeat((width * height) as usize),
+        }
+    }
+
+    #[test]
+    fn letterbox_pads_with_the_background() {
+        let out = resized_rgb(&letterbox(), &solid(8, 4, [0, 0, 0, 255])).unwrap();
+        // 8×4 → 4×2, centred: rows 0 and 3 are white bars.
+        assert_eq!(out.get_pixel(0, 0).0, [255, 255, 255]);
+        assert_eq!(out.get_pixel(0, 1).0, [0, 0, 0]);
+        assert_eq!(out.get_pixel(3, 2).0, [0, 0, 0]);
+        assert_eq!(out.get_pixel(3, 3).0, [255, 255, 255]);
+    }
+
+    #[test]
+    fn transparency_composites_over_the_background() {
+        let out = resized_rgb(&letterbox(), &solid(4, 4, [0, 0, 0, 0])).unwrap();
+        assert_eq!(out.get_pixel(1, 1).0, [255, 255, 255]);
+    }
+
+    #[test]
+    fn center_crop_and_normalisation() {
+        let mut p = letterbox();
+        p.resize = ResizeMode::CenterCrop;
+        let tensor = preprocess(&p, &solid(8, 4, [255, 127, 0, 255])).unwrap();
+        assert_eq!(tensor.len(), 3 * 16);
+        assert!((tensor[0] - 1.0).abs() < 1e-6); // (255 − 127) / 128
+        assert!(tensor[16].abs() < 1e-6); // (127 − 127) / 128
+        assert!((tensor[32] + 127.0 / 128.0).abs() < 1e-6);
+        p.mean = Some([0.5; 3]);
+        p.std = Some([0.5; 3]);
+        p.scale = None;
+        p.offset = None;
+        p.channel_order = "bgr".into();
+        let tensor = preprocess(&p, &solid(4, 4, [255, 0, 0, 255])).unwrap();
+        assert!((tensor[0] + 1.0).abs() < 1e-6); // blue channel first: (0 − .5) / .5
+        assert!((tensor[32] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn bad_images_are_named() {
+        let p = letterbox();
+        assert!(matches!(
+            preprocess(&p, &solid(0, 0, [0; 4])),
+            Err(EncodeError::EmptyImage { .. })
+        ));
+        let short = RgbaImage {
+            width: 2,
+            height: 2,
+            data: vec![0; 15],
+        };
+        assert!(matches!(
+            preprocess(&p, &short),
+            Err(EncodeError::PixelBuffer {
+                expected: 16,
+                actual: 15,
+                ..
+            })
+        ));
+        let huge = RgbaImage {
+            width: 100_000,
+            height: 100_000,
+            data: vec![],
+        };
+        assert!(matches!(
+            preprocess(&p, &huge),
+            Err(EncodeError::ImageTooLarge { .. })
+        ));
+    }
+}

@@ -1,0 +1,473 @@
+//! Optimal transport for JavaScript: `sinkhorn`, `sinkhornCost`, `multiSinkhorn`, `m3g`.
+//!
+//! Point clouds cross as row-major `Float32Array`s with their sizes and dimension beside
+//! them; options are plain objects with camelCase keys (unknown keys are refused by name).
+//! Results keep the CLI's snake_case keys (`reg_ot_cost`, `n_iters`, …), carry
+//! `backend: "cpu"`, and hold potentials, plans and gradients as `Float32Array`s.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use super::{reject_unknown_keys, to_js};
+use crate::core::ot::{
+    self, CostFn, Epsilon, Geometry, MultiSinkhornOptions, OtError, Points, SinkhornOptions,
+};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPESCRIPT_TYPES: &str = r#"
+/** The ground cost between points: ‖x − y‖² or 1 − cos(x, y). */
+export type OtCostFn = "sqeuclidean" | "cosine";
+/** Exactly one of `epsilon` (absolute) and `relativeEpsilon` (× the mean cost) is required. */
+export interface SinkhornOptions {
+  epsilon?: number; relativeEpsilon?: number;
+  /** Point clouds only (not sinkhornCost); default "sqeuclidean". */
+  costFn?: OtCostFn;
+  /** Marginal weights (default uniform). */
+  a?: Float32Array | number[]; b?: Float32Array | number[];
+  /** Marginal relaxations in (0, 1]; 1 (default) is balanced. */
+  tauA?: number; tauB?: number;
+  /** Stop when the marginal error is below this (default 1e-3). */
+  threshold?: number;
+  /** Default 2000. */
+  maxIterations?: number;
+  /** Return the n × m plan (default false). */
+  returnPlan?: boolean;
+}
+export interface SinkhornResult {
+  backend: "cpu";
+  reg_ot_cost: number; ent_reg_cost: number; transport_cost: number; epsilon: number;
+  n_iters: number; converged: boolean; errors: number[]; n: number; m: number;
+  /** Potentials (-Infinity where a weight is 0). */
+  f: Float32Array; g: Float32Array;
+  /** n × m, row-major, when returnPlan. */
+  plan?: Float32Array;
+}
+export interface MultiSinkhornOptions {
+  epsilon?: number; relativeEpsilon?: number; costFn?: OtCostFn;
+  /** One probability vector per point cloud (default uniform). */
+  weights?: (Float32Array | number[])[];
+  threshold?: number; maxIterations?: number;
+  /** Refuse tensors with more entries (default 2^24). */
+  maxTensorEntries?: number;
+  /** Return the coupling tensor (default false). */
+  returnCoupling?: boolean;
+}
+export interface MultiSinkhornResult {
+  backend: "cpu";
+  ent_reg_cost: number; epsilon: number; n_iters: number; converged: boolean;
+  errors: number[]; shape: number[];
+  potentials: Float32Array[];
+  /** Row-major over shape, when returnCoupling. */
+  coupling?: Float32Array;
+}
+export interface M3gOptions {
+  epsilon?: number; relativeEpsilon?: number; costFn?: OtCostFn;
+  threshold?: number; maxIterations?: number; maxTensorEntries?: number;
+}
+export interface M3gResult {
+  backend: "cpu";
+  m3g: number; ground_truth_cost: number; ent_reg_cost: number; epsilon: number;
+  n_iters: number; converged: boolean; errors: number[]; k: number; n: number;
+  potentials: Float32Array[];
+  /** ∂M3G/∂views[a], one n × dim row-major array per view, when withGradient. */
+  gradient?: Float32Array[];
+}
+"#;
+
+const SINKHORN_KEYS: &[&str] = &[
+    "epsilon",
+    "relativeEpsilon",
+    "costFn",
+    "a",
+    "b",
+    "tauA",
+    "tauB",
+    "threshold",
+    "maxIterations",
+    "returnPlan",
+];
+const SINKHORN_COST_KEYS: &[&str] = &[
+    "epsilon",
+    "relativeEpsilon",
+    "a",
+    "b",
+    "tauA",
+    "tauB",
+    "threshold",
+    "maxIterations",
+    "returnPlan",
+];
+const MULTI_KEYS: &[&str] = &[
+    "epsilon",
+    "relativeEpsilon",
+    "costFn",
+    "weights",
+    "threshold",
+    "maxIterations",
+    "maxTensorEntries",
+    "returnCoupling",
+];
+const M3G_KEYS: &[&str] = &[
+    "epsilon",
+    "relativeEpsilon",
+    "costFn",
+    "threshold",
+    "maxIterations",
+    "maxTensorEntries",
+];
+
+/// Core argument names → the JS names a caller passed.
+const SINKHORN_NAMES: &[(&str, &str)] = &[
+    ("a", "options.a"),
+    ("b", "options.b"),
+    ("tau_a", "options.tauA"),
+    ("tau_b", "options.tauB"),
+    ("threshold", "options.threshold"),
+    ("max_iterations", "options.maxIterations"),
+];
+const MULTI_NAMES: &[(&str, &str)] = &[
+    ("x_s", "clouds"),
+    ("a_s", "options.weights"),
+    ("threshold", "options.threshold"),
+    ("max_iterations", "options.maxIterations"),
+    ("max_tensor_entries", "options.maxTensorEntries"),
+];
+
+/// A core error as a `JsError` whose message uses the JS names of the arguments.
+fn ot_error(e: OtError, names: &[(&str, &str)]) -> JsError {
+    let mut message = e.to_string();
+    for (core, js) in names {
+        message = message
+            .replace(&format!("`{core}`"), &format!("`{js}`"))
+            .replace(&format!("`{core}["), &format!("`{js}["))
+            .replace(&format!("that of {core}["), &format!("that of {js}["));
+    }
+    JsError::new(&message)
+}
+
+/// Options read key by key, so a bad value is reported with its key.
+struct Options {
+    object: JsValue,
+    what: &'static str,
+}
+
+impl Options {
+    fn new(value: JsValue, known: &[&str], what: &'static str) -> Result<Options, JsError> {
+        if value.is_undefined() || value.is_null() {
+            return Err(JsError::new(&format!(
+                "{what} are required: give at least {{ epsilon }} or {{ relativeEpsilon }}"
+            )));
+        }
+        reject_unknown_keys(&value, known, what)?;
+        Ok(Options {
+            object: value,
+            what,
+        })
+    }
+
+    fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, JsError> {
+        let value = js_sys::Reflect::get(&self.object, &JsValue::from_str(key))
+            .map_err(|_| JsError::new(&format!("cannot read {} key {key:?}", self.what)))?;
+        if value.is_undefined() || value.is_null() {
+            return Ok(None);
+        }
+        serde_wasm_bindgen::from_value(value)
+            .map(Some)
+            .map_err(|e| JsError::new(&format!("options.{key}: {e}")))
+    }
+
+    fn epsilon(&self) -> Result<Epsilon, JsError> {
+        match (self.get::<f32>("epsilon")?, self.get::<f32>("relativeEpsilon")?) {
+            (Some(e), None) => Ok(Epsilon::Absolute(e)),
+            (None, Some(r)) => Ok(Epsilon::RelativeToMean(r)),
+            (Some(_), Some(_)) => Err(JsError::new(
+                "options.epsilon and options.relativeEpsilon are both given: give one",
+            )),
+            (None, None) => Err(JsError::new(
+                "options.epsilon (absolute) or options.relativeEpsilon (× the mean cost) is required",
+            )),
+        }
+    }
+
+    fn cost_fn(&self) -> Result<CostFn, JsError> {
+        match self.get::<String>("costFn")?.as_deref() {
+            None | Some("sqeuclidean") => Ok(CostFn::SqEuclidean),
+            Some("cosine") => Ok(CostFn::Cosine),
+            Some(other) => Err(JsError::new(&format!(
+                "options.costFn is {other:?}: expected \"sqeuclidean\" or \"cosine\""
+            ))),
+        }
+    }
+
+    fn sinkhorn(&self) -> Result<(SinkhornOptions, Vec<f32>, Vec<f32>), JsError> {
+        let d = SinkhornOptions::default();
+        let opts = SinkhornOptions {
+            epsilon: self.epsilon()?,
+            tau_a: self.get("tauA")?.unwrap_or(d.tau_a),
+            tau_b: self.get("tauB")?.unwrap_or(d.tau_b),
+            threshold: self.get("threshold")?.unwrap_or(d.threshold),
+            max_iterations: self.get("maxIterations")?.unwrap_or(d.max_iterations),
+            return_plan: self.get("returnPlan")?.unwrap_or(false),
+            ..d
+        };
+        let a = self.weights("a")?;
+        let b = self.weights("b")?;
+        Ok((opts, a, b))
+    }
+
+    /// A weight vector; absent is uniform, an empty one is refused (it would silently
+    /// mean uniform too).
+    fn weights(&self, key: &str) -> Result<Vec<f32>, JsError> {
+        match self.get::<Vec<f32>>(key)? {
+            None => Ok(Vec::new()),
+            Some(w) if w.is_empty() => Err(JsError::new(&format!(
+                "options.{key} is empty: leave it out for uniform weights"
+            ))),
+            Some(w) => Ok(w),
+        }
+    }
+
+    fn multi(&self) -> Result<MultiSinkhornOptions, JsError> {
+        let d = MultiSinkhornOptions::default();
+        Ok(MultiSinkhornOptions {
+            epsilon: self.epsilon()?,
+            threshold: self.get("threshold")?.unwrap_or(d.threshold),
+            max_iterations: self.get("maxIterations")?.unwrap_or(d.max_iterations),
+            max_tensor_entries: self
+                .get("maxTensorEntries")?
+                .unwrap_or(d.max_tensor_entries),
+            return_coupling: self.get("returnCoupling")?.unwrap_or(false),
+            ..d
+        })
+    }
+}
+
+/// Sets `key` on a result object.
+fn set(object: &JsValue, key: &str, value: &JsValue) -> Result<(), JsError> {
+    js_sys::Reflect::set(object, &JsValue::from_str(key), value)
+        .map(|_| ())
+        .map_err(|_| JsError::new("could not build the result object"))
+}
+
+fn f32_array(values: &[f32]) -> JsValue {
+    js_sys::Float32Array::from(values).into()
+}
+
+fn f32_arrays(values: &[Vec<f32>]) -> JsValue {
+    values
+        .iter()
+        .map(|v| f32_array(v))
+        .collect::<js_sys::Array>()
+        .into()
+}
+
+/// An array of `Float32Array`s (or of arrays of numbers), each copied out.
+fn arrays_from_js(value: &JsValue, what: &str) -> Result<Vec<Vec<f32>>, JsError> {
+    let Some(array) = value.dyn_ref::<js_sys::Array>() else {
+        return Err(JsError::new(&format!(
+            "{what} must be an array of Float32Array, one per point cloud"
+        )));
+    };
+    array
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if let Some(f) = v.dyn_ref::<js_sys::Float32Array>() {
+                Ok(f.to_vec())
+            } else if js_sys::Array::is_array(&v) {
+                Ok(js_sys::Float32Array::new(&v).to_vec())
+            } else {
+                Err(JsError::new(&format!(
+                    "{what}[{i}] must be a Float32Array of row-major points"
+                )))
+            }
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct SinkhornResult<'a> {
+    backend: &'static str,
+    reg_ot_cost: f32,
+    ent_reg_cost: f32,
+    transport_cost: f32,
+    epsilon: f32,
+    n_iters: usize,
+    converged: bool,
+    errors: &'a [f32],
+    n: usize,
+    m: usize,
+}
+
+fn run_sinkhorn(
+    geom: &Geometry,
+    n: usize,
+    m: usize,
+    options: &Options,
+) -> Result<JsValue, JsError> {
+    let (opts, a, b) = options.sinkhorn()?;
+    let out = ot::sinkhorn(geom, &a, &b, &opts).map_err(|e| ot_error(e, SINKHORN_NAMES))?;
+    let result = to_js(&SinkhornResult {
+        backend: "cpu",
+        reg_ot_cost: out.reg_ot_cost,
+        ent_reg_cost: out.ent_reg_cost,
+        transport_cost: out.transport_cost,
+        epsilon: out.epsilon,
+        n_iters: out.n_iters,
+        converged: out.converged,
+        errors: &out.errors,
+        n,
+        m,
+    })?;
+    set(&result, "f", &f32_array(&out.f))?;
+    set(&result, "g", &f32_array(&out.g))?;
+    if let Some(plan) = &out.plan {
+        set(&result, "plan", &f32_array(plan))?;
+    }
+    Ok(result)
+}
+
+/// Entropic OT between `x` (`n × dim`, row-major) and `y` (`m × dim`): log-domain
+/// Sinkhorn as OTT-JAX, balanced or unbalanced. Weights default to uniform.
+#[wasm_bindgen(unchecked_return_type = "SinkhornResult")]
+pub fn sinkhorn(
+    x: &[f32],
+    n: usize,
+    y: &[f32],
+    m: usize,
+    dim: usize,
+    #[wasm_bindgen(unchecked_param_type = "SinkhornOptions")] options: JsValue,
+) -> Result<JsValue, JsError> {
+    let options = Options::new(options, SINKHORN_KEYS, "sinkhorn options")?;
+    let geom = Geometry::PointClouds {
+        x: Points::new(x, n, dim),
+        y: Points::new(y, m, dim),
+        cost: options.cost_fn()?,
+    };
+    run_sinkhorn(&geom, n, m, &options)
+}
+
+/// Entropic OT under an `n × m` cost matrix (row-major).
+#[wasm_bindgen(js_name = sinkhornCost, unchecked_return_type = "SinkhornResult")]
+pub fn sinkhorn_cost(
+    cost: &[f32],
+    n: usize,
+    m: usize,
+    #[wasm_bindgen(unchecked_param_type = "Omit<SinkhornOptions, \"costFn\">")] options: JsValue,
+) -> Result<JsValue, JsError> {
+    let options = Options::new(options, SINKHORN_COST_KEYS, "sinkhornCost options")?;
+    let geom = Geometry::CostMatrix { cost, n, m };
+    run_sinkhorn(&geom, n, m, &options)
+}
+
+#[derive(Serialize)]
+struct MultiResult<'a> {
+    backend: &'static str,
+    ent_reg_cost: f32,
+    epsilon: f32,
+    n_iters: usize,
+    converged: bool,
+    errors: &'a [f32],
+    shape: &'a [usize],
+}
+
+/// Entropic multi-marginal OT between k ≥ 2 point clouds (`clouds[l]` is
+/// `sizes[l] × dim`, row-major), as OTT-JAX's `MMSinkhorn`.
+#[wasm_bindgen(js_name = multiSinkhorn, unchecked_return_type = "MultiSinkhornResult")]
+pub fn multi_sinkhorn(
+    #[wasm_bindgen(unchecked_param_type = "Float32Array[]")] clouds: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "number[]")] sizes: JsValue,
+    dim: usize,
+    #[wasm_bindgen(unchecked_param_type = "MultiSinkhornOptions")] options: JsValue,
+) -> Result<JsValue, JsError> {
+    let options = Options::new(options, MULTI_KEYS, "multiSinkhorn options")?;
+    let data = arrays_from_js(&clouds, "clouds")?;
+    let sizes: Vec<usize> = serde_wasm_bindgen::from_value(sizes).map_err(|e| {
+        JsError::new(&format!(
+            "sizes must be an array of point counts, one per cloud: {e}"
+        ))
+    })?;
+    if sizes.len() != data.len() {
+        return Err(JsError::new(&format!(
+            "sizes has {} entries but clouds has {}: give one size per point cloud",
+            sizes.len(),
+            data.len()
+        )));
+    }
+    let points: Vec<Points> = data
+        .iter()
+        .zip(&sizes)
+        .map(|(d, &n)| Points::new(d, n, dim))
+        .collect();
+    let weights = options.get::<Vec<Vec<f32>>>("weights")?.unwrap_or_default();
+    let w: Vec<&[f32]> = weights.iter().map(Vec::as_slice).collect();
+    let cost = options.cost_fn()?;
+    let opts = options.multi()?;
+    let out = ot::multi_sinkhorn(&points, &w, cost, &opts).map_err(|e| ot_error(e, MULTI_NAMES))?;
+    let result = to_js(&MultiResult {
+        backend: "cpu",
+        ent_reg_cost: out.ent_reg_cost,
+        epsilon: out.epsilon,
+        n_iters: out.n_iters,
+        converged: out.converged,
+        errors: &out.errors,
+        shape: &out.shape,
+    })?;
+    set(&result, "potentials", &f32_arrays(&out.potentials))?;
+    if let Some(coupling) = &out.coupling {
+        set(&result, "coupling", &f32_array(coupling))?;
+    }
+    Ok(result)
+}
+
+#[derive(Serialize)]
+struct M3gResult<'a> {
+    backend: &'static str,
+    m3g: f32,
+    ground_truth_cost: f32,
+    ent_reg_cost: f32,
+    epsilon: f32,
+    n_iters: usize,
+    converged: bool,
+    errors: &'a [f32],
+    k: usize,
+    n: usize,
+}
+
+/// The multi-marginal matching gap (M3G) of k ≥ 2 views of the same n items (`views[l]`
+/// is `n × dim`, row `i` is item i), with its gradient when `withGradient`.
+#[wasm_bindgen(unchecked_return_type = "M3gResult")]
+pub fn m3g(
+    #[wasm_bindgen(unchecked_param_type = "Float32Array[]")] views: JsValue,
+    n: usize,
+    dim: usize,
+    #[wasm_bindgen(unchecked_param_type = "M3gOptions")] options: JsValue,
+    #[wasm_bindgen(js_name = withGradient)] with_gradient: Option<bool>,
+) -> Result<JsValue, JsError> {
+    let options = Options::new(options, M3G_KEYS, "m3g options")?;
+    let data = arrays_from_js(&views, "views")?;
+    let points: Vec<Points> = data.iter().map(|d| Points::new(d, n, dim)).collect();
+    let cost = options.cost_fn()?;
+    let opts = options.multi()?;
+    let out = ot::m3g(&points, cost, &opts, with_gradient.unwrap_or(false))
+        .map_err(|e| ot_error(e, MULTI_NAMES))?;
+    let result = to_js(&M3gResult {
+        backend: "cpu",
+        m3g: out.m3g,
+        ground_truth_cost: out.ground_truth_cost,
+        ent_reg_cost: out.ent_reg_cost,
+        epsilon: out.epsilon,
+        n_iters: out.n_iters,
+        converged: out.converged,
+        errors: &out.errors,
+        k: points.len(),
+        n,
+    })?;
+    set(&result, "potentials", &f32_arrays(&out.potentials))?;
+    if let Some(gradient) = &out.gradient {
+        set(&result, "gradient", &f32_arrays(gradient))?;
+    }
+    Ok(result)
+}

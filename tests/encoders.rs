@@ -1,0 +1,365 @@
+//! Encoder conformance: tract's embeddings against onnxruntime's on real inputs
+//! (fixtures: tests/fixtures/encoders, made by make_fixtures.py), the CLIP-style loading
+//! path on a tiny random pair, and bad input.
+//!
+//! Needs the bundled models (models/build_models.py, run by scripts/build and scripts/test).
+
+use std::path::{Path, PathBuf};
+
+use latentlab::core::matrix::{cosine, Matrix};
+use latentlab::encode::{
+    preprocess, EncodeError, ImageEncoder, Manifest, ModelEntry, RgbaImage, TextEncoder,
+};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(path: impl AsRef<Path>) -> Vec<u8> {
+    let path = root().join(path);
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the bundled models are built by scripts/build or models/build_models.py)",
+            path.display()
+        )
+    })
+}
+
+fn manifest() -> Manifest {
+    Manifest::from_json(&String::from_utf8(read("models/manifest.json")).unwrap()).unwrap()
+}
+
+fn npy(path: &str) -> Matrix {
+    let bytes = read(format!("tests/fixtures/encoders/{path}"));
+    let array = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape: Vec<usize> = array.shape().iter().map(|&d| d as usize).collect();
+    let data: Vec<f32> = array.into_vec().unwrap();
+    Matrix::new(shape[0], shape[1], data, path).unwrap()
+}
+
+fn png(path: impl AsRef<Path>) -> RgbaImage {
+    let image = image::load_from_memory(&read(path)).unwrap().to_rgba8();
+    RgbaImage {
+        width: image.width(),
+        height: image.height(),
+        data: image.into_raw(),
+    }
+}
+
+fn text_encoder() -> TextEncoder {
+    let m = manifest();
+    let entry = m.get("minilm-l6-v2").unwrap();
+    TextEncoder::from_bytes(
+        entry,
+        &read(format!("models/{}", entry.file)),
+        &read(format!("models/{}", entry.tokenizer.as_deref().unwrap())),
+    )
+    .unwrap()
+}
+
+fn image_encoder() -> ImageEncoder {
+    let m = manifest();
+    let entry = m.get("effl0-minilm-bridge").unwrap();
+    ImageEncoder::from_bytes(entry, &read(format!("models/{}", entry.file))).unwrap()
+}
+
+#[derive(serde::Deserialize)]
+struct Sentences {
+    sentences: Vec<String>,
+    token_ids: Vec<Vec<u32>>,
+}
+
+fn sentences() -> Sentences {
+    serde_json::from_slice(&read("tests/fixtures/encoders/sentences.json")).unwrap()
+}
+
+fn gallery_files() -> Vec<String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(&read("tests/fixtures/encoders/images.json")).unwrap();
+    serde_json::from_value(v["gallery_files"].clone()).unwrap()
+}
+
+fn assert_rows_close(ours: &Matrix, theirs: &Matrix, min_cosine: f32, what: &str) -> f32 {
+    assert_eq!((ours.rows, ours.cols), (theirs.rows, theirs.cols), "{what}");
+    let mut worst = 1.0f32;
+    for i in 0..ours.rows {
+        let c = cosine(ours.row(i), theirs.row(i));
+        worst = worst.min(c);
+        assert!(c >= min_cosine, "{what} row {i}: cosine {c} < {min_cosine}");
+    }
+    eprintln!("{what}: worst cosine {worst}");
+    worst
+}
+
+#[test]
+fn tokens_equal_python_tokenizers() {
+    let s = sentences();
+    let texts: Vec<&str> = s.sentences.iter().map(String::as_str).collect();
+    assert_eq!(text_encoder().token_ids(&texts).unwrap(), s.token_ids);
+}
+
+#[test]
+fn text_embeddings_match_onnxruntime() {
+    let s = sentences();
+    let texts: Vec<&str> = s.sentences.iter().map(String::as_str).collect();
+    let ours = text_encoder().embed(&texts).unwrap();
+    assert_rows_close(&ours, &npy("text_embeddings.npy"), 0.9999, "MiniLM text");
+    // Batching does not change an embedding.
+    let alone = text_encoder().embed(&texts[..1]).unwrap();
+    assert!(cosine(alone.row(0), ours.row(0)) > 0.99999);
+}
+
+#[test]
+fn image_embeddings_match_onnxruntime_on_the_same_pixels() {
+    let images: Vec<RgbaImage> = gallery_files()
+        .iter()
+        .map(|f| {
+            let stem = Path::new(f).file_stem().unwrap().to_str().unwrap();
+            png(format!("tests/fixtures/encoders/letterboxed/{stem}.png"))
+        })
+        .collect();
+    let outputs = image_encoder()
+        .embed_outputs(&images, &["image_embeds", "features"])
+        .unwrap();
+    assert_rows_close(
+        &outputs[0],
+        &npy("image_embeds.npy"),
+        0.9999,
+        "bridge image_embeds",
+    );
+    assert_rows_close(
+        &outputs[1],
+        &npy("image_features.npy"),
+        0.9999,
+        "EfficientNet features",
+    );
+}
+
+#[test]
+fn our_preprocessing_of_the_original_photos_is_close_to_pils() {
+    let encoder = image_encoder();
+    let prep = encoder.entry().preprocessing.clone().unwrap();
+    let mut originals = Vec::new();
+    for f in gallery_files() {
+        let original = png(format!("www/public/gallery/{f}"));
+        let stem = Path::new(&f).file_stem().unwrap().to_str().unwrap();
+        let pil = png(format!("tests/fixtures/encoders/letterboxed/{stem}.png"));
+        let ours = preprocess(&prep, &original).unwrap();
+        let theirs = preprocess(&prep, &pil).unwrap();
+        // Mean absolute difference in 0–255 levels (the tensor is (x − 127) / 128).
+        let mad: f32 = ours
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            * 128.0
+            / ours.len() as f32;
+        assert!(
+            mad < 2.0,
+            "{f}: our resize differs from PIL's by {mad} levels on average"
+        );
+        originals.push(original);
+    }
+    let ours = encoder.embed(&originals).unwrap();
+    assert_rows_close(
+        &ours,
+        &npy("image_embeds.npy"),
+        0.995,
+        "end-to-end from the original files",
+    );
+}
+
+#[test]
+fn text_and_image_share_a_space() {
+    // The bridge maps into MiniLM's space: the cat photo is nearer "a photo of a cat".
+    let texts = text_encoder()
+        .embed(&["a photo of a cat", "a photo of a rocket", "a cup of coffee"])
+        .unwrap();
+    let files = gallery_files();
+    let image = |name: &str| {
+        png(format!(
+            "www/public/gallery/{}",
+            files.iter().find(|f| f.starts_with(name)).unwrap()
+        ))
+    };
+    let images = image_encoder()
+        .embed(&[image("chelsea"), image("rocket"), image("coffee")])
+        .unwrap();
+    for i in 0..3 {
+        let best = (0..3)
+            .max_by(|&a, &b| {
+                cosine(texts.row(i), images.row(a)).total_cmp(&cosine(texts.row(i), images.row(b)))
+            })
+            .unwrap();
+        assert_eq!(best, i, "text {i} should retrieve image {i}");
+    }
+}
+
+fn clip_tiny() -> (TextEncoder, ImageEncoder) {
+    let dir = "tests/fixtures/clip_tiny";
+    let text = ModelEntry::clip_text("clip-tiny-text", "text_model.onnx", "tokenizer.json", 16);
+    let vision = ModelEntry::clip_vision(
+        "clip-tiny-vision",
+        "vision_model.onnx",
+        "clip-tiny-text",
+        16,
+    );
+    (
+        TextEncoder::from_bytes(
+            &text,
+            &read(format!("{dir}/text_model.onnx")),
+            &read(format!("{dir}/tokenizer.json")),
+        )
+        .unwrap(),
+        ImageEncoder::from_bytes(&vision, &read(format!("{dir}/vision_model.onnx"))).unwrap(),
+    )
+}
+
+#[test]
+fn clip_style_exports_load_and_match_onnxruntime() {
+    let (text, vision) = clip_tiny();
+    let s = sentences();
+    // CLIP's text limit is 77 tokens; the fixture's long sentence is truncated at 256 by
+    // the python side, so compare the sentences that fit in 77.
+    let short: Vec<usize> = (0..s.sentences.len())
+        .filter(|&i| s.token_ids[i].len() <= 77)
+        .collect();
+    let texts: Vec<&str> = short.iter().map(|&i| s.sentences[i].as_str()).collect();
+    let ours = text.embed(&texts).unwrap();
+    let all = npy("clip_tiny_text_embeds.npy");
+    let theirs = Matrix {
+        rows: short.len(),
+        cols: all.cols,
+        data: short.iter().flat_map(|&i| all.row(i).to_vec()).collect(),
+    };
+    assert_rows_close(&ours, &theirs, 0.9999, "tiny CLIP text");
+
+    let images: Vec<RgbaImage> = gallery_files()
+        .iter()
+        .map(|f| {
+            let stem = Path::new(f).file_stem().unwrap().to_str().unwrap();
+            png(format!("tests/fixtures/encoders/letterboxed/{stem}.png"))
+        })
+        .collect();
+    let ours = vision.embed(&images).unwrap();
+    assert_rows_close(
+        &ours,
+        &npy("clip_tiny_image_embeds.npy"),
+        0.9999,
+        "tiny CLIP vision",
+    );
+}
+
+#[test]
+fn bad_models_are_refused_with_a_named_error() {
+    let m = manifest();
+    let entry = m.get("minilm-l6-v2").unwrap();
+    let model = read(format!("models/{}", entry.file));
+    let tokenizer = read("models/minilm-l6-v2/tokenizer.json");
+
+    // Wrong sha256: the file is not the one the manifest describes.
+    let mut tampered = model.clone();
+    tampered[1000] ^= 1;
+    let err = TextEncoder::from_bytes(entry, &tampered, &tokenizer)
+        .err()
+        .unwrap();
+    assert!(matches!(err, EncodeError::Sha256 { .. }), "{err}");
+
+    // Truncated and corrupt files, with the check off as for a user's own model.
+    let mut unchecked = entry.clone();
+    unchecked.sha256.clear();
+    unchecked.tokenizer_sha256.clear();
+    for bytes in [&model[..model.len() / 2], &b"not an onnx file"[..]] {
+        let err = TextEncoder::from_bytes(&unchecked, bytes, &tokenizer)
+            .err()
+            .unwrap();
+        assert!(matches!(err, EncodeError::InvalidModel { .. }), "{err}");
+        assert!(
+            err.to_string().contains("not a readable ONNX model"),
+            "{err}"
+        );
+    }
+
+    // A manifest naming an input the graph lacks.
+    let mut wrong = entry.clone();
+    wrong.inputs.push(latentlab::encode::TensorSpec {
+        name: "pixel_values".into(),
+        dtype: "float32".into(),
+        shape: vec![],
+    });
+    let err = TextEncoder::from_bytes(&wrong, &model, &tokenizer)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, EncodeError::MissingInput { name, .. } if name == "pixel_values"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("input_ids"), "{err}");
+
+    // An operator no runtime knows.
+    let mut vision = ModelEntry::clip_vision("odd", "unsupported_op.onnx", "t", 4);
+    vision.sha256.clear();
+    let err = ImageEncoder::from_bytes(
+        &vision,
+        &read("tests/fixtures/clip_tiny/unsupported_op.onnx"),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        matches!(
+            err,
+            EncodeError::InvalidModel { .. } | EncodeError::UnsupportedModel { .. }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("LatentlabNoSuchOp"), "{err}");
+
+    // A broken tokenizer file.
+    let err = TextEncoder::from_bytes(&unchecked, &model, b"{")
+        .err()
+        .unwrap();
+    assert!(matches!(err, EncodeError::Tokenizer(_)), "{err}");
+}
+
+#[test]
+fn bad_inputs_are_refused_with_a_named_error() {
+    let text = text_encoder();
+    assert_eq!(
+        text.embed(&["fine", "  "]).unwrap_err(),
+        EncodeError::EmptyText { index: 1 }
+    );
+    assert_eq!(
+        text.embed(&[]).unwrap_err(),
+        EncodeError::NothingToEncode("text")
+    );
+    let image = image_encoder();
+    let empty = RgbaImage {
+        width: 0,
+        height: 0,
+        data: vec![],
+    };
+    assert!(matches!(
+        image.embed(&[empty]),
+        Err(EncodeError::EmptyImage { index: 0, .. })
+    ));
+    let huge = RgbaImage {
+        width: 60_000,
+        height: 60_000,
+        data: vec![],
+    };
+    assert!(matches!(
+        image.embed(&[huge]),
+        Err(EncodeError::ImageTooLarge { .. })
+    ));
+    let short = RgbaImage {
+        width: 10,
+        height: 10,
+        data: vec![0; 399],
+    };
+    let err = image.embed(&[short]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("399 bytes of RGBA for 10×10 (400 expected)"),
+        "{err}"
+    );
+}

@@ -1,0 +1,64 @@
+// The npm package's encoders under Node: the wasm build of tract must give onnxruntime's
+// embeddings (cosine ≥ 0.9999) on the fixtures' sentences and photos, through the same
+// Encoder.load path a page uses (sha256 checked against the manifest).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Encoder, Index, parseManifest, fuseQuery, evaluateRetrieval, TextEmbedder } from 'latentlab';
+import { decodePng } from './png.mjs';
+import { readNpy, cosine } from './npy.mjs';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const fixtures = `${root}tests/fixtures/encoders/`;
+const manifest = parseManifest(readFileSync(`${root}models/manifest.json`, 'utf8'));
+// Node's fetch cannot read files: hand Encoder.load one that can.
+const fileFetch = async (url) => new Response(readFileSync(fileURLToPath(url)));
+const options = { baseUrl: `file://${root}models/`, fetch: fileFetch, cache: false };
+
+const rows = (m) => Array.from({ length: m.rows }, (_, i) => m.data.subarray(i * m.cols, (i + 1) * m.cols));
+
+test('text embeddings in wasm match onnxruntime', async () => {
+  const encoder = await Encoder.load(manifest.models.find((m) => m.name === 'minilm-l6-v2'), options);
+  const { sentences, token_ids } = JSON.parse(readFileSync(`${fixtures}sentences.json`, 'utf8'));
+  assert.deepEqual(encoder.text.tokenIds(sentences), token_ids);
+  const ours = encoder.embedText(sentences);
+  const theirs = readNpy(`${fixtures}text_embeddings.npy`);
+  assert.deepEqual([ours.rows, ours.cols], theirs.shape);
+  const expected = rows({ rows: theirs.shape[0], cols: theirs.shape[1], data: theirs.data });
+  rows(ours).forEach((row, i) => assert.ok(cosine(row, expected[i]) >= 0.9999, `sentence ${i}: ${cosine(row, expected[i])}`));
+  assert.throws(() => encoder.embedText(['fine', '']), /text 1 is empty/);
+  encoder.free();
+});
+
+test('image embeddings in wasm match onnxruntime, and search finds the cat', async () => {
+  const encoder = await Encoder.loadPair(manifest, 'effl0-minilm-bridge', options);
+  const { gallery_files } = JSON.parse(readFileSync(`${fixtures}images.json`, 'utf8'));
+  const images = gallery_files.map((f) => decodePng(`${fixtures}letterboxed/${f.replace(/\.\w+$/, '.png')}`));
+  const ours = encoder.embedImage(images);
+  const theirs = readNpy(`${fixtures}image_embeds.npy`);
+  const expected = rows({ rows: theirs.shape[0], cols: theirs.shape[1], data: theirs.data });
+  rows(ours).forEach((row, i) => assert.ok(cosine(row, expected[i]) >= 0.9999, `${gallery_files[i]}: ${cosine(row, expected[i])}`));
+
+  const index = new Index();
+  index.add(ours.data, ours.rows, ours.cols);
+  const query = encoder.embedText(['a photo of a cat']);
+  const [best] = index.search(query.data, 1);
+  assert.equal(gallery_files[best.index], 'chelsea.png');
+  const fused = fuseQuery(ours.data.subarray(0, ours.cols), query.data, 0.5);
+  assert.equal(fused.length, ours.cols);
+  const report = evaluateRetrieval(ours.data, ours.data, ours.rows, ours.cols);
+  assert.equal(report.recall_at_1, 1);
+  encoder.free();
+});
+
+test('a wrong sha256 or a corrupt model is a clear error', async () => {
+  const entry = { ...manifest.models.find((m) => m.name === 'minilm-l6-v2'), sha256: '0'.repeat(64) };
+  await assert.rejects(Encoder.load(entry, options), /sha256 is [0-9a-f]{64}, expected 0{64}/);
+  const unchecked = { ...entry, sha256: '' };
+  assert.throws(
+    () => TextEmbedder.fromBytes(unchecked, new Uint8Array([1, 2, 3]), readFileSync(`${root}models/minilm-l6-v2/tokenizer.json`)),
+    /not a readable ONNX model/,
+  );
+  assert.throws(() => TextEmbedder.fromBytes({ name: 'x' }, new Uint8Array(), new Uint8Array()), /bad model entry/);
+});
