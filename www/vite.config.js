@@ -17,6 +17,7 @@ export default defineConfig({
       input: {
         index: fileURLToPath(new URL('./index.html', import.meta.url)),
         plans: fileURLToPath(new URL('./plans.html', import.meta.url)),
+        search: fileURLToPath(new URL('./search.html', import.meta.url)),
       },
     },
   },

@@ -21,13 +21,19 @@ export class LatentlabClient {
 
   /**
    * Runs `op` in the worker. Resolves with its result, rejects with Error(message).
-   * `onProgress` receives any progress values the worker reports for this call.
+   * `onProgress` receives any progress values the worker reports for this call;
+   * `transfer` lists buffers in `args` to move to the worker instead of copying them.
    */
-  call(op, args = {}, { onProgress } = {}) {
+  call(op, args = {}, { onProgress, transfer = [] } = {}) {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress });
-      this.worker.postMessage({ id, op, args });
+      try {
+        this.worker.postMessage({ id, op, args }, transfer);
+      } catch (err) {
+        this.pending.delete(id);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
     });
   }
 

@@ -1,9 +1,10 @@
 // Shared page chrome: the site header with navigation, and the footer.
-// Pages call renderShell('home' | 'plans') before rendering their own content.
+// Pages call renderShell('home' | 'plans' | 'search') before rendering their own content.
 
 const PAGES = [
   { key: 'home', href: './index.html', label: 'Home' },
   { key: 'plans', href: './plans.html', label: 'Plan graphs' },
+  { key: 'search', href: './search.html', label: 'Image search' },
 ];
 
 /** Fills <header id="site-header"> and <footer id="site-footer">, marking `current`. */

@@ -1,9 +1,10 @@
-// Module worker that owns the latentlab wasm instance, so parsing and analysing
-// plans never blocks the page. Protocol: the page posts {id, op, args}; we answer
+// Module worker that owns the latentlab wasm instance, so analysing plans, running
+// encoders and searching never block the page. Protocol: the page posts {id, op, args}; we answer
 // {id, ok: true, result} or {id, ok: false, error: message}. Long operations may
 // also post {id, progress} before their answer.
 import init, { Plan, formatSeconds, version } from 'latentlab';
 import { timeTicks } from './ticks.js';
+import { searchOps } from './search-ops.js';
 
 // Instantiate the wasm once; every message waits on the same promise.
 const ready = init();
@@ -31,6 +32,8 @@ const ops = {
   'plan.prompt': ({ text, options }) => withPlan(text, (plan) => plan.prompt(options ?? {})),
   'plan.score': ({ text, answer }) => withPlan(text, (plan) => plan.score(answer ?? '')),
   version: () => version(),
+  // Image search: encoder.load, index.*, search, search.sentences, eval.retrieval, cancel.
+  ...searchOps,
 };
 
 /** Readable text for every number of seconds the page shows: ranges and axis ticks. */

@@ -1,0 +1,349 @@
+// The image search page's worker operations: load encoders (the bundled pair or a
+// CLIP-style pair given by URLs), keep the gallery's embeddings (in memory for search,
+// in IndexedDB across reloads), answer queries (text → image, image → image, image +
+// instruction, text → text) and run the text → image retrieval evaluation.
+// Long operations post progress and stop between batches when `cancel` names their job.
+import { Encoder, Index, parseManifest, fuseQuery, evaluateRetrieval, sha256Hex } from 'latentlab';
+import { decodeImage } from './images.js';
+import * as store from './search-store.js';
+
+const BUNDLED_IMAGE_MODEL = 'effl0-minilm-bridge';
+const IMAGE_BATCH = 4;
+const TEXT_BATCH = 32;
+
+/** The loaded encoder and what identifies its embeddings in the store. */
+let encoder = null;
+let model = null; // {key, label, dim, text, image}
+/** Gallery items in the order they were added: name → {name, source, hash, vector}. */
+const items = new Map();
+let index = null; // an Index over `items`, rebuilt after changes
+let sentenceCache = null; // {key, matrix}
+/** Running jobs by name ('index', 'eval') → {cancelled}. */
+const jobs = new Map();
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+function startJob(name) {
+  const job = { cancelled: false };
+  jobs.set(name, job);
+  return job;
+}
+
+function endJob(name, job) {
+  if (jobs.get(name) === job) jobs.delete(name);
+}
+
+function requireEncoder(kind) {
+  if (!encoder) throw new Error('no model is loaded yet');
+  if (kind === 'text' && !encoder.text) throw new Error('the loaded model has no text encoder');
+  if (kind === 'image' && !encoder.image) throw new Error('the loaded model has no image encoder');
+  return encoder;
+}
+
+async function sha256(bytes) {
+  if (globalThis.crypto?.subtle) {
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+    return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+  return sha256Hex(bytes);
+}
+
+/** Calls `onProgress` at most every 100 ms per key, and always for the last value. */
+function throttled(onProgress) {
+  const last = new Map();
+  return (key, value, final) => {
+    const now = Date.now();
+    if (!final && now - (last.get(key) ?? 0) < 100) return;
+    last.set(key, now);
+    onProgress(value);
+  };
+}
+
+function searchIndex() {
+  if (!index) {
+    index = new Index();
+    const rows = [...items.values()];
+    if (rows.length > 0) {
+      const cols = rows[0].vector.length;
+      const data = new Float32Array(rows.length * cols);
+      rows.forEach((item, i) => data.set(item.vector, i * cols));
+      index.add(data, rows.length, cols);
+    }
+  }
+  return index;
+}
+
+function invalidateIndex() {
+  index?.free();
+  index = null;
+}
+
+/** The rows of an EmbeddingMatrix as separate Float32Arrays. */
+function rowsOf(matrix) {
+  return Array.from({ length: matrix.rows }, (_, i) =>
+    matrix.data.slice(i * matrix.cols, (i + 1) * matrix.cols));
+}
+
+async function loadEncoder({ source, baseUrl, textUrl, tokenizerUrl, visionUrl, dim }, progress) {
+  const report = throttled(progress);
+  // Sizes from the manifest, for servers that send no Content-Length.
+  const expected = new Map();
+  const onProgress = (p) => {
+    const total = p.total || expected.get(p.url) || 0;
+    report(p.url, { stage: 'download', ...p, total }, total > 0 && p.loaded >= total);
+  };
+  let loaded;
+  let info;
+  if (source === 'bundled') {
+    if (!baseUrl) throw new Error('encoder.load needs the models folder (baseUrl)');
+    const manifestUrl = new URL('manifest.json', baseUrl).href;
+    const response = await fetch(manifestUrl);
+    if (!response.ok) throw new Error(`${manifestUrl}: HTTP ${response.status} ${response.statusText}`);
+    const manifest = parseManifest(await response.text());
+    const image = manifest.models.find((m) => m.name === BUNDLED_IMAGE_MODEL);
+    if (!image) throw new Error(`the manifest has no model named ${BUNDLED_IMAGE_MODEL}`);
+    const text = manifest.models.find((m) => m.name === image.pairs_with);
+    // Tell the page every file first, so it can draw all progress bars at once.
+    const files = [
+      { url: new URL(text.file, baseUrl).href, total: text.size ?? 0 },
+      { url: new URL(text.tokenizer, baseUrl).href, total: text.tokenizer_size ?? 0 },
+      { url: new URL(image.file, baseUrl).href, total: image.size ?? 0 },
+    ];
+    for (const { url, total } of files) expected.set(url, total);
+    progress({ stage: 'files', files });
+    loaded = await Encoder.loadPair(manifest, BUNDLED_IMAGE_MODEL, { baseUrl, onProgress });
+    info = {
+      key: `${image.name}@${(image.sha256 ?? '').slice(0, 16)}+${text.name}@${(text.sha256 ?? '').slice(0, 16)}`,
+      label: `${text.name} + ${image.name}`,
+    };
+  } else if (source === 'clip') {
+    for (const [name, value] of [['text model URL', textUrl], ['tokenizer URL', tokenizerUrl], ['vision model URL', visionUrl]]) {
+      if (!value) throw new Error(`the ${name} is empty`);
+    }
+    const size = Number(dim);
+    if (!Number.isInteger(size) || size <= 0) throw new Error(`the dimension must be a positive whole number, not ${JSON.stringify(dim)}`);
+    progress({ stage: 'files', files: [textUrl, tokenizerUrl, visionUrl].map((url) => ({ url, total: 0 })) });
+    loaded = await Encoder.load({ textUrl, tokenizerUrl, visionUrl, dim: size }, { onProgress });
+    info = { key: `clip:${textUrl}|${tokenizerUrl}|${visionUrl}|${size}`, label: `CLIP-style (${visionUrl.split('/').pop()})` };
+  } else {
+    throw new Error(`unknown model source: ${JSON.stringify(source)}`);
+  }
+  progress({ stage: 'ready' });
+  const changed = model?.key !== info.key;
+  encoder?.free();
+  encoder = loaded;
+  model = { ...info, dim: loaded.dim, text: Boolean(loaded.text), image: Boolean(loaded.image) };
+  if (changed) {
+    items.clear();
+    invalidateIndex();
+    sentenceCache?.index.free();
+    sentenceCache = null;
+  }
+  return { ...model, changed };
+}
+
+/**
+ * Adds images to the gallery index: [{name, source, image: {width, height, data}, blob?}].
+ * Embeddings found in the store are reused; the rest are computed, IMAGE_BATCH at a
+ * time, and stored. User images' blobs are stored so they come back after a reload.
+ */
+async function addImages({ images = [], job: jobName = 'index' }, progress) {
+  const enc = requireEncoder('image');
+  const key = model.key;
+  const job = jobs.get(jobName) ?? startJob(jobName);
+  try {
+    const hashes = await Promise.all(images.map(async ({ image }) => {
+      const prefix = new TextEncoder().encode(`${image.width}x${image.height}:`);
+      const bytes = new Uint8Array(prefix.length + image.data.length);
+      bytes.set(prefix);
+      bytes.set(image.data, prefix.length);
+      return sha256(bytes);
+    }));
+    const storeKeys = images.map(({ name }, i) => [key, name, hashes[i]]);
+    const stored = await store.getEmbeddings(storeKeys);
+    const results = [];
+    const fresh = [];
+    const misses = [];
+    images.forEach((entry, i) => {
+      if (stored[i] instanceof Float32Array && stored[i].length === enc.dim) {
+        results.push({ entry, i, vector: stored[i], cached: true });
+      } else {
+        misses.push(i);
+      }
+    });
+    let done = results.length;
+    progress({ done, total: images.length });
+    for (let at = 0; at < misses.length; at += IMAGE_BATCH) {
+      await tick(); // lets a `cancel` message in
+      if (job.cancelled) break;
+      if (model?.key !== key) throw new Error('the model changed while indexing');
+      const batch = misses.slice(at, at + IMAGE_BATCH);
+      const matrix = enc.embedImage(batch.map((i) => images[i].image));
+      rowsOf(matrix).forEach((vector, j) => {
+        const i = batch[j];
+        results.push({ entry: images[i], i, vector, cached: false });
+        fresh.push([storeKeys[i], vector]);
+      });
+      done += batch.length;
+      progress({ done, total: images.length });
+    }
+    results.sort((a, b) => a.i - b.i);
+    for (const { entry, i, vector } of results) {
+      items.set(entry.name, { name: entry.name, source: entry.source ?? 'user', hash: hashes[i], vector });
+    }
+    invalidateIndex();
+    await store.putEmbeddings(fresh);
+    const userBlobs = results
+      .filter(({ entry }) => entry.source === 'user' && entry.blob && entry.store !== false)
+      .map(({ entry }) => ({ name: entry.name, blob: entry.blob }));
+    if (userBlobs.length > 0) await store.putImages(userBlobs);
+    return {
+      added: results.map(({ entry, cached }) => ({ name: entry.name, cached })),
+      cancelled: job.cancelled,
+      count: items.size,
+    };
+  } finally {
+    // A job started by the page with `index.begin` outlives one call; one we started does not.
+    if (!job.persistent) endJob(jobName, job);
+  }
+}
+
+function queryVector({ text, queryName, queryImage, weight = 0.5 }) {
+  const hasText = typeof text === 'string' && text.trim() !== '';
+  let imageVector = null;
+  if (queryName) {
+    const item = items.get(queryName);
+    if (!item) throw new Error(`no gallery item named ${JSON.stringify(queryName)}`);
+    imageVector = item.vector;
+  } else if (queryImage) {
+    imageVector = requireEncoder('image').embedImage([queryImage]).data;
+  }
+  if (imageVector && hasText) {
+    const textVector = requireEncoder('text').embedText([text.trim()]).data;
+    return { mode: 'fused', vector: fuseQuery(imageVector, textVector, Number(weight)) };
+  }
+  if (imageVector) return { mode: 'image', vector: imageVector };
+  if (hasText) return { mode: 'text', vector: requireEncoder('text').embedText([text.trim()]).data };
+  throw new Error('type a query or choose a query image');
+}
+
+function search(args) {
+  requireEncoder();
+  if (items.size === 0) throw new Error('the gallery is empty: nothing is indexed yet');
+  const { mode, vector } = queryVector(args);
+  const names = [...items.keys()];
+  const k = Math.min(args.k ?? names.length, names.length);
+  const hits = searchIndex().search(vector, k);
+  return { mode, hits: hits.map(({ index: i, score }) => ({ name: names[i], score })) };
+}
+
+function searchSentences({ query, sentences, k = 5 }) {
+  const enc = requireEncoder('text');
+  if (typeof query !== 'string' || query.trim() === '') throw new Error('type a query');
+  if (!Array.isArray(sentences) || sentences.length === 0) throw new Error('there are no sentences to search');
+  const cacheKey = `${model.key}\n${sentences.join('\n')}`;
+  if (sentenceCache?.key !== cacheKey) {
+    const matrix = enc.embedText(sentences);
+    const idx = new Index();
+    idx.add(matrix.data, matrix.rows, matrix.cols);
+    sentenceCache?.index.free();
+    sentenceCache = { key: cacheKey, index: idx };
+  }
+  const q = enc.embedText([query.trim()]);
+  const hits = sentenceCache.index.search(q.data, Math.min(k, sentences.length));
+  return { mode: 'sentences', hits: hits.map(({ index: i, score }) => ({ index: i, sentence: sentences[i], score })) };
+}
+
+/**
+ * Text → image retrieval over captioned images [{url, caption}]: caption i should find
+ * image i. Fetches and decodes the images here, embeds them and the captions in
+ * batches, and reports Recall@1/5/10 and the median rank.
+ */
+async function evalRetrieval({ items: pairs = [] }, progress) {
+  const enc = requireEncoder();
+  requireEncoder('text');
+  requireEncoder('image');
+  if (pairs.length === 0) throw new Error('there are no captioned images to evaluate');
+  const job = startJob('eval');
+  const started = performance.now();
+  try {
+    const n = pairs.length;
+    const dim = enc.dim;
+    const targets = new Float32Array(n * dim);
+    for (let at = 0; at < n; at += IMAGE_BATCH) {
+      await tick();
+      if (job.cancelled) return { cancelled: true };
+      const batch = pairs.slice(at, at + IMAGE_BATCH);
+      const images = await Promise.all(batch.map(async ({ url }) => {
+        const response = await fetch(url);
+        if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
+        return decodeImage(await response.blob(), { label: url.split('/').pop() });
+      }));
+      targets.set(enc.embedImage(images).data, at * dim);
+      progress({ stage: 'images', done: Math.min(at + IMAGE_BATCH, n), total: n });
+    }
+    const queries = new Float32Array(n * dim);
+    for (let at = 0; at < n; at += TEXT_BATCH) {
+      await tick();
+      if (job.cancelled) return { cancelled: true };
+      const batch = pairs.slice(at, at + TEXT_BATCH).map(({ caption }) => caption);
+      queries.set(enc.embedText(batch).data, at * dim);
+      progress({ stage: 'captions', done: Math.min(at + TEXT_BATCH, n), total: n });
+    }
+    const report = evaluateRetrieval(queries, targets, n, dim);
+    return {
+      cancelled: false,
+      model: model.label,
+      n: report.n,
+      recall_at_1: report.recall_at_1,
+      recall_at_5: report.recall_at_5,
+      recall_at_10: report.recall_at_10,
+      median_rank: report.median_rank,
+      chance_recall_at_1: 1 / report.n,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    endJob('eval', job);
+  }
+}
+
+export const searchOps = {
+  'encoder.load': loadEncoder,
+  'encoder.info': () => model,
+  /** Starts a named job that spans several calls (the page's indexing loop). */
+  'index.begin': ({ job = 'index' }) => {
+    startJob(job).persistent = true;
+    return true;
+  },
+  'index.end': ({ job = 'index' }) => {
+    const j = jobs.get(job);
+    if (j) endJob(job, j);
+    return { cancelled: Boolean(j?.cancelled) };
+  },
+  'index.addImages': addImages,
+  /** What is indexed now, and the user images stored from earlier visits (with their blobs). */
+  'index.list': async () => ({
+    model: model?.key ?? null,
+    items: [...items.values()].map(({ name, source }) => ({ name, source })),
+    stored: await store.listImages(),
+  }),
+  /** Forgets the user's images: their stored pixels and embeddings, and their index rows. */
+  'index.clear': async () => {
+    const storedNames = await store.clearImages();
+    const removed = new Set(storedNames);
+    for (const item of items.values()) if (item.source === 'user') removed.add(item.name);
+    for (const name of removed) items.delete(name);
+    await store.deleteEmbeddingsOf([...removed]);
+    invalidateIndex();
+    return { removed: [...removed], count: items.size };
+  },
+  search,
+  'search.sentences': searchSentences,
+  'eval.retrieval': evalRetrieval,
+  /** Stops the named job ('index' or 'eval') at its next batch boundary. */
+  cancel: ({ job = 'index' }) => {
+    const j = jobs.get(job);
+    if (j) j.cancelled = true;
+    return { cancelled: Boolean(j) };
+  },
+};
