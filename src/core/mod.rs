@@ -1,6 +1,7 @@
 //! Pure Rust: the reference implementations and the CPU path of every capability.
 //! Nothing here knows wasm-bindgen, wgpu or tract; the facades convert at their edge.
 
+pub mod align;
 pub mod matrix;
 pub mod ot;
 pub mod plan;

@@ -1,10 +1,13 @@
 //! The `latentlab` command-line tool: batch work on files, JSON on stdout, errors on
 //! stderr with a non-zero exit, progress bars on long work. Command names and JSON keys
-//! are contracts tested from outside (tests/cli.rs, tests/cli_encode.rs, tests/cli_ot.rs).
+//! are contracts tested from outside (tests/cli.rs, tests/cli_encode.rs, tests/cli_ot.rs,
+//! tests/cli_align.rs).
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
 
+#[cfg(not(target_arch = "wasm32"))]
+mod align_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod common;
 #[cfg(not(target_arch = "wasm32"))]
@@ -47,6 +50,9 @@ fn main() -> std::process::ExitCode {
         /// Optimal transport (M3G): Sinkhorn, multi-marginal Sinkhorn and the M3G loss.
         #[command(subcommand)]
         Ot(ot_cmd::OtCommand),
+        /// Representation alignment (Platonic Representation Hypothesis): mutual k-NN,
+        /// CKA, CKNNA, SVCCA and more between the paired rows of two feature matrices.
+        Align(align_cmd::AlignArgs),
     }
 
     let result = match Cli::parse().command {
@@ -55,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Search(a) => encode_cmd::search(a),
         Command::Eval(c) => encode_cmd::eval(c),
         Command::Ot(c) => ot_cmd::run(c),
+        Command::Align(a) => align_cmd::run(a),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,338 @@
+//! Representation alignment, CPU reference: the metrics of Huh, Cheung, Wang and Isola,
+//! *The Platonic Representation Hypothesis* (ICML 2024), with the definitions and defaults
+//! of their code (`metrics.py` and `measure_alignment.py` in minyoungg/platonic-rep):
+//! `mutual_knn` (k = 10), `cycle_knn`, `lcs_knn`, `edit_distance_knn`, `cka`,
+//! `unbiased_cka`, `cknna` and `svcca` (cca_dim = 10), after the reference's feature
+//! preparation (clamp outliers at the 0.95 quantile of |x|, then L2-normalise rows), which
+//! is on by default. Rows of X and Y are paired: row i of each describes item i.
+//!
+//! `tests/align_conformance.rs` checks every metric against fixtures made by running the
+//! reference code itself (`scripts/fixtures/make_align_fixtures.py`).
+//!
+//! Memory (n rows, d features): the kNN metrics (`mutual_knn`, `cycle_knn`, `lcs_knn`,
+//! `edit_distance_knn`, `cknna`) stream inner products by blocks and keep O(n·k), so
+//! n = 50,000 at d = 768 never builds an n×n matrix. `cka` and `unbiased_cka` need
+//! min(max(d_x, d_y)², 2n²) f64 entries and `svcca` min(n, d)², each refused beyond
+//! [`MAX_QUADRATIC_ENTRIES`] (2²⁵, 256 MiB) with [`AlignError::TooLarge`].
+//!
+//! - `prepare.rs` — input checks and the feature preparation ([`Prepare`]).
+//! - `knn.rs` — exact k-nearest neighbours ([`nearest_neighbors`], ties by lower index) and
+//!   the four neighbourhood metrics.
+//! - `kernel.rs` — `cka`, `unbiased_cka`, `cknna` (linear kernels, HSIC).
+//! - `svcca.rs` — `svcca` (exact SVD where the reference uses a randomised one; see there).
+//! - `error.rs` — [`AlignError`], one variant per kind of bad input.
+
+mod error;
+mod kernel;
+mod knn;
+mod prepare;
+mod svcca;
+
+use serde::Serialize;
+
+pub use error::AlignError;
+pub use kernel::{cka, cknna, unbiased_cka, MAX_QUADRATIC_ENTRIES};
+pub use knn::{
+    cycle_knn, edit_distance, edit_distance_knn, lcs_knn, lcs_length, mutual_knn,
+    nearest_neighbors, Knn,
+};
+pub use prepare::{
+    normalize_rows, outlier_threshold, prepare, validate, Prepare, QuantileMode,
+    DEFAULT_OUTLIER_QUANTILE,
+};
+pub use svcca::{svcca, DEFAULT_CCA_DIM};
+
+use crate::core::matrix::Matrix;
+
+/// The reference's default number of neighbours (`--topk 10`).
+pub const DEFAULT_K: usize = 10;
+
+/// One of the reference's metrics (`AlignmentMetrics.SUPPORTED_METRICS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Metric {
+    MutualKnn,
+    CycleKnn,
+    LcsKnn,
+    EditDistanceKnn,
+    Cka,
+    UnbiasedCka,
+    Cknna,
+    Svcca,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 8] = [
+        Metric::MutualKnn,
+        Metric::CycleKnn,
+        Metric::LcsKnn,
+        Metric::EditDistanceKnn,
+        Metric::Cka,
+        Metric::UnbiasedCka,
+        Metric::Cknna,
+        Metric::Svcca,
+    ];
+
+    /// The reference's name (`"mutual_knn"`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::MutualKnn => "mutual_knn",
+            Metric::CycleKnn => "cycle_knn",
+            Metric::LcsKnn => "lcs_knn",
+            Metric::EditDistanceKnn => "edit_distance_knn",
+            Metric::Cka => "cka",
+            Metric::UnbiasedCka => "unbiased_cka",
+            Metric::Cknna => "cknna",
+            Metric::Svcca => "svcca",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Metric, AlignError> {
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| AlignError::UnknownMetric {
+                name: name.to_string(),
+                expected: Metric::ALL.map(Metric::name).join(", "),
+            })
+    }
+
+    /// Whether the metric takes `k` (the reference passes `topk` to every metric whose name
+    /// contains "knn", `cknna` included).
+    pub fn uses_k(self) -> bool {
+        !matches!(self, Metric::Cka | Metric::UnbiasedCka | Metric::Svcca)
+    }
+
+    /// Whether the metric compares neighbour lists of L2-normalised rows (the four
+    /// neighbourhood metrics; `cknna` takes its neighbours from the kernel as given).
+    fn cosine_knn(self) -> bool {
+        matches!(
+            self,
+            Metric::MutualKnn | Metric::CycleKnn | Metric::LcsKnn | Metric::EditDistanceKnn
+        )
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = AlignError;
+    fn from_str(s: &str) -> Result<Metric, AlignError> {
+        Metric::parse(s)
+    }
+}
+
+/// Options of [`align`]: the reference's defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AlignOptions {
+    /// Neighbours per row for the kNN metrics and `cknna`.
+    pub k: usize,
+    /// Canonical directions for `svcca`.
+    pub cca_dim: usize,
+    /// Feature preparation applied to X and Y first.
+    pub prepare: Prepare,
+}
+
+impl Default for AlignOptions {
+    fn default() -> AlignOptions {
+        AlignOptions {
+            k: DEFAULT_K,
+            cca_dim: DEFAULT_CCA_DIM,
+            prepare: Prepare::default(),
+        }
+    }
+}
+
+/// One score. `k` is set for the metrics that use it, `chance` (k/(n−1), the expected
+/// `mutual_knn` of unrelated representations) for `mutual_knn`, `cca_dim` for `svcca`.
+/// A NaN score (possible for `cknna`, as in the reference) serialises as null.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Alignment {
+    pub metric: &'static str,
+    pub score: f64,
+    pub k: Option<usize>,
+    pub chance: Option<f64>,
+    pub cca_dim: Option<usize>,
+    pub n: usize,
+}
+
+/// The chance level of `mutual_knn`: k/(n−1), the expected overlap of two independent
+/// random k-subsets of the n−1 other rows.
+pub fn mutual_knn_chance(k: usize, n: usize) -> f64 {
+    k as f64 / (n as f64 - 1.0)
+}
+
+/// Measures one metric between paired rows of `x` and `y`.
+pub fn align(
+    x: &Matrix,
+    y: &Matrix,
+    metric: Metric,
+    opts: &AlignOptions,
+) -> Result<Alignment, AlignError> {
+    let mut out = align_many(x, y, &[metric], opts)?;
+    out.pop().ok_or(AlignError::Option {
+        name: "metrics",
+        value: "[]".into(),
+        expected: "at least one metric".into(),
+    })
+}
+
+/// Measures several metrics, preparing the features and finding neighbours once.
+pub fn align_many(
+    x: &Matrix,
+    y: &Matrix,
+    metrics: &[Metric],
+    opts: &AlignOptions,
+) -> Result<Vec<Alignment>, AlignError> {
+    validate(x, "x")?;
+    validate(y, "y")?;
+    if x.rows != y.rows {
+        return Err(AlignError::RowMismatch {
+            x_rows: x.rows,
+            y_rows: y.rows,
+        });
+    }
+    let n = x.rows;
+    let k = opts.k;
+    if metrics.iter().any(|m| m.uses_k()) {
+        knn::check_k(k, n)?;
+    }
+    if metrics.contains(&Metric::Cknna) && k < 2 {
+        return Err(AlignError::K {
+            k,
+            expected: "k >= 2 for cknna (as the reference requires)".into(),
+        });
+    }
+    let a = prepare(x, "x", &opts.prepare)?;
+    let b = prepare(y, "y", &opts.prepare)?;
+
+    // Cosine neighbour tables, shared by the four neighbourhood metrics.
+    let cosine = if metrics.iter().any(|m| m.cosine_knn()) {
+        let (na, nb) = if opts.prepare.normalize {
+            (nearest_neighbors(&a, k)?, nearest_neighbors(&b, k)?)
+        } else {
+            let (mut ua, mut ub) = (a.clone(), b.clone());
+            normalize_rows(&mut ua);
+            normalize_rows(&mut ub);
+            (nearest_neighbors(&ua, k)?, nearest_neighbors(&ub, k)?)
+        };
+        Some((na, nb))
+    } else {
+        None
+    };
+
+    let mut out = Vec::with_capacity(metrics.len());
+    for &metric in metrics {
+        let score = match (metric, &cosine) {
+            (Metric::MutualKnn, Some((na, nb))) => mutual_knn(na, nb)?,
+            (Metric::CycleKnn, Some((na, nb))) => cycle_knn(na, nb)?,
+            (Metric::LcsKnn, Some((na, nb))) => lcs_knn(na, nb)?,
+            (Metric::EditDistanceKnn, Some((na, nb))) => edit_distance_knn(na, nb)?,
+            (Metric::Cka, _) => cka(&a, &b)?,
+            (Metric::UnbiasedCka, _) => unbiased_cka(&a, &b)?,
+            (Metric::Cknna, _) => {
+                // Neighbours by the kernel as given; after the default preparation the rows
+                // are unit vectors, so these are the cosine tables again.
+                match (&cosine, opts.prepare.normalize) {
+                    (Some((na, nb)), true) => kernel::cknna_from(&a, &b, na, nb),
+                    _ => cknna(&a, &b, k)?,
+                }
+            }
+            (Metric::Svcca, _) => svcca(&a, &b, opts.cca_dim)?,
+            // The tables exist whenever a neighbourhood metric is asked for.
+            (_, None) => f64::NAN,
+        };
+        let uses_k = metric.uses_k();
+        out.push(Alignment {
+            metric: metric.name(),
+            score,
+            k: uses_k.then_some(k),
+            chance: (metric == Metric::MutualKnn).then(|| mutual_knn_chance(k, n)),
+            cca_dim: (metric == Metric::Svcca).then_some(opts.cca_dim),
+            n,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pseudo(n: usize, d: usize, seed: u64) -> Matrix {
+        let mut s = seed;
+        let data = (0..n * d)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+            })
+            .collect();
+        Matrix::new(n, d, data, "t").unwrap()
+    }
+
+    #[test]
+    fn identical_inputs_align_perfectly() {
+        let x = pseudo(60, 16, 1);
+        let all = align_many(&x, &x, &Metric::ALL, &AlignOptions::default()).unwrap();
+        let get = |name: &str| all.iter().find(|a| a.metric == name).unwrap().score;
+        assert_eq!(get("mutual_knn"), 1.0);
+        assert_eq!(get("cycle_knn"), 1.0);
+        assert_eq!(get("lcs_knn"), 10.0);
+        assert_eq!(get("edit_distance_knn"), 1.0);
+        // the reference's + 1e-6 in the denominator keeps kernel scores just below 1
+        for m in ["cka", "unbiased_cka", "cknna", "svcca"] {
+            assert!((get(m) - 1.0).abs() < 1e-3, "{m}: {}", get(m));
+        }
+        let mk = &all[0];
+        assert_eq!(mk.chance, Some(10.0 / 59.0));
+        assert_eq!(mk.k, Some(10));
+        assert_eq!(all[4].k, None);
+    }
+
+    #[test]
+    fn unrelated_inputs_are_near_chance() {
+        let x = pseudo(400, 32, 1);
+        let y = pseudo(400, 32, 2);
+        let a = align(&x, &y, Metric::MutualKnn, &AlignOptions::default()).unwrap();
+        let chance = a.chance.unwrap();
+        assert!((a.score - chance).abs() < 0.02, "{} vs {chance}", a.score);
+    }
+
+    #[test]
+    fn bad_input_is_an_error_naming_the_argument() {
+        let x = pseudo(20, 4, 1);
+        let y = pseudo(21, 4, 2);
+        let o = AlignOptions::default();
+        let e = align(&x, &y, Metric::MutualKnn, &o).unwrap_err();
+        assert_eq!(
+            e,
+            AlignError::RowMismatch {
+                x_rows: 20,
+                y_rows: 21
+            }
+        );
+        let small = pseudo(10, 4, 1);
+        let e = align(&small, &small, Metric::MutualKnn, &o).unwrap_err();
+        assert!(
+            e.to_string().starts_with("`k` is 10: expected 1 <= k < n"),
+            "{e}"
+        );
+        let zero_k = AlignOptions { k: 0, ..o };
+        assert!(matches!(
+            align(&x, &x, Metric::LcsKnn, &zero_k),
+            Err(AlignError::K { k: 0, .. })
+        ));
+        // k is not checked for metrics that do not use it
+        assert!(align(&small, &small, Metric::Cka, &o).is_ok());
+        let mut nan = x.clone();
+        nan.data[5] = f32::INFINITY;
+        let e = align(&x, &nan, Metric::Cka, &o).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`y` row 1, column 1 is inf: expected a finite number"
+        );
+        assert!(Metric::parse("bogus")
+            .unwrap_err()
+            .to_string()
+            .contains("mutual_knn"));
+    }
+}

@@ -1,0 +1,216 @@
+//! `latentlab align` from outside: JSON keys, agreement with the reference fixtures
+//! (`tests/fixtures/align/`), the backend flag, exit codes and error messages. Bad inputs
+//! are written by the tests into a temporary folder.
+
+use std::path::PathBuf;
+use std::process::Output;
+
+mod common;
+use common::{json, latentlab, stderr};
+
+use npyz::WriterBuilder;
+use serde_json::Value;
+
+const X: &str = "tests/fixtures/align/shared_x.npy";
+const Y: &str = "tests/fixtures/align/shared_y.npy";
+
+/// Asserts a clean failure (exit code 1, no panic) whose stderr contains every `needle`.
+fn fails_with(out: &Output, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    for needle in needles {
+        assert!(err.contains(needle), "stderr lacks {needle:?}: {err}");
+    }
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let dir =
+            std::env::temp_dir().join(format!("latentlab-cli-align-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Dir(dir)
+    }
+
+    fn npy(&self, name: &str, rows: u64, cols: u64, data: &[f32]) -> String {
+        let path = self.0.join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        let mut writer = npyz::WriteOptions::<f32>::new()
+            .default_dtype()
+            .shape(&[rows, cols])
+            .writer(std::io::BufWriter::new(file))
+            .begin_nd()
+            .unwrap();
+        writer.extend(data.iter().copied()).unwrap();
+        writer.finish().unwrap();
+        path.to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The reference's float32 score of `metric` for the `shared` fixture at k = 10.
+fn reference(metric: &str) -> f64 {
+    let text = std::fs::read_to_string("tests/fixtures/align/cases.json")
+        .or_else(|_| {
+            std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/align/cases.json"
+            ))
+        })
+        .unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let case = doc["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "shared")
+        .unwrap();
+    case["results"]["10"]["float32"][metric].as_f64().unwrap()
+}
+
+#[test]
+fn mutual_knn_by_default_with_chance() {
+    let v = json(&latentlab(&["align", "--x", X, "--y", Y]));
+    assert_eq!(v["metric"], "mutual_knn");
+    assert_eq!(v["k"], 10);
+    assert_eq!(v["n"], 256);
+    assert_eq!(v["backend"], "cpu");
+    assert_eq!(v["dims"], serde_json::json!([40, 56]));
+    assert_eq!(v["prepare"]["outlier_quantile"], 0.95);
+    assert!((v["chance"].as_f64().unwrap() - 10.0 / 255.0).abs() < 1e-15);
+    let score = v["score"].as_f64().unwrap();
+    assert!((score - reference("mutual_knn")).abs() < 2e-6, "{score}");
+}
+
+#[test]
+fn every_metric_and_all() {
+    let all = json(&latentlab(&[
+        "align",
+        "--x",
+        X,
+        "--y",
+        Y,
+        "--metric",
+        "all",
+        "--backend",
+        "cpu",
+    ]));
+    assert_eq!(all["metric"], "all");
+    let scores = all["scores"].as_object().unwrap();
+    assert_eq!(scores.len(), 8);
+    for (name, score) in scores {
+        let one = json(&latentlab(&["align", "--x", X, "--y", Y, "--metric", name]));
+        assert_eq!(one["metric"], name.as_str());
+        assert_eq!(&one["score"], score, "{name}");
+        let want = reference(name);
+        let tol = if name == "svcca" { 1e-2 } else { 1e-5 };
+        assert!(
+            (score.as_f64().unwrap() - want).abs() < tol,
+            "{name}: {score} vs {want}"
+        );
+        let uses_k = !matches!(name.as_str(), "cka" | "unbiased_cka" | "svcca");
+        assert_eq!(one["k"].is_null(), !uses_k, "{name}");
+        assert_eq!(one["chance"].is_null(), name != "mutual_knn", "{name}");
+    }
+}
+
+#[test]
+fn preparation_flags() {
+    let off = json(&latentlab(&[
+        "align",
+        "--x",
+        X,
+        "--y",
+        Y,
+        "--metric",
+        "cka",
+        "--no-prepare",
+    ]));
+    assert_eq!(off["prepare"], false);
+    let on = json(&latentlab(&[
+        "align", "--x", X, "--y", Y, "--metric", "cka",
+    ]));
+    assert_ne!(off["score"], on["score"]);
+    let exact = json(&latentlab(&[
+        "align",
+        "--x",
+        X,
+        "--y",
+        Y,
+        "--exact-quantile",
+        "--k",
+        "5",
+    ]));
+    assert_eq!(exact["prepare"]["quantile"], "exact");
+    assert_eq!(exact["k"], 5);
+}
+
+#[test]
+fn gpu_backend_is_refused() {
+    let out = latentlab(&["align", "--x", X, "--y", Y, "--backend", "gpu"]);
+    fails_with(&out, &["--backend gpu", "not built yet"]);
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let dir = Dir::new("bad");
+    let ok: Vec<f32> = (0..40).map(|i| ((i * 7 % 13) as f32) - 6.0 + 0.5).collect();
+    let x = dir.npy("x.npy", 10, 4, &ok);
+    let y9 = dir.npy("y9.npy", 9, 4, &ok[..36]);
+    fails_with(
+        &latentlab(&["align", "--x", &x, "--y", &y9]),
+        &["`x` has 10 rows and `y` has 9"],
+    );
+    fails_with(
+        &latentlab(&["align", "--x", &x, "--y", &x]),
+        &["`k` is 10", "1 <= k < n"],
+    );
+    fails_with(
+        &latentlab(&["align", "--x", &x, "--y", &x, "--k", "0"]),
+        &["`k` is 0"],
+    );
+    fails_with(
+        &latentlab(&[
+            "align", "--x", &x, "--y", &x, "--k", "1", "--metric", "cknna",
+        ]),
+        &["`k` is 1", "cknna"],
+    );
+    let mut nan = ok.clone();
+    nan[6] = f32::NAN;
+    let nan = dir.npy("nan.npy", 10, 4, &nan);
+    fails_with(
+        &latentlab(&["align", "--x", &x, "--y", &nan, "--k", "3"]),
+        &["`y` row 1, column 2 is NaN", "finite"],
+    );
+    let mut zero = ok.clone();
+    zero[8..12].iter_mut().for_each(|v| *v = 0.0);
+    let zero = dir.npy("zero.npy", 10, 4, &zero);
+    fails_with(
+        &latentlab(&["align", "--x", &zero, "--y", &x, "--k", "3"]),
+        &["`x` row 2 is all zeros"],
+    );
+    let empty = dir.npy("empty.npy", 0, 4, &[]);
+    fails_with(
+        &latentlab(&["align", "--x", &empty, "--y", &empty]),
+        &["`x` is empty"],
+    );
+    fails_with(
+        &latentlab(&["align", "--x", &x, "--y", &x, "--metric", "svcca"]),
+        &["svcca", "at least 11 rows"],
+    );
+    fails_with(
+        &latentlab(&["align", "--x", "nope.npy", "--y", &x]),
+        &["--x", "nope.npy"],
+    );
+    // clap refuses unknown metrics with exit code 2
+    let out = latentlab(&["align", "--x", &x, "--y", &x, "--metric", "bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+}
