@@ -2,56 +2,23 @@
 //! (`tests/fixtures/align/`), the backend flag, exit codes and error messages. Bad inputs
 //! are written by the tests into a temporary folder.
 
-use std::path::PathBuf;
-use std::process::Output;
-
 mod common;
-use common::{json, latentlab, stderr};
+use common::{fails_with, json, latentlab};
 
-use npyz::WriterBuilder;
 use serde_json::Value;
 
 const X: &str = "tests/fixtures/align/shared_x.npy";
 const Y: &str = "tests/fixtures/align/shared_y.npy";
 
-/// Asserts a clean failure (exit code 1, no panic) whose stderr contains every `needle`.
-fn fails_with(out: &Output, needles: &[&str]) {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(!err.contains("panicked"), "panic: {err}");
-    for needle in needles {
-        assert!(err.contains(needle), "stderr lacks {needle:?}: {err}");
-    }
-}
-
-struct Dir(PathBuf);
+struct Dir(common::TempDir);
 
 impl Dir {
     fn new(name: &str) -> Dir {
-        let dir =
-            std::env::temp_dir().join(format!("latentlab-cli-align-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
+        Dir(common::TempDir::new("latentlab-cli-align", name))
     }
 
     fn npy(&self, name: &str, rows: u64, cols: u64, data: &[f32]) -> String {
-        let path = self.0.join(name);
-        let file = std::fs::File::create(&path).unwrap();
-        let mut writer = npyz::WriteOptions::<f32>::new()
-            .default_dtype()
-            .shape(&[rows, cols])
-            .writer(std::io::BufWriter::new(file))
-            .begin_nd()
-            .unwrap();
-        writer.extend(data.iter().copied()).unwrap();
-        writer.finish().unwrap();
-        path.to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.npy(name, rows, cols, data)
     }
 }
 

@@ -8,7 +8,6 @@ use std::process::Output;
 mod common;
 use common::{json, latentlab};
 
-use npyz::WriterBuilder;
 use serde_json::Value;
 
 /// Tight solver settings, as tests/ot_conformance.rs uses against the float64 references.
@@ -44,32 +43,15 @@ impl Dir {
 
     /// Writes a float32 array of the given shape and returns its path as a string.
     fn npy(&self, name: &str, shape: &[u64], data: &[f32]) -> String {
-        assert_eq!(shape.iter().product::<u64>() as usize, data.len());
         let path = self.0.join(name);
-        let file = std::fs::File::create(&path).unwrap();
-        let mut writer = npyz::WriteOptions::<f32>::new()
-            .default_dtype()
-            .shape(shape)
-            .writer(std::io::BufWriter::new(file))
-            .begin_nd()
-            .unwrap();
-        writer.extend(data.iter().copied()).unwrap();
-        writer.finish().unwrap();
+        common::write_npy(&path, shape, data);
         path.to_str().unwrap().to_string()
     }
 
     /// Writes a 1-D float64 array (weights as NumPy makes them by default).
     fn npy_f64(&self, name: &str, data: &[f64]) -> String {
         let path = self.0.join(name);
-        let file = std::fs::File::create(&path).unwrap();
-        let mut writer = npyz::WriteOptions::<f64>::new()
-            .default_dtype()
-            .shape(&[data.len() as u64])
-            .writer(std::io::BufWriter::new(file))
-            .begin_nd()
-            .unwrap();
-        writer.extend(data.iter().copied()).unwrap();
-        writer.finish().unwrap();
+        common::write_npy(&path, &[data.len() as u64], data);
         path.to_str().unwrap().to_string()
     }
 

@@ -6,3 +6,4 @@ pub mod matrix;
 pub mod ot;
 pub mod plan;
 pub mod search;
+pub mod steer;

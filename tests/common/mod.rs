@@ -27,3 +27,75 @@ pub fn json(out: &Output) -> Value {
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// Asserts a clean failure (exit code 1, no panic) whose stderr contains every `needle`.
+pub fn fails_with(out: &Output, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    for needle in needles {
+        assert!(err.contains(needle), "stderr lacks {needle:?}: {err}");
+    }
+}
+
+/// A temporary folder for a test's input and output files, removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str, name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    /// The path of `name` inside the folder, as a string for command lines.
+    pub fn path(&self, name: &str) -> String {
+        self.0.join(name).to_str().unwrap().to_string()
+    }
+
+    /// Writes a rows × cols float32 `.npy` file and returns its path.
+    pub fn npy(&self, name: &str, rows: u64, cols: u64, data: &[f32]) -> String {
+        let path = self.path(name);
+        write_npy(&path, &[rows, cols], data);
+        path
+    }
+
+    /// Writes a 1-D int64 `.npy` file of labels and returns its path.
+    pub fn labels(&self, name: &str, data: &[i64]) -> String {
+        let path = self.path(name);
+        write_npy(&path, &[data.len() as u64], data);
+        path
+    }
+}
+
+/// Writes `data` with `shape` as a `.npy` file of T's default dtype.
+pub fn write_npy<T: npyz::AutoSerialize + Copy>(
+    path: impl AsRef<std::path::Path>,
+    shape: &[u64],
+    data: &[T],
+) {
+    use npyz::WriterBuilder;
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = npyz::WriteOptions::<T>::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(std::io::BufWriter::new(file))
+        .begin_nd()
+        .unwrap();
+    writer.extend(data.iter().copied()).unwrap();
+    writer.finish().unwrap();
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Reads a float32 `.npy` file as (shape, values).
+pub fn read_npy(path: &str) -> (Vec<u64>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec().unwrap())
+}

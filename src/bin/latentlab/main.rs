@@ -1,7 +1,7 @@
 //! The `latentlab` command-line tool: batch work on files, JSON on stdout, errors on
 //! stderr with a non-zero exit, progress bars on long work. Command names and JSON keys
 //! are contracts tested from outside (tests/cli.rs, tests/cli_encode.rs, tests/cli_ot.rs,
-//! tests/cli_align.rs).
+//! tests/cli_align.rs, tests/cli_steer.rs).
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -18,6 +18,8 @@ mod npy;
 mod ot_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod plan_cmd;
+#[cfg(not(target_arch = "wasm32"))]
+mod steer_cmd;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
@@ -53,6 +55,10 @@ fn main() -> std::process::ExitCode {
         /// Representation alignment (Platonic Representation Hypothesis): mutual k-NN,
         /// CKA, CKNNA, SVCCA and more between the paired rows of two feature matrices.
         Align(align_cmd::AlignArgs),
+        /// Affine steering (Representation Surgery): fit, apply and evaluate mean or
+        /// mean+covariance matching that erases a binary concept from embeddings.
+        #[command(subcommand)]
+        Steer(steer_cmd::SteerCommand),
     }
 
     let result = match Cli::parse().command {
@@ -62,6 +68,7 @@ fn main() -> std::process::ExitCode {
         Command::Eval(c) => encode_cmd::eval(c),
         Command::Ot(c) => ot_cmd::run(c),
         Command::Align(a) => align_cmd::run(a),
+        Command::Steer(c) => steer_cmd::run(c),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

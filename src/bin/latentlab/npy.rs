@@ -60,3 +60,86 @@ pub fn read_matrix(path: &Path, what: &str) -> Result<Matrix> {
     };
     Ok(Matrix::new(rows, cols, data, what)?)
 }
+
+/// Reads a 1-D array of class labels: integers of any width, booleans, or floats that are
+/// whole numbers (as NumPy writes labels made with `np.array([...], float)`).
+pub fn read_labels(path: &Path, what: &str) -> Result<Vec<i64>> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    let array = npyz::NpyFile::new(&bytes[..])
+        .with_context(|| format!("{what} {} is not a .npy file", path.display()))?;
+    let shape: Vec<u64> = array.shape().to_vec();
+    if !(shape.len() == 1 || (shape.len() == 2 && shape[1] == 1)) {
+        bail!(
+            "{what} {} has shape {shape:?}; expected a 1-D array of labels",
+            path.display()
+        );
+    }
+    let npyz::DType::Plain(t) = array.dtype() else {
+        bail!(
+            "{what} {} is a structured array; expected labels",
+            path.display()
+        );
+    };
+    let labels: Vec<i64> = match (t.type_char(), t.size_field()) {
+        (npyz::TypeChar::Bool, _) => array
+            .into_vec::<bool>()?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        (npyz::TypeChar::Int, 1) => array.into_vec::<i8>()?.into_iter().map(i64::from).collect(),
+        (npyz::TypeChar::Int, 2) => array
+            .into_vec::<i16>()?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        (npyz::TypeChar::Int, 4) => array
+            .into_vec::<i32>()?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        (npyz::TypeChar::Int, 8) => array.into_vec::<i64>()?,
+        (npyz::TypeChar::Uint, 1) => array.into_vec::<u8>()?.into_iter().map(i64::from).collect(),
+        (npyz::TypeChar::Uint, 2) => array
+            .into_vec::<u16>()?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        (npyz::TypeChar::Uint, 4) => array
+            .into_vec::<u32>()?
+            .into_iter()
+            .map(i64::from)
+            .collect(),
+        (npyz::TypeChar::Float, 4 | 8) => {
+            let values: Vec<f64> = if t.size_field() == 4 {
+                array
+                    .into_vec::<f32>()?
+                    .into_iter()
+                    .map(f64::from)
+                    .collect()
+            } else {
+                array.into_vec::<f64>()?
+            };
+            values
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    if v.fract() == 0.0 && v.abs() < 1e15 {
+                        Ok(v as i64)
+                    } else {
+                        bail!(
+                            "{what} {} entry {i} is {v}; expected a whole number",
+                            path.display()
+                        )
+                    }
+                })
+                .collect::<Result<_>>()?
+        }
+        _ => bail!(
+            "{what} {} holds {}; expected integer, boolean or whole-number labels",
+            path.display(),
+            t
+        ),
+    };
+    Ok(labels)
+}
