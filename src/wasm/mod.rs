@@ -9,11 +9,14 @@
 mod encode;
 mod ot;
 mod plan;
+mod steer;
 
 pub use encode::*;
 pub use ot::*;
 pub use plan::*;
+pub use steer::*;
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -59,4 +62,72 @@ pub(crate) fn reject_unknown_keys(
 #[wasm_bindgen]
 pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// An options object read key by key, so a bad value is reported with its key.
+pub(crate) struct Options {
+    object: JsValue,
+    what: &'static str,
+}
+
+impl Options {
+    /// Options that may be left out (`undefined`/`null` = all defaults).
+    pub(crate) fn optional(
+        value: JsValue,
+        known: &[&str],
+        what: &'static str,
+    ) -> Result<Options, JsError> {
+        if value.is_undefined() || value.is_null() {
+            return Ok(Options {
+                object: js_sys::Object::new().into(),
+                what,
+            });
+        }
+        reject_unknown_keys(&value, known, what)?;
+        Ok(Options {
+            object: value,
+            what,
+        })
+    }
+
+    /// Options that must be given; `hint` says what at least.
+    pub(crate) fn required(
+        value: JsValue,
+        known: &[&str],
+        what: &'static str,
+        hint: &str,
+    ) -> Result<Options, JsError> {
+        if value.is_undefined() || value.is_null() {
+            return Err(JsError::new(&format!("{what} are required: {hint}")));
+        }
+        Options::optional(value, known, what)
+    }
+
+    pub(crate) fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, JsError> {
+        let value = js_sys::Reflect::get(&self.object, &JsValue::from_str(key))
+            .map_err(|_| JsError::new(&format!("cannot read {} key {key:?}", self.what)))?;
+        if value.is_undefined() || value.is_null() {
+            return Ok(None);
+        }
+        serde_wasm_bindgen::from_value(value)
+            .map(Some)
+            .map_err(|e| JsError::new(&format!("options.{key}: {e}")))
+    }
+
+    /// The raw value of `key` (undefined when absent).
+    pub(crate) fn raw(&self, key: &str) -> Result<JsValue, JsError> {
+        js_sys::Reflect::get(&self.object, &JsValue::from_str(key))
+            .map_err(|_| JsError::new(&format!("cannot read {} key {key:?}", self.what)))
+    }
+}
+
+/// Sets `key` on a result object.
+pub(crate) fn set(object: &JsValue, key: &str, value: &JsValue) -> Result<(), JsError> {
+    js_sys::Reflect::set(object, &JsValue::from_str(key), value)
+        .map(|_| ())
+        .map_err(|_| JsError::new("could not build the result object"))
+}
+
+pub(crate) fn f32_array(values: &[f32]) -> JsValue {
+    js_sys::Float32Array::from(values).into()
 }

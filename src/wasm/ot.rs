@@ -5,12 +5,11 @@
 //! Results keep the CLI's snake_case keys (`reg_ot_cost`, `n_iters`, …), carry
 //! `backend: "cpu"`, and hold potentials, plans and gradients as `Float32Array`s.
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::{reject_unknown_keys, to_js};
+use super::{f32_array, set, to_js, Options};
 use crate::core::ot::{
     self, CostFn, Epsilon, Geometry, MultiSinkhornOptions, OtError, Points, SinkhornOptions,
 };
@@ -118,6 +117,8 @@ const M3G_KEYS: &[&str] = &[
     "maxTensorEntries",
 ];
 
+const EPSILON_HINT: &str = "give at least { epsilon } or { relativeEpsilon }";
+
 /// Core argument names → the JS names a caller passed.
 const SINKHORN_NAMES: &[(&str, &str)] = &[
     ("a", "options.a"),
@@ -147,37 +148,7 @@ fn ot_error(e: OtError, names: &[(&str, &str)]) -> JsError {
     JsError::new(&message)
 }
 
-/// Options read key by key, so a bad value is reported with its key.
-struct Options {
-    object: JsValue,
-    what: &'static str,
-}
-
 impl Options {
-    fn new(value: JsValue, known: &[&str], what: &'static str) -> Result<Options, JsError> {
-        if value.is_undefined() || value.is_null() {
-            return Err(JsError::new(&format!(
-                "{what} are required: give at least {{ epsilon }} or {{ relativeEpsilon }}"
-            )));
-        }
-        reject_unknown_keys(&value, known, what)?;
-        Ok(Options {
-            object: value,
-            what,
-        })
-    }
-
-    fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, JsError> {
-        let value = js_sys::Reflect::get(&self.object, &JsValue::from_str(key))
-            .map_err(|_| JsError::new(&format!("cannot read {} key {key:?}", self.what)))?;
-        if value.is_undefined() || value.is_null() {
-            return Ok(None);
-        }
-        serde_wasm_bindgen::from_value(value)
-            .map(Some)
-            .map_err(|e| JsError::new(&format!("options.{key}: {e}")))
-    }
-
     fn epsilon(&self) -> Result<Epsilon, JsError> {
         match (self.get::<f32>("epsilon")?, self.get::<f32>("relativeEpsilon")?) {
             (Some(e), None) => Ok(Epsilon::Absolute(e)),
@@ -242,17 +213,6 @@ impl Options {
             ..d
         })
     }
-}
-
-/// Sets `key` on a result object.
-fn set(object: &JsValue, key: &str, value: &JsValue) -> Result<(), JsError> {
-    js_sys::Reflect::set(object, &JsValue::from_str(key), value)
-        .map(|_| ())
-        .map_err(|_| JsError::new("could not build the result object"))
-}
-
-fn f32_array(values: &[f32]) -> JsValue {
-    js_sys::Float32Array::from(values).into()
 }
 
 fn f32_arrays(values: &[Vec<f32>]) -> JsValue {
@@ -340,7 +300,7 @@ pub fn sinkhorn(
     dim: usize,
     #[wasm_bindgen(unchecked_param_type = "SinkhornOptions")] options: JsValue,
 ) -> Result<JsValue, JsError> {
-    let options = Options::new(options, SINKHORN_KEYS, "sinkhorn options")?;
+    let options = Options::required(options, SINKHORN_KEYS, "sinkhorn options", EPSILON_HINT)?;
     let geom = Geometry::PointClouds {
         x: Points::new(x, n, dim),
         y: Points::new(y, m, dim),
@@ -357,7 +317,12 @@ pub fn sinkhorn_cost(
     m: usize,
     #[wasm_bindgen(unchecked_param_type = "Omit<SinkhornOptions, \"costFn\">")] options: JsValue,
 ) -> Result<JsValue, JsError> {
-    let options = Options::new(options, SINKHORN_COST_KEYS, "sinkhornCost options")?;
+    let options = Options::required(
+        options,
+        SINKHORN_COST_KEYS,
+        "sinkhornCost options",
+        EPSILON_HINT,
+    )?;
     let geom = Geometry::CostMatrix { cost, n, m };
     run_sinkhorn(&geom, n, m, &options)
 }
@@ -382,7 +347,7 @@ pub fn multi_sinkhorn(
     dim: usize,
     #[wasm_bindgen(unchecked_param_type = "MultiSinkhornOptions")] options: JsValue,
 ) -> Result<JsValue, JsError> {
-    let options = Options::new(options, MULTI_KEYS, "multiSinkhorn options")?;
+    let options = Options::required(options, MULTI_KEYS, "multiSinkhorn options", EPSILON_HINT)?;
     let data = arrays_from_js(&clouds, "clouds")?;
     let sizes: Vec<usize> = serde_wasm_bindgen::from_value(sizes).map_err(|e| {
         JsError::new(&format!(
@@ -446,7 +411,7 @@ pub fn m3g(
     #[wasm_bindgen(unchecked_param_type = "M3gOptions")] options: JsValue,
     #[wasm_bindgen(js_name = withGradient)] with_gradient: Option<bool>,
 ) -> Result<JsValue, JsError> {
-    let options = Options::new(options, M3G_KEYS, "m3g options")?;
+    let options = Options::required(options, M3G_KEYS, "m3g options", EPSILON_HINT)?;
     let data = arrays_from_js(&views, "views")?;
     let points: Vec<Points> = data.iter().map(|d| Points::new(d, n, dim)).collect();
     let cost = options.cost_fn()?;

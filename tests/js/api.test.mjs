@@ -35,3 +35,48 @@ test('errors are Error objects whose message names the bad value', () => {
   assert.throws(() => parseDuration(''), /the duration is empty/);
   assert.deepEqual(Array.from(parseDuration('1 year')), [365 * 86400, 366 * 86400]);
 });
+
+// What tests/wasm_facade.rs (wasm-bindgen-test) checked before it moved here: the same
+// facade, reached through the real package instead of a second wasm32 test build.
+const WATER_PARK = JSON.stringify({
+  title: 'How to go to the local water park',
+  steps: [
+    { id: '1', text: 'Pack a bag', duration: '10 minutes' },
+    { id: '2', text: 'Drive to the park', duration: '30 minutes' },
+    { id: '3', text: 'Buy tickets', duration: '10 minutes' },
+    { id: '4', text: 'Swim', duration: '40 minutes' },
+    { id: '5', text: 'Dry off', duration: '5 minutes' },
+  ],
+  constraints: [['2', '3'], ['3', '4'], ['4', '5'], ['1', '4']],
+});
+
+test('analysis results are plain objects with the CLI keys', () => {
+  const plan = Plan.fromJson(WATER_PARK);
+  assert.equal(plan.title, 'How to go to the local water park');
+  const analysis = plan.analyze();
+  assert.deepEqual(analysis.optimal_seconds, [5100, 5100]);
+  assert.deepEqual(analysis.critical_path, ['2', '3', '4', '5']);
+  assert.equal(analysis.optimal_text, '1 h 25 min');
+  assert.match(plan.prompt({ encoding: 'edge-list' }), /Here is the edge list representation/);
+  assert.match(plan.prompt(), /Answer:$/);
+  assert.throws(() => plan.prompt({ encoding: 'matrix' }), /unknown graph encoding "matrix"/);
+  assert.equal(plan.score('the answer is "1 hour 25 minutes"').correct, true);
+  assert.equal(plan.score('no idea').reason, 'no_quoted_time');
+  assert.throws(
+    () => Plan.fromJson('{"steps": [{"id": "a", "duration": "1 min"}], "constraints": [["a", "a"]]}'),
+    /the constraints form a cycle: a → a/,
+  );
+  assert.throws(() => parseDuration('3 m'), /ambiguous unit/);
+  assert.deepEqual(Array.from(parseDuration('2 months')), [4_838_400, 5_356_800]);
+  plan.free();
+});
+
+test('plans round trip through AsyncHow records and latentlab JSON', () => {
+  const plans = parsePlans(fixture('para_benchmark.jsonl'));
+  assert.equal(plans.length, 200);
+  const again = Plan.fromJson(plans[0].toAsyncHow());
+  assert.equal(again.title, plans[0].title);
+  const asJson = Plan.fromJson(plans[0].toJson());
+  assert.equal(asJson.title, plans[0].title);
+  for (const p of [again, asJson, ...plans]) p.free();
+});

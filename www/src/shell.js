@@ -1,10 +1,11 @@
 // Shared page chrome: the site header with navigation, and the footer.
-// Pages call renderShell('home' | 'plans' | 'search') before rendering their own content.
+// Pages call renderShell('home' | 'plans' | 'search' | 'steer') before rendering their own content.
 
 const PAGES = [
   { key: 'home', href: './index.html', label: 'Home' },
   { key: 'plans', href: './plans.html', label: 'Plan graphs' },
   { key: 'search', href: './search.html', label: 'Image search' },
+  { key: 'steer', href: './steer.html', label: 'Steering' },
 ];
 
 /** Fills <header id="site-header"> and <footer id="site-footer">, marking `current`. */

@@ -5,6 +5,7 @@
 import init, { Plan, formatSeconds, version } from 'latentlab';
 import { timeTicks } from './ticks.js';
 import { searchOps } from './search-ops.js';
+import { steerOps } from './steer-ops.js';
 
 // Instantiate the wasm once; every message waits on the same promise.
 const ready = init();
@@ -34,6 +35,8 @@ const ops = {
   version: () => version(),
   // Image search: encoder.load, index.*, search, search.sentences, eval.retrieval, cancel.
   ...searchOps,
+  // Affine steering: steer.load, steer.run, steer.retrieve.
+  ...steerOps,
 };
 
 /** Readable text for every number of seconds the page shows: ranges and axis ticks. */
