@@ -27,8 +27,10 @@ MALE = ["James", "David", "Ahmed", "Wei", "Lucas", "Daniel", "Omar", "Thomas", "
         "Ravi", "Peter", "Samuel", "Noah", "Ivan", "Marco", "Kenji", "Adam", "Leo", "Henry",
         "Paul"]
 PRONOUNS = {0: ("She", "her"), 1: ("He", "his")}
-CITIES = ["Boston", "Leeds", "Toronto", "Lyon", "Melbourne", "Austin", "Dublin", "Osaka",
-          "Denver", "Porto", "Seattle", "Glasgow"]
+# A second binary concept, unrelated to profession by construction: where the person lives
+# (0 = a European city, 1 = elsewhere), drawn uniformly.
+CITIES = {0: ["Leeds", "Lyon", "Dublin", "Porto", "Glasgow", "Vienna"],
+          1: ["Boston", "Toronto", "Melbourne", "Austin", "Osaka", "Denver"]}
 
 # Four work domains, each with two professions skewed towards opposite genders, as in the
 # real Bios data. A biography names the profession (title + a specific activity) with
@@ -94,7 +96,8 @@ def main():
         for z in genders:
             name = rng.choice(FEMALE if z == 0 else MALE)
             pro, pos = PRONOUNS[z]
-            city = rng.choice(CITIES)
+            region = rng.randrange(2)
+            city = rng.choice(CITIES[region])
             if rng.random() < TITLED:
                 title = rng.choice(titles)
                 article = "an" if title[0] in "aeiouAEIOU" else "a"
@@ -103,7 +106,7 @@ def main():
             else:
                 activity = rng.choice(DOMAINS[domain]).format(Pro=pro, pos=pos)
                 text = f"{name} lives in {city}. {activity}."
-            items.append({"text": text, "y": y, "z": z, "domain": domain})
+            items.append({"text": text, "y": y, "z": z, "region": region, "domain": domain})
     rng.shuffle(items)
     data = {
         "description": "Synthetic one-line biographies written for latentlab from templates "
@@ -113,6 +116,11 @@ def main():
         "generator": "scripts/data/make_bios.py",
         "synthetic": True,
         "concept": {"name": "gender", "labels": ["female", "male"]},
+        # Concepts a page may erase: item key → labels for 0 and 1.
+        "concepts": [
+            {"key": "z", "name": "gender", "labels": ["female", "male"]},
+            {"key": "region", "name": "region", "labels": ["Europe", "elsewhere"]},
+        ],
         "task": {"name": "profession", "labels": list(PROFESSIONS)},
         "items": items,
     }

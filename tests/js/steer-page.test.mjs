@@ -74,6 +74,21 @@ test('steering erases gender, shrinks the TPR-gap, and changes search results', 
   await page.close();
 });
 
+test('erasing region, a concept unrelated to profession, keeps the profession probe', async () => {
+  const { page, errors } = await openPage(browser, `${server.url}/steer.html`);
+  await page.waitForSelector('body[data-evaluated="true"]', { timeout: 180_000 });
+  await page.getByTestId('concept').selectOption('region');
+  await page.evaluate(() => { delete document.body.dataset.evaluated; });
+  await page.getByTestId('run').click();
+  await page.waitForSelector('body[data-evaluated="true"]', { timeout: 60_000 });
+  assert.ok(await value(page, 'concept-after') < await value(page, 'concept-chance') + 0.1);
+  assert.ok(await value(page, 'task-after') >= await value(page, 'task-before') - 0.05);
+  const legend = await page.$eval('[data-testid="results"] .concept-name', (el) => el.textContent);
+  assert.equal(legend, 'Region');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('a bad setting shows an error and the page stays usable', async () => {
   const { page } = await openPage(browser, `${server.url}/steer.html`);
   await page.waitForSelector('body[data-evaluated="true"]', { timeout: 180_000 });

@@ -6,7 +6,7 @@ import { Encoder, parseManifest, Steering, evaluateSteering, pcaProject } from '
 const TEXT_MODEL = 'minilm-l6-v2';
 const BATCH = 32;
 
-/** {n, dim, x: Float32Array, z: Int32Array, y: Int32Array, texts, encoder} once loaded. */
+/** {n, dim, x: Float32Array, concepts: {key → Int32Array}, y: Int32Array, texts, encoder} once loaded. */
 let data = null;
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -37,14 +37,15 @@ async function load({ baseUrl, biosUrl }, progress) {
     progress({ stage: 'embed', done: Math.min(at + BATCH, n), total: n });
     await tick();
   }
+  const conceptList = bios.concepts ?? [{ key: 'z', ...bios.concept }];
   data = {
     n,
     dim,
     x,
-    z: Int32Array.from(bios.items, (item) => item.z),
+    concepts: Object.fromEntries(conceptList.map((c) => [c.key, Int32Array.from(bios.items, (item) => item[c.key])])),
     y: Int32Array.from(bios.items, (item) => item.y),
     texts,
-    concept: bios.concept,
+    conceptList,
     task: bios.task,
     description: bios.description,
     encoder,
@@ -53,8 +54,17 @@ async function load({ baseUrl, biosUrl }, progress) {
 }
 
 function summary() {
-  const { n, dim, concept, task, description } = data;
-  return { n, dim, concept, task, description, z: Array.from(data.z), y: Array.from(data.y) };
+  const { n, dim, conceptList, task, description } = data;
+  const labels = Object.fromEntries(Object.entries(data.concepts).map(([k, v]) => [k, Array.from(v)]));
+  return { n, dim, concepts: conceptList, conceptLabels: labels, task, description, y: Array.from(data.y) };
+}
+
+/** The 0/1 labels of the concept named `key` (default: the first). */
+function conceptLabels(key) {
+  const { concepts, conceptList } = requireData();
+  const labels = concepts[key ?? conceptList[0].key];
+  if (!labels) throw new Error(`unknown concept ${JSON.stringify(key)}: expected one of ${conceptList.map((c) => c.key).join(', ')}`);
+  return labels;
 }
 
 function requireData() {
@@ -63,8 +73,9 @@ function requireData() {
 }
 
 /** Fits and evaluates; returns the evaluation and both 2-D projections. */
-function run({ method, relativeReg, applyTo, seed }) {
-  const { n, dim, x, z, y } = requireData();
+function run({ concept, method, relativeReg, applyTo, seed }) {
+  const { n, dim, x, y } = requireData();
+  const z = conceptLabels(concept);
   const options = { method, y, applyTo, seed: Number(seed) || 0 };
   if (method === 'mean-cov') options.relativeReg = Number(relativeReg);
   const evaluation = evaluateSteering(x, n, dim, z, options);
@@ -104,8 +115,9 @@ function cosineTop(matrix, n, dim, query, k) {
  * Text → biographies, before and after steering every embedding (the corpus by its gold
  * labels, the query by the steering function's concept classifier).
  */
-function retrieve({ query, method, relativeReg, k = 10 }) {
-  const { n, dim, x, z, texts, encoder } = requireData();
+function retrieve({ query, concept, method, relativeReg, k = 10 }) {
+  const { n, dim, x, texts, encoder } = requireData();
+  const z = conceptLabels(concept);
   if (!query || !query.trim()) throw new Error('type a query first');
   const q = encoder.embedText([query.trim()]).data;
   const options = { method };
@@ -116,7 +128,7 @@ function retrieve({ query, method, relativeReg, k = 10 }) {
     const steeredQuery = steering.apply(q, 1, { applyTo: 'predicted' });
     const hits = (matrix, vector) =>
       cosineTop(matrix, n, dim, vector, k).map(({ row, score }) => ({
-        row, score, text: texts[row], z: data.z[row], y: data.y[row],
+        row, score, text: texts[row], z: z[row], y: data.y[row],
       }));
     return {
       before: hits(x, q),

@@ -15,12 +15,12 @@ const TASK_COLOURS = ['#e8590c', '#2f9e44', '#1971c2', '#ae3ec9', '#f08c00', '#0
 
 const $ = (id) => document.getElementById(id);
 const els = {
-  error: $('error'), method: $('method'), reg: $('relative-reg'), applyTo: $('apply-to'),
+  error: $('error'), concept: $('concept'), method: $('method'), reg: $('relative-reg'), applyTo: $('apply-to'),
   seed: $('seed'), run: $('run'), progress: $('progress'), status: $('status'),
   note: $('results-note'), colourBy: $('colour-by'), query: $('query'), search: $('search'),
 };
 const client = new LatentlabClient();
-let meta = null; // {n, dim, concept, task, z, y}
+let meta = null; // {n, dim, concepts, conceptLabels, task, y}
 let last = null; // the latest steer.run result
 const charts = {};
 
@@ -38,8 +38,15 @@ function setCell(id, text, value) {
   if (value != null) cell.dataset.value = String(value);
 }
 
+/** The chosen concept: {key, name, labels} and its 0/1 label per biography. */
+function concept() {
+  const chosen = meta.concepts.find((c) => c.key === els.concept.value) ?? meta.concepts[0];
+  return { ...chosen, z: meta.conceptLabels[chosen.key] };
+}
+
 function options() {
   return {
+    concept: els.concept.value,
     method: els.method.value,
     relativeReg: Number(els.reg.value),
     applyTo: els.applyTo.value,
@@ -63,6 +70,7 @@ async function load() {
   });
   els.progress.hidden = true;
   els.status.textContent = `${meta.n} biographies embedded (${meta.dim} dimensions).`;
+  els.concept.replaceChildren(...meta.concepts.map((c) => new Option(c.name, c.key)));
 }
 
 async function run() {
@@ -71,6 +79,10 @@ async function run() {
   els.status.textContent = 'Fitting and evaluating…';
   try {
     last = await client.call('steer.run', options());
+    last.concept = concept();
+    for (const el of document.querySelectorAll('.concept-name')) {
+      el.textContent = el.tagName === 'OPTION' ? last.concept.name : last.concept.name[0].toUpperCase() + last.concept.name.slice(1);
+    }
     renderResults(last.evaluation);
     renderCharts();
     els.status.textContent = `Done: ${last.evaluation.n_steered} rows steered.`;
@@ -95,7 +107,7 @@ function renderResults(e) {
   els.note.textContent = `${e.n_train} training and ${e.n_test} held-out biographies; the ` +
     `steering function was fitted on the training rows only; probes are logistic regressions ` +
     `(C = 1) fitted on the training rows before and after steering. TPR-gap: ` +
-    `TPR(${meta.concept.labels[1]}) − TPR(${meta.concept.labels[0]}) per profession, ` +
+    `TPR(${last.concept.labels[1]}) − TPR(${last.concept.labels[0]}) per profession, ` +
     `root mean square over the professions the "after" probe gets right at least once.`;
   const body = document.querySelector('[data-testid="gap-table"] tbody');
   body.replaceChildren();
@@ -113,9 +125,9 @@ function renderResults(e) {
 
 function datasets(points) {
   const byConcept = els.colourBy.value === 'concept';
-  const labels = byConcept ? meta.concept.labels : meta.task.labels;
+  const labels = byConcept ? last.concept.labels : meta.task.labels;
   const colours = byConcept ? CONCEPT_COLOURS : TASK_COLOURS;
-  const classOf = byConcept ? meta.z : meta.y;
+  const classOf = byConcept ? last.concept.z : meta.y;
   return labels.map((label, c) => ({
     label,
     backgroundColor: colours[c % colours.length],
@@ -145,7 +157,7 @@ function renderCharts() {
   }
 }
 
-function renderHits(key, hits) {
+function renderHits(key, hits, labels) {
   const list = document.querySelector(`[data-testid="hits-${key}"]`);
   list.replaceChildren();
   for (const hit of hits) {
@@ -153,23 +165,24 @@ function renderHits(key, hits) {
     item.dataset.z = String(hit.z);
     const tag = document.createElement('span');
     tag.className = `tag z${hit.z}`;
-    tag.textContent = meta.concept.labels[hit.z];
+    tag.textContent = labels[hit.z];
     item.append(tag, `${hit.text} (${meta.task.labels[hit.y]}, ${hit.score.toFixed(3)})`);
     list.append(item);
   }
   const counts = [0, 1].map((z) => hits.filter((h) => h.z === z).length);
   document.querySelector(`[data-testid="mix-${key}"]`).textContent =
-    `— ${counts[0]} ${meta.concept.labels[0]}, ${counts[1]} ${meta.concept.labels[1]}`;
+    `— ${counts[0]} ${labels[0]}, ${counts[1]} ${labels[1]}`;
 }
 
 async function search() {
   showError(null);
   els.search.disabled = true;
   try {
-    const { method, relativeReg } = options();
-    const result = await client.call('steer.retrieve', { query: els.query.value, method, relativeReg });
-    renderHits('before', result.before);
-    renderHits('after', result.after);
+    const { concept: key, method, relativeReg } = options();
+    const { labels } = concept();
+    const result = await client.call('steer.retrieve', { query: els.query.value, concept: key, method, relativeReg });
+    renderHits('before', result.before, labels);
+    renderHits('after', result.after, labels);
     document.body.dataset.searched = 'true';
   } catch (err) {
     showError(err);
