@@ -60,6 +60,20 @@ ensure_chromium() {
   fi
 }
 
+# A Vulkan adapter without a GPU: Mesa's lavapipe (device type Cpu), for the native GPU
+# tests. Mesa wants a private runtime folder; give it one so it does not warn.
+ensure_gpu_drivers() {
+  if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
+    log "installing Mesa's Vulkan drivers (lavapipe) for the GPU tests"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers libvulkan1
+  fi
+  if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+    export XDG_RUNTIME_DIR="$ROOT/target/xdg-runtime"
+    mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+  fi
+}
+
 # A Python venv for building the bundled models (numpy + onnx only).
 ensure_python() {
   if [ ! -x .venv/bin/python ]; then

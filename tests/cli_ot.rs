@@ -158,7 +158,16 @@ fn sinkhorn_prints_the_contract_keys() {
         ] {
             assert!(v.get(key).is_some(), "no {key} in {v}");
         }
-        assert_eq!(v["backend"], "cpu");
+        if backend == "cpu" {
+            assert_eq!(v["backend"], "cpu");
+            assert!(v.get("fallback").is_none());
+        } else if v["backend"] == "cpu" {
+            // auto chose the CPU and says why (no adapter, or only a software one).
+            assert!(v["fallback"].is_string(), "{v}");
+        } else {
+            assert_eq!(v["backend"], "gpu");
+            assert!(v["adapter"].is_string(), "{v}");
+        }
         assert_eq!(v["n"], 4);
         assert_eq!(v["m"], 3);
         assert_eq!(v["epsilon"].as_f64().unwrap() as f32, 0.1);
@@ -167,7 +176,7 @@ fn sinkhorn_prints_the_contract_keys() {
         assert!(!v["errors"].as_array().unwrap().is_empty());
         assert!(v.get("plan_out").is_none());
     }
-    // Without --backend: auto, i.e. the CPU today.
+    // Without --backend: auto.
     let v = json(&latentlab(&[
         "ot",
         "sinkhorn",
@@ -178,7 +187,7 @@ fn sinkhorn_prints_the_contract_keys() {
         "--epsilon",
         "0.1",
     ]));
-    assert_eq!(v["backend"], "cpu");
+    assert!(v["backend"] == "cpu" || v["backend"] == "gpu", "{v}");
 }
 
 #[test]
@@ -413,26 +422,42 @@ fn multi_with_unequal_sizes_and_weights_runs_without_m3g() {
 }
 
 #[test]
-fn the_gpu_backend_is_refused_honestly() {
+fn the_gpu_backend_gives_the_cpu_answer_or_says_why_not() {
     let dir = Dir::new("gpu");
     let (x, y) = small_clouds(&dir);
-    let out = latentlab(&[
-        "ot",
-        "sinkhorn",
-        "--x",
-        &x,
-        "--y",
-        &y,
-        "--epsilon",
-        "0.1",
-        "--backend",
-        "gpu",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    fails_with(
-        &out,
-        &["the GPU backend is not built yet; use --backend cpu or auto"],
-    );
+    let run = |backend: &str| {
+        latentlab(&[
+            "ot",
+            "sinkhorn",
+            "--x",
+            &x,
+            "--y",
+            &y,
+            "--epsilon",
+            "0.1",
+            "--backend",
+            backend,
+        ])
+    };
+    let out = run("gpu");
+    if out.status.success() {
+        let (gpu, cpu) = (json(&out), json(&run("cpu")));
+        assert_eq!(gpu["backend"], "gpu");
+        assert!(gpu["adapter"].is_string(), "{gpu}");
+        let (g, c) = (
+            gpu["reg_ot_cost"].as_f64().unwrap(),
+            cpu["reg_ot_cost"].as_f64().unwrap(),
+        );
+        assert!((g - c).abs() <= 1e-4 * c.abs(), "gpu {g} vs cpu {c}");
+        assert_eq!(gpu["n_iters"], cpu["n_iters"]);
+    } else {
+        assert!(
+            std::env::var_os("LATENTLAB_REQUIRE_GPU").is_none(),
+            "a GPU adapter is required here: {}",
+            common::stderr(&out)
+        );
+        fails_with(&out, &["--backend gpu: no GPU adapter is available"]);
+    }
     let out = latentlab(&[
         "ot",
         "multi",
@@ -444,8 +469,7 @@ fn the_gpu_backend_is_refused_honestly() {
         "--backend",
         "gpu",
     ]);
-    assert_eq!(out.status.code(), Some(1));
-    fails_with(&out, &["the GPU backend is not built yet"]);
+    fails_with(&out, &["the multi-marginal GPU path is not built yet"]);
 }
 
 #[test]

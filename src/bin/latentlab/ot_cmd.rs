@@ -10,6 +10,8 @@ use latentlab::core::ot::{
     m3g, multi_sinkhorn, sinkhorn, CostFn, Epsilon, Geometry, MultiSinkhornOptions, OtError,
     Points, SinkhornOptions, DEFAULT_MAX_TENSOR_ENTRIES,
 };
+use latentlab::gpu::sinkhorn::{sinkhorn as gpu_sinkhorn, GpuSolveError, SinkhornKernels};
+use latentlab::gpu::Gpu;
 use serde_json::{json, Value};
 
 use crate::common::emit;
@@ -86,17 +88,42 @@ impl CostFnArg {
 pub enum Backend {
     /// The CPU reference path.
     Cpu,
-    /// The GPU path (not built yet).
+    /// The GPU (WGSL through wgpu; a software adapter such as lavapipe counts).
     Gpu,
-    /// The GPU when available, else the CPU (today: always the CPU).
+    /// A hardware GPU when there is one, else the CPU (a software adapter is slower than
+    /// the CPU path); the JSON says which ran and why.
     Auto,
 }
 
-/// Which path runs; only the CPU exists for now.
+/// The multi-marginal solver has only the CPU path so far.
 fn backend(b: Backend) -> Result<&'static str> {
     match b {
         Backend::Cpu | Backend::Auto => Ok("cpu"),
-        Backend::Gpu => bail!("the GPU backend is not built yet; use --backend cpu or auto"),
+        Backend::Gpu => bail!(
+            "--backend gpu: the multi-marginal GPU path is not built yet; use --backend cpu or auto"
+        ),
+    }
+}
+
+/// A device for `--backend gpu|auto`, or why the CPU runs instead (auto only).
+fn choose_gpu(b: Backend) -> Result<(Option<Gpu>, Option<String>)> {
+    match b {
+        Backend::Cpu => Ok((None, None)),
+        Backend::Gpu => match Gpu::request_blocking() {
+            Ok(gpu) => Ok((Some(gpu), None)),
+            Err(e) => bail!("--backend gpu: {e}; use --backend cpu or auto"),
+        },
+        Backend::Auto => match Gpu::request_blocking() {
+            Ok(gpu) if gpu.is_software() => Ok((
+                None,
+                Some(format!(
+                    "only a software GPU adapter is available ({}), slower than the CPU path",
+                    gpu.adapter
+                )),
+            )),
+            Ok(gpu) => Ok((Some(gpu), None)),
+            Err(e) => Ok((None, Some(e.to_string()))),
+        },
     }
 }
 
@@ -239,7 +266,7 @@ fn indexed(arg: &str) -> Option<(&str, usize)> {
 }
 
 fn run_sinkhorn(args: &SinkhornArgs) -> Result<Value> {
-    let backend = backend(args.backend)?;
+    let (gpu, mut fallback) = choose_gpu(args.backend)?;
     let a = args
         .a
         .as_deref()
@@ -311,13 +338,27 @@ fn run_sinkhorn(args: &SinkhornArgs) -> Result<Value> {
         Geometry::PointClouds { x, y, .. } => (x.n, y.n),
     };
 
-    let out = sinkhorn(
-        &geom,
-        a.as_deref().unwrap_or(&[]),
-        b.as_deref().unwrap_or(&[]),
-        &opts,
-    )
-    .map_err(|e| ot_error(e, locate))?;
+    let (a, b) = (a.as_deref().unwrap_or(&[]), b.as_deref().unwrap_or(&[]));
+    let on_gpu = match &gpu {
+        Some(gpu) => {
+            let kernels = SinkhornKernels::new(gpu);
+            match gpu_sinkhorn(gpu, &kernels, &geom, a, b, &opts) {
+                Ok(out) => Some(out),
+                Err(GpuSolveError::Input(e)) => return Err(ot_error(e, locate)),
+                Err(GpuSolveError::Gpu(e)) if args.backend == Backend::Auto => {
+                    fallback = Some(format!("the GPU failed ({e}); solved on the CPU"));
+                    None
+                }
+                Err(GpuSolveError::Gpu(e)) => bail!("--backend gpu: {e}"),
+            }
+        }
+        None => None,
+    };
+    let backend = if on_gpu.is_some() { "gpu" } else { "cpu" };
+    let out = match on_gpu {
+        Some(out) => out,
+        None => sinkhorn(&geom, a, b, &opts).map_err(|e| ot_error(e, locate))?,
+    };
 
     if let (Some(path), Some(plan)) = (&args.plan_out, out.plan) {
         let plan = Matrix::new(n, m, plan, "the plan")?;
@@ -341,6 +382,14 @@ fn run_sinkhorn(args: &SinkhornArgs) -> Result<Value> {
     });
     if let Some(path) = &args.plan_out {
         value["plan_out"] = json!(path.display().to_string());
+    }
+    if backend == "gpu" {
+        if let Some(gpu) = &gpu {
+            value["adapter"] = json!(gpu.adapter.to_string());
+        }
+    }
+    if let Some(why) = fallback {
+        value["fallback"] = json!(why);
     }
     Ok(value)
 }

@@ -20,7 +20,7 @@ mod error;
 mod lse;
 mod m3g;
 mod multi;
-mod sinkhorn;
+pub(crate) mod sinkhorn;
 
 pub use cost::{CostFn, Points, COSINE_RIDGE, MASS_TOLERANCE};
 pub use error::OtError;

@@ -150,8 +150,12 @@ impl Costs<'_> {
     }
 }
 
-/// Checks the geometry and returns `(n, m, costs)`.
-fn check_geometry<'a>(geom: &Geometry<'a>) -> Result<(usize, usize, Costs<'a>), OtError> {
+/// Checks the geometry and returns `(n, m, costs)`; `cache` keeps small point-cloud costs
+/// in memory.
+fn check_geometry<'a>(
+    geom: &Geometry<'a>,
+    cache: bool,
+) -> Result<(usize, usize, Costs<'a>), OtError> {
     match *geom {
         Geometry::CostMatrix { cost, n, m } => {
             if n == 0 || m == 0 || cost.is_empty() {
@@ -188,7 +192,7 @@ fn check_geometry<'a>(geom: &Geometry<'a>) -> Result<(usize, usize, Costs<'a>), 
             }
             let (n, m) = (x.n, y.n);
             let costs = match n.checked_mul(m) {
-                Some(nm) if nm <= COST_CACHE_ENTRIES => {
+                Some(nm) if cache && nm <= COST_CACHE_ENTRIES => {
                     let mut c = Vec::with_capacity(nm);
                     for i in 0..n {
                         for j in 0..m {
@@ -316,15 +320,29 @@ pub fn rho(epsilon: f32, tau: f32) -> f32 {
     epsilon * tau / (1.0 - tau)
 }
 
-/// Entropic OT between `a` (length `n`, empty = uniform) and `b` (length `m`, empty =
-/// uniform) under `geom`. See the module documentation for the conventions.
-pub fn sinkhorn(
-    geom: &Geometry,
+/// A checked problem: sizes, weights (uniform filled in) and their masses. Shared by the CPU
+/// solver and the GPU one (`crate::gpu`), so both refuse the same inputs with the same words.
+pub(crate) struct Checked<'a> {
+    pub n: usize,
+    pub m: usize,
+    pub costs: Costs<'a>,
+    pub a: Vec<f32>,
+    pub b: Vec<f32>,
+    pub mass_a: f64,
+    pub mass_b: f64,
+    pub balanced: bool,
+}
+
+/// Validates geometry, weights and options (everything but ε, which may need the costs);
+/// `cache_costs` lets small point-cloud problems keep their cost matrix in memory.
+pub(crate) fn check_problem<'a>(
+    geom: &Geometry<'a>,
     a: &[f32],
     b: &[f32],
     opts: &SinkhornOptions,
-) -> Result<SinkhornOutput, OtError> {
-    let (n, m, costs) = check_geometry(geom)?;
+    cache_costs: bool,
+) -> Result<Checked<'a>, OtError> {
+    let (n, m, costs) = check_geometry(geom, cache_costs)?;
     let (a, mass_a) = check_weights("a", a, n)?;
     let (b, mass_b) = check_weights("b", b, m)?;
     check_tau("tau_a", opts.tau_a)?;
@@ -345,6 +363,78 @@ pub fn sinkhorn(
             tolerance: MASS_TOLERANCE,
         });
     }
+    Ok(Checked {
+        n,
+        m,
+        costs,
+        a,
+        b,
+        mass_a,
+        mass_b,
+        balanced,
+    })
+}
+
+/// Whether the loop checks the error after `n_iters` iterations (OTT's schedule).
+pub(crate) fn is_check(n_iters: usize, opts: &SinkhornOptions) -> bool {
+    (n_iters % opts.inner_iterations == 0 && n_iters > opts.min_iterations)
+        || n_iters == opts.max_iterations
+}
+
+/// Whether the loop stops after an error of `err` at `n_iters` iterations.
+pub(crate) fn should_stop(err: f32, n_iters: usize, opts: &SinkhornOptions) -> bool {
+    !err.is_finite() || (err < opts.threshold && n_iters >= opts.min_iterations)
+}
+
+/// `reg_ot_cost` and `ent_reg_cost` from the potentials and the plan's total mass `total`
+/// (OTT's `compute_kl_reg_cost`), reductions in f64.
+pub(crate) fn regularised_costs(
+    p: &Checked,
+    f: &[f32],
+    g: &[f32],
+    eps: f32,
+    opts: &SinkhornOptions,
+    total: f64,
+) -> (f64, f64) {
+    let div = |w: &[f32], pot: &[f32], tau: f32| -> f64 {
+        let mut s = 0.0f64;
+        for (&wi, &q) in w.iter().zip(pot) {
+            if wi > 0.0 {
+                let h = (q - eps * wi.ln()) as f64;
+                if tau == 1.0 {
+                    s += wi as f64 * h;
+                } else {
+                    let r = rho(eps, tau) as f64;
+                    s -= wi as f64 * r * ((-h / r).exp() - 1.0);
+                }
+            }
+        }
+        s
+    };
+    let reg_ot_cost = div(&p.a, f, opts.tau_a)
+        + div(&p.b, g, opts.tau_b)
+        + eps as f64 * (p.mass_a * p.mass_b - total);
+    let entr = |w: &[f32]| -> f64 {
+        w.iter()
+            .filter(|&&v| v > 0.0)
+            .map(|&v| -(v as f64) * (v as f64).ln())
+            .sum()
+    };
+    let ent_reg_cost = reg_ot_cost - eps as f64 * (entr(&p.a) + entr(&p.b));
+    (reg_ot_cost, ent_reg_cost)
+}
+
+/// Entropic OT between `a` (length `n`, empty = uniform) and `b` (length `m`, empty =
+/// uniform) under `geom`. See the module documentation for the conventions.
+pub fn sinkhorn(
+    geom: &Geometry,
+    a: &[f32],
+    b: &[f32],
+    opts: &SinkhornOptions,
+) -> Result<SinkhornOutput, OtError> {
+    let problem = check_problem(geom, a, b, opts, true)?;
+    let (n, m) = (problem.n, problem.m);
+    let costs = &problem.costs;
     let eps = resolve_epsilon(opts.epsilon, || {
         mean_std(
             (0..n)
@@ -352,6 +442,7 @@ pub fn sinkhorn(
                 .map(|(i, j)| costs.at(i, j)),
         )
     })?;
+    let (a, b) = (&problem.a, &problem.b);
 
     let log_a: Vec<f32> = a.iter().map(|v| v.ln()).collect();
     let log_b: Vec<f32> = b.iter().map(|v| v.ln()).collect();
@@ -365,50 +456,28 @@ pub fn sinkhorn(
     // match a exactly after the f update); unbalanced, both marginals against OTT's
     // gradient of the marginal fit, `a · exp(−f/ρ_a)` and `b · exp(−g/ρ_b)`.
     for it in 0..opts.max_iterations {
-        update_g(&costs, &f, &mut g, &log_b, eps, tau_b);
-        update_f(&costs, &mut f, &g, &log_a, eps, tau_a);
+        update_g(costs, &f, &mut g, &log_b, eps, tau_b);
+        update_f(costs, &mut f, &g, &log_a, eps, tau_a);
         n_iters = it + 1;
-        let check = (n_iters % opts.inner_iterations == 0 && it >= opts.min_iterations)
-            || n_iters == opts.max_iterations;
-        if !check {
+        if !is_check(n_iters, opts) {
             continue;
         }
-        let err = if balanced {
-            let col = col_marginal(&costs, &f, &g, eps);
-            p_norm(col.iter().zip(&b).map(|(c, t)| c - t), opts.norm_error)
+        let err = if problem.balanced {
+            let col = col_marginal(costs, &f, &g, eps);
+            p_norm(col.iter().zip(b).map(|(c, t)| c - t), opts.norm_error)
         } else {
-            let row = row_marginal(&costs, &f, &g, eps);
-            let col = col_marginal(&costs, &f, &g, eps);
-            let ta = marginal_fit_grad(&a, &f, eps, tau_a);
-            let tb = marginal_fit_grad(&b, &g, eps, tau_b);
+            let row = row_marginal(costs, &f, &g, eps);
+            let col = col_marginal(costs, &f, &g, eps);
+            let ta = marginal_fit_grad(a, &f, eps, tau_a);
+            let tb = marginal_fit_grad(b, &g, eps, tau_b);
             p_norm(row.iter().zip(&ta).map(|(c, t)| c - t), opts.norm_error)
                 + p_norm(col.iter().zip(&tb).map(|(c, t)| c - t), opts.norm_error)
         };
         errors.push(err);
-        if !err.is_finite() || (err < opts.threshold && n_iters >= opts.min_iterations) {
+        if should_stop(err, n_iters, opts) {
             break;
         }
     }
-    let converged = errors
-        .last()
-        .is_some_and(|e| e.is_finite() && *e < opts.threshold);
-
-    // Costs from the potentials (OTT's compute_kl_reg_cost), reductions in f64.
-    let div = |w: &[f32], pot: &[f32], tau: f32| -> f64 {
-        let mut s = 0.0f64;
-        for (&wi, &p) in w.iter().zip(pot) {
-            if wi > 0.0 {
-                let h = (p - eps * wi.ln()) as f64;
-                if tau == 1.0 {
-                    s += wi as f64 * h;
-                } else {
-                    let r = rho(eps, tau) as f64;
-                    s -= wi as f64 * r * ((-h / r).exp() - 1.0);
-                }
-            }
-        }
-        s
-    };
     let mut total = 0.0f64;
     let mut transport = 0.0f64;
     let mut plan = if opts.return_plan {
@@ -427,16 +496,33 @@ pub fn sinkhorn(
             }
         }
     }
-    let reg_ot_cost =
-        div(&a, &f, tau_a) + div(&b, &g, tau_b) + eps as f64 * (mass_a * mass_b - total);
-    let entr = |w: &[f32]| -> f64 {
-        w.iter()
-            .filter(|&&v| v > 0.0)
-            .map(|&v| -(v as f64) * (v as f64).ln())
-            .sum()
-    };
-    let ent_reg_cost = reg_ot_cost - eps as f64 * (entr(&a) + entr(&b));
-    Ok(SinkhornOutput {
+    Ok(finish(
+        &problem,
+        opts,
+        eps,
+        (f, g),
+        (total, transport),
+        (errors, n_iters),
+        plan,
+    ))
+}
+
+/// The output from the final potentials, the plan's sums `(Σ P, Σ P C)` and the loop's
+/// `(errors, n_iters)`: `converged` and the costs are derived here, for both paths.
+pub(crate) fn finish(
+    problem: &Checked,
+    opts: &SinkhornOptions,
+    eps: f32,
+    (f, g): (Vec<f32>, Vec<f32>),
+    (total, transport): (f64, f64),
+    (errors, n_iters): (Vec<f32>, usize),
+    plan: Option<Vec<f32>>,
+) -> SinkhornOutput {
+    let converged = errors
+        .last()
+        .is_some_and(|e| e.is_finite() && *e < opts.threshold);
+    let (reg_ot_cost, ent_reg_cost) = regularised_costs(problem, &f, &g, eps, opts, total);
+    SinkhornOutput {
         f,
         g,
         epsilon: eps,
@@ -447,7 +533,7 @@ pub fn sinkhorn(
         n_iters,
         converged,
         plan,
-    })
+    }
 }
 
 /// `g_j ← τ_b (ε log b_j − ε LSE_i((f_i − C_ij)/ε))`: one streaming LSE per column.
