@@ -6,11 +6,15 @@
 //! JSON, so a result means the same thing in a terminal and in a browser. Arrays of
 //! numbers cross as typed arrays with their shape beside them.
 
+mod align;
+mod collapse;
 mod encode;
 mod ot;
 mod plan;
 mod steer;
 
+pub use align::*;
+pub use collapse::*;
 pub use encode::*;
 pub use ot::*;
 pub use plan::*;

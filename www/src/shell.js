@@ -1,11 +1,12 @@
 // Shared page chrome: the site header with navigation, and the footer.
-// Pages call renderShell('home' | 'plans' | 'search' | 'steer') before rendering their own content.
+// Pages call renderShell('home' | 'plans' | 'search' | 'steer' | 'collapse') before rendering their own content.
 
 const PAGES = [
   { key: 'home', href: './index.html', label: 'Home' },
   { key: 'plans', href: './plans.html', label: 'Plan graphs' },
   { key: 'search', href: './search.html', label: 'Image search' },
   { key: 'steer', href: './steer.html', label: 'Steering' },
+  { key: 'collapse', href: './collapse.html', label: 'Model collapse' },
 ];
 
 /** Fills <header id="site-header"> and <footer id="site-footer">, marking `current`. */

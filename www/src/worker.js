@@ -2,7 +2,7 @@
 // encoders and searching never block the page. Protocol: the page posts {id, op, args}; we answer
 // {id, ok: true, result} or {id, ok: false, error: message}. Long operations may
 // also post {id, progress} before their answer.
-import init, { Plan, formatSeconds, version } from 'latentlab';
+import init, { Plan, formatSeconds, version, simulateCollapse } from 'latentlab';
 import { timeTicks } from './ticks.js';
 import { searchOps } from './search-ops.js';
 import { steerOps } from './steer-ops.js';
@@ -33,6 +33,7 @@ const ops = {
   'plan.prompt': ({ text, options }) => withPlan(text, (plan) => plan.prompt(options ?? {})),
   'plan.score': ({ text, answer }) => withPlan(text, (plan) => plan.score(answer ?? '')),
   version: () => version(),
+  'collapse.simulate': (options) => simulateCollapse(options),
   // Image search: encoder.load, index.*, search, search.sentences, eval.retrieval, cancel.
   ...searchOps,
   // Affine steering: steer.load, steer.run, steer.retrieve.

@@ -1,13 +1,15 @@
 //! The `latentlab` command-line tool: batch work on files, JSON on stdout, errors on
 //! stderr with a non-zero exit, progress bars on long work. Command names and JSON keys
 //! are contracts tested from outside (tests/cli.rs, tests/cli_encode.rs, tests/cli_ot.rs,
-//! tests/cli_align.rs, tests/cli_steer.rs).
+//! tests/cli_align.rs, tests/cli_steer.rs, tests/cli_collapse.rs).
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
 
 #[cfg(not(target_arch = "wasm32"))]
 mod align_cmd;
+#[cfg(not(target_arch = "wasm32"))]
+mod collapse_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod common;
 #[cfg(not(target_arch = "wasm32"))]
@@ -59,6 +61,9 @@ fn main() -> std::process::ExitCode {
         /// mean+covariance matching that erases a binary concept from embeddings.
         #[command(subcommand)]
         Steer(steer_cmd::SteerCommand),
+        /// Model collapse (Gerstgrasser et al.): replace vs accumulate in linear regression,
+        /// simulated beside the closed forms.
+        Collapse(collapse_cmd::CollapseArgs),
     }
 
     let result = match Cli::parse().command {
@@ -69,6 +74,7 @@ fn main() -> std::process::ExitCode {
         Command::Ot(c) => ot_cmd::run(c),
         Command::Align(a) => align_cmd::run(a),
         Command::Steer(c) => steer_cmd::run(c),
+        Command::Collapse(a) => collapse_cmd::run(a),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,99 @@
+// Model collapse page: sliders → the worker's simulateCollapse → Chart.js lines (simulation
+// as points, closed forms dashed). Runs again on every change, latest request wins.
+import {
+  Chart, LineController, LineElement, PointElement, LinearScale, Legend, Tooltip,
+} from 'chart.js';
+import { renderShell } from '../shell.js';
+import { LatentlabClient } from '../client.js';
+
+Chart.register(LineController, LineElement, PointElement, LinearScale, Legend, Tooltip);
+renderShell('collapse');
+
+const client = new LatentlabClient();
+const fields = ['d', 't', 'sigma2', 'rounds', 'runs'];
+const $ = (id) => document.getElementById(id);
+let chart = null;
+let latest = 0;
+
+function params() {
+  return Object.fromEntries(fields.map((f) => [f, Number($(f).value)]));
+}
+
+function showError(err) {
+  $('error').textContent = err ? (err.message ?? String(err)) : '';
+  $('error').hidden = !err;
+}
+
+function series(label, values, colour, dashed) {
+  return {
+    label,
+    data: values.map((v, i) => ({ x: i + 1, y: v })),
+    borderColor: colour,
+    backgroundColor: colour,
+    borderDash: dashed ? [6, 4] : [],
+    pointRadius: dashed ? 0 : 3,
+    showLine: dashed,
+  };
+}
+
+function draw(r) {
+  const data = {
+    datasets: [
+      series('replace (simulated)', r.replace, '#d6336c', false),
+      series('replace (closed form)', r.replace_theory, '#d6336c', true),
+      series('accumulate (simulated)', r.accumulate, '#1c7ed6', false),
+      series('accumulate (closed form)', r.accumulate_theory, '#1c7ed6', true),
+    ],
+  };
+  if (chart) {
+    chart.data = data;
+    chart.update();
+    return;
+  }
+  chart = new Chart($('chart'), {
+    type: 'line',
+    data,
+    options: {
+      animation: false,
+      maintainAspectRatio: false,
+      scales: {
+        x: { type: 'linear', title: { display: true, text: 'model-fitting round' }, ticks: { precision: 0 } },
+        y: { title: { display: true, text: 'test error' }, beginAtZero: true },
+      },
+      plugins: { legend: { position: 'bottom' } },
+    },
+  });
+}
+
+async function run() {
+  const id = ++latest;
+  const p = params();
+  for (const f of fields) $(`${f}-out`).textContent = String(p[f]);
+  showError(null);
+  $('status').textContent = `Simulating ${p.runs} runs × ${p.rounds} rounds…`;
+  try {
+    const r = await client.call('collapse.simulate', p);
+    if (id !== latest) return;
+    draw(r);
+    const last = p.rounds - 1;
+    const cell = (key, v) => {
+      const el = document.querySelector(`[data-testid="${key}"]`);
+      el.textContent = v.toFixed(4);
+      el.dataset.value = String(v);
+    };
+    cell('replace-sim', r.replace[last]);
+    cell('replace-theory', r.replace_theory[last]);
+    cell('accumulate-sim', r.accumulate[last]);
+    cell('accumulate-theory', r.accumulate_theory[last]);
+    $('status').textContent = `${p.runs} runs, ${p.rounds} rounds.`;
+    document.body.dataset.ready = 'true';
+  } catch (err) {
+    if (id !== latest) return;
+    showError(err);
+    $('status').textContent = '';
+    document.body.dataset.ready = 'true';
+  }
+}
+
+for (const f of fields) $(f).addEventListener('input', run);
+run();
