@@ -18,6 +18,7 @@ export default defineConfig({
         index: fileURLToPath(new URL('./index.html', import.meta.url)),
         plans: fileURLToPath(new URL('./plans.html', import.meta.url)),
         search: fileURLToPath(new URL('./search.html', import.meta.url)),
+        ot: fileURLToPath(new URL('./ot.html', import.meta.url)),
         steer: fileURLToPath(new URL('./steer.html', import.meta.url)),
         collapse: fileURLToPath(new URL('./collapse.html', import.meta.url)),
       },

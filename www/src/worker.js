@@ -6,6 +6,7 @@ import init, { Plan, formatSeconds, version, simulateCollapse } from 'latentlab'
 import { timeTicks } from './ticks.js';
 import { searchOps } from './search-ops.js';
 import { steerOps } from './steer-ops.js';
+import { otOps } from './ot-ops.js';
 
 // Instantiate the wasm once; every message waits on the same promise.
 const ready = init();
@@ -38,6 +39,8 @@ const ops = {
   ...searchOps,
   // Affine steering: steer.load, steer.run, steer.retrieve.
   ...steerOps,
+  // Optimal transport: ot.two, ot.three, ot.gallery.
+  ...otOps,
 };
 
 /** Readable text for every number of seconds the page shows: ranges and axis ticks. */

@@ -1,0 +1,61 @@
+// Browser end to end: the optimal-transport page solves two draggable clouds and three clouds
+// (M3G) in its worker, re-solves when a point is dragged, and matches the gallery's photos to
+// their captions with a plan drawn as a heat map. The backend used is reported.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { serveStatic } from './static-server.mjs';
+import { launch, openPage } from './browser.mjs';
+
+const dist = fileURLToPath(new URL('../../www/dist', import.meta.url));
+let server;
+let browser;
+
+before(async () => {
+  assert.ok(existsSync(`${dist}/ot.html`), 'www/dist is built (scripts/build)');
+  server = await serveStatic(dist);
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+test('dragging a point re-solves; M3G and the gallery plan are shown with their backend', async () => {
+  const { page, requests, errors } = await openPage(browser, `${server.url}/ot.html`);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+  const result = page.getByTestId('two-result');
+  assert.equal(await result.getAttribute('data-backend'), 'cpu');
+  const before = Number(await result.getAttribute('data-cost'));
+  assert.ok(before > 0);
+  const lines = await page.$$('[data-testid="two"] line');
+  assert.ok(lines.length >= 8, 'the plan is drawn');
+
+  // Drag the first red point far to the left: the cost must grow.
+  const solved = Number(await page.evaluate(() => document.body.dataset.twoSolved));
+  const dot = await page.$('[data-testid="two"] circle[data-cloud="0"][data-index="0"]');
+  const box = await dot.boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x - 150, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForFunction((n) => Number(document.body.dataset.twoSolved) > n, solved);
+  await page.waitForFunction((c) => Number(document.querySelector('[data-testid="two-result"]').dataset.cost) > c, before);
+
+  const m3g = Number(await page.getByTestId('three-result').getAttribute('data-m3g'));
+  assert.ok(Number.isFinite(m3g) && m3g > 0, `M3G ${m3g}`);
+  assert.match(await page.getByTestId('three-result').textContent(), /backend: cpu/);
+
+  await page.getByTestId('real').click();
+  await page.waitForSelector('body[data-real-solved="true"]', { timeout: 120_000 });
+  const cells = await page.$$('[data-testid="heatmap"] .cell');
+  assert.equal(cells.length, 144, 'a 12 × 12 heat map');
+  const correct = Number(await page.getByTestId('real-status').getAttribute('data-correct'));
+  assert.ok(correct >= 7, `${correct} of 12 photos matched to their own caption`);
+
+  const outside = requests.filter((u) => !u.startsWith(server.url + '/') && !u.startsWith('data:') && !u.startsWith('blob:'));
+  assert.deepEqual(outside, [], 'no request left the origin');
+  assert.deepEqual(errors, []);
+  await page.close();
+});

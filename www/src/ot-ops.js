@@ -1,0 +1,109 @@
+// The optimal-transport page's worker operations: entropic OT between two 2-D clouds (plan
+// included), multi-marginal OT and the M3G value for three clouds (with the coupling's best
+// matches), and a real-data plan matching the gallery's photos to their captions.
+import { sinkhorn, multiSinkhorn, m3g, Encoder, parseManifest } from 'latentlab';
+import { decodeImage } from './images.js';
+
+const PAIR_IMAGE_MODEL = 'effl0-minilm-bridge';
+const SOLVER = { threshold: 1e-4, maxIterations: 5000 };
+
+/** The gallery's image and caption embeddings, computed once per worker. */
+let gallery = null;
+
+function twoClouds({ x, y, epsilon }) {
+  const n = x.length / 2;
+  const m = y.length / 2;
+  const r = sinkhorn(Float32Array.from(x), n, Float32Array.from(y), m, 2, {
+    epsilon, returnPlan: true, ...SOLVER,
+  });
+  return {
+    backend: r.backend, reg_ot_cost: r.reg_ot_cost, transport_cost: r.transport_cost,
+    n_iters: r.n_iters, converged: r.converged, n, m, plan: Array.from(r.plan),
+  };
+}
+
+/** M3G of three equal-sized clouds, and for each point of the first its best (j, k). */
+function threeClouds({ clouds, epsilon }) {
+  const n = clouds[0].length / 2;
+  const views = clouds.map((c) => Float32Array.from(c));
+  const gap = m3g(views, n, 2, { epsilon, ...SOLVER });
+  const multi = multiSinkhorn(views, views.map(() => n), 2, { epsilon, returnCoupling: true, ...SOLVER });
+  const matches = [];
+  for (let i = 0; i < n; i++) {
+    let best = { j: 0, k: 0, p: -1 };
+    for (let j = 0; j < n; j++) {
+      for (let k = 0; k < n; k++) {
+        const p = multi.coupling[(i * n + j) * n + k];
+        if (p > best.p) best = { j, k, p };
+      }
+    }
+    matches.push([i, best.j, best.k, best.p * n]);
+  }
+  return {
+    backend: gap.backend, m3g: gap.m3g, ent_reg_cost: gap.ent_reg_cost,
+    ground_truth_cost: gap.ground_truth_cost, n_iters: gap.n_iters, converged: gap.converged, matches,
+  };
+}
+
+async function embedGallery({ baseUrl, galleryUrl }, progress) {
+  if (gallery) return gallery;
+  const manifestUrl = new URL('manifest.json', baseUrl).href;
+  const response = await fetch(manifestUrl);
+  if (!response.ok) throw new Error(`${manifestUrl}: HTTP ${response.status}`);
+  const manifest = parseManifest(await response.text());
+  progress({ stage: 'models' });
+  const encoder = await Encoder.loadPair(manifest, PAIR_IMAGE_MODEL, {
+    baseUrl,
+    onProgress: (p) => progress({ stage: 'download', loaded: p.loaded, total: p.total }),
+  });
+  try {
+    const listResponse = await fetch(new URL('gallery.json', galleryUrl).href);
+    if (!listResponse.ok) throw new Error(`gallery.json: HTTP ${listResponse.status}`);
+    const items = await listResponse.json();
+    const images = [];
+    for (const [at, item] of items.entries()) {
+      const blob = await (await fetch(new URL(item.file, galleryUrl).href)).blob();
+      images.push(await decodeImage(blob, { label: item.file }));
+      progress({ stage: 'images', done: at + 1, total: items.length });
+    }
+    const imageEmbeds = encoder.embedImage(images);
+    const textEmbeds = encoder.embedText(items.map((i) => i.title));
+    gallery = {
+      titles: items.map((i) => i.title),
+      files: items.map((i) => i.file),
+      dim: imageEmbeds.cols,
+      images: imageEmbeds.data,
+      texts: textEmbeds.data,
+    };
+    return gallery;
+  } finally {
+    encoder.free();
+  }
+}
+
+/** The plan between the gallery's photos (rows) and its captions (columns), cosine cost. */
+async function galleryPlan({ baseUrl, galleryUrl, epsilon }, progress) {
+  const g = await embedGallery({ baseUrl, galleryUrl }, progress);
+  const n = g.titles.length;
+  const r = sinkhorn(g.images, n, g.texts, n, g.dim, {
+    epsilon, costFn: 'cosine', returnPlan: true, ...SOLVER,
+  });
+  const plan = Array.from(r.plan);
+  const matched = [];
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < n; j++) if (plan[i * n + j] > plan[i * n + best]) best = j;
+    matched.push(best);
+  }
+  return {
+    backend: r.backend, reg_ot_cost: r.reg_ot_cost, n_iters: r.n_iters, converged: r.converged,
+    titles: g.titles, files: g.files, plan, matched,
+    correct: matched.filter((j, i) => j === i).length,
+  };
+}
+
+export const otOps = {
+  'ot.two': twoClouds,
+  'ot.three': threeClouds,
+  'ot.gallery': galleryPlan,
+};
