@@ -2,14 +2,14 @@
 //!
 //! - [`core`]: pure Rust reference implementations (no wasm, GPU or ONNX types).
 //! - [`encode`]: ONNX encoders (the only module that knows tract and tokenizers).
-//! - `gpu` (native for now): WGSL compute through wgpu, the only module that knows wgpu.
+//! - [`gpu`]: WGSL compute through wgpu (Vulkan/GL natively, WebGPU in the browser), the only
+//!   module that knows wgpu.
 //! - `wasm` (wasm32 only): the thin wasm-bindgen facade that the npm package exports.
 //!
 //! The README's Architecture section is the map; keep the two in step.
 
 pub mod core;
 pub mod encode;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod gpu;
 
 #[cfg(target_arch = "wasm32")]

@@ -15,6 +15,10 @@
 pub mod sinkhorn;
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 /// What went wrong on the GPU side. Bad *input* is reported by the core's error types
 /// before anything reaches the GPU.
@@ -80,6 +84,15 @@ impl Gpu {
     /// Finds an adapter (high performance preferred) and opens a device with the adapter's
     /// own limits, so large problems fit where the hardware allows.
     pub async fn request() -> Result<Gpu, GpuError> {
+        // In the browser, wgpu panics when there is no `navigator.gpu` to reach (Node, a
+        // shared worker): ask first, and report "no adapter" instead.
+        #[cfg(target_arch = "wasm32")]
+        if !wgpu::util::is_browser_webgpu_supported().await {
+            return Err(GpuError::NoAdapter(
+                "this browser offers no WebGPU adapter (navigator.gpu is missing or gave none)"
+                    .into(),
+            ));
+        }
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
@@ -119,5 +132,48 @@ impl Gpu {
     /// A software adapter (lavapipe, SwiftShader): correct, but slower than the CPU path.
     pub fn is_software(&self) -> bool {
         self.adapter.device_type == "cpu"
+    }
+}
+
+/// A one-value channel for wgpu's callbacks (buffer mapping), awaited natively after a
+/// blocking `poll` and in the browser by the event loop.
+pub(crate) struct Oneshot<T> {
+    state: Arc<Mutex<(Option<T>, Option<Waker>)>>,
+}
+
+impl<T> Oneshot<T> {
+    pub(crate) fn new() -> (impl FnOnce(T) + Send + 'static, Oneshot<T>)
+    where
+        T: Send + 'static,
+    {
+        let state: Arc<Mutex<(Option<T>, Option<Waker>)>> = Arc::new(Mutex::new((None, None)));
+        let sender = Arc::clone(&state);
+        let send = move |value: T| {
+            if let Ok(mut guard) = sender.lock() {
+                guard.0 = Some(value);
+                if let Some(waker) = guard.1.take() {
+                    waker.wake();
+                }
+            }
+        };
+        (send, Oneshot { state })
+    }
+}
+
+impl<T> Future for Oneshot<T> {
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let Ok(mut guard) = self.state.lock() else {
+            // A poisoned lock means the sender panicked: nothing will arrive.
+            return Poll::Ready(None);
+        };
+        match guard.0.take() {
+            Some(value) => Poll::Ready(Some(value)),
+            None => {
+                guard.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@
 
 use wgpu::util::DeviceExt;
 
-use super::{Gpu, GpuError};
+use super::{Gpu, GpuError, Oneshot};
 use crate::core::ot::sinkhorn::{check_problem, finish, is_check, resolve_epsilon, should_stop};
 use crate::core::ot::{CostFn, Epsilon, Geometry, OtError, SinkhornOptions, SinkhornOutput};
 
@@ -202,12 +202,12 @@ impl<'g> Problem<'g> {
     }
 
     /// Per-row `[Σ, Σ]` pairs of `partial` (cost or plan sums) read back.
-    fn row_sums(&self, partial: &wgpu::ComputePipeline) -> Result<Vec<f32>, GpuError> {
+    async fn row_sums(&self, partial: &wgpu::ComputePipeline) -> Result<Vec<f32>, GpuError> {
         self.run("sinkhorn row sums", |pass| {
             self.dispatch_tiled(pass, partial, self.n, self.tiles_m);
             self.dispatch(pass, &self.kernels.row_sums_combine, self.n);
         });
-        self.read(&self.work, 0, 2 * self.n as u64)
+        self.read(&self.work, 0, 2 * self.n as u64).await
     }
 
     fn reduce(&self, pass: &mut wgpu::ComputePass, pipeline: &wgpu::ComputePipeline) {
@@ -233,7 +233,7 @@ impl<'g> Problem<'g> {
     }
 
     /// Copies `len` floats of `src` from float `offset` back to the host.
-    fn read(&self, src: &wgpu::Buffer, offset: u64, len: u64) -> Result<Vec<f32>, GpuError> {
+    async fn read(&self, src: &wgpu::Buffer, offset: u64, len: u64) -> Result<Vec<f32>, GpuError> {
         let bytes = len * 4;
         let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("sinkhorn readback"),
@@ -250,18 +250,21 @@ impl<'g> Problem<'g> {
         encoder.copy_buffer_to_buffer(src, offset * 4, &staging, 0, bytes);
         self.gpu.queue.submit(Some(encoder.finish()));
         let slice = staging.slice(0..bytes);
-        let (sender, receiver) = std::sync::mpsc::channel();
+        let (send, mapped) = Oneshot::new();
         slice.map_async(wgpu::MapMode::Read, move |result| {
-            let _ = sender.send(result);
+            send(result.map_err(|e| e.to_string()))
         });
+        // Natively nothing runs the callback until the device is polled; in the browser the
+        // event loop does it while we wait.
+        #[cfg(not(target_arch = "wasm32"))]
         self.gpu
             .device
             .poll(wgpu::PollType::wait_indefinitely())
             .map_err(|e| GpuError::Readback(e.to_string()))?;
-        receiver
-            .recv()
-            .map_err(|e| GpuError::Readback(e.to_string()))?
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        mapped
+            .await
+            .ok_or_else(|| GpuError::Readback("the mapping callback never ran".into()))?
+            .map_err(GpuError::Readback)?;
         let values = {
             let view = slice
                 .get_mapped_range()
@@ -273,7 +276,7 @@ impl<'g> Problem<'g> {
     }
 
     /// The marginal error after the latest update (OTT's `solution_error`, as the core).
-    fn error(&self, balanced: bool, p: f32) -> Result<f32, GpuError> {
+    async fn error(&self, balanced: bool, p: f32) -> Result<f32, GpuError> {
         let k = self.kernels;
         self.run("sinkhorn error", |pass| {
             self.dispatch_tiled(pass, &k.column_marginal_partial, self.m, self.tiles_n);
@@ -285,7 +288,7 @@ impl<'g> Problem<'g> {
                 self.reduce(pass, &k.reduce_rows);
             }
         });
-        let sums = self.read(&self.sums, 0, 2)?;
+        let sums = self.read(&self.sums, 0, 2).await?;
         let norm = |s: f32| {
             if p == 1.0 {
                 s
@@ -328,6 +331,28 @@ fn check_binding(gpu: &Gpu, what: &str, bytes: u64) -> Result<(), GpuError> {
 /// Entropic OT on the GPU: the core's [`sinkhorn`](crate::core::ot::sinkhorn) with the same
 /// arguments and the same output type. A GPU-side failure (validation, out of memory, a
 /// lost device) is a [`GpuError`], never a wrong answer: callers may fall back to the CPU.
+pub async fn sinkhorn_async(
+    gpu: &Gpu,
+    kernels: &SinkhornKernels,
+    geom: &Geometry<'_>,
+    a: &[f32],
+    b: &[f32],
+    opts: &SinkhornOptions,
+) -> Result<SinkhornOutput, GpuSolveError> {
+    let device = &gpu.device;
+    let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let result = solve(gpu, kernels, geom, a, b, opts).await;
+    // Scopes pop in reverse order; either error voids the numbers read back.
+    let errors = [validation.pop().await, out_of_memory.pop().await];
+    if let Some(e) = errors.into_iter().flatten().next() {
+        return Err(GpuError::Failed(e.to_string()).into());
+    }
+    result
+}
+
+/// [`sinkhorn_async`], blocking (native only).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn sinkhorn(
     gpu: &Gpu,
     kernels: &SinkhornKernels,
@@ -336,25 +361,13 @@ pub fn sinkhorn(
     b: &[f32],
     opts: &SinkhornOptions,
 ) -> Result<SinkhornOutput, GpuSolveError> {
-    let device = &gpu.device;
-    let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-    let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let result = solve(gpu, kernels, geom, a, b, opts);
-    // Scopes pop in reverse order; either error voids the numbers read back.
-    let errors = [
-        pollster::block_on(validation.pop()),
-        pollster::block_on(out_of_memory.pop()),
-    ];
-    if let Some(e) = errors.into_iter().flatten().next() {
-        return Err(GpuError::Failed(e.to_string()).into());
-    }
-    result
+    pollster::block_on(sinkhorn_async(gpu, kernels, geom, a, b, opts))
 }
 
-fn solve(
+async fn solve(
     gpu: &Gpu,
     kernels: &SinkhornKernels,
-    geom: &Geometry,
+    geom: &Geometry<'_>,
     a: &[f32],
     b: &[f32],
     opts: &SinkhornOptions,
@@ -467,7 +480,7 @@ fn solve(
     let eps = match opts.epsilon {
         Epsilon::Absolute(_) => resolve_epsilon(opts.epsilon, || (0.0, 0.0))?,
         _ => {
-            let rows = problem.row_sums(&kernels.cost_sums_partial)?;
+            let rows = problem.row_sums(&kernels.cost_sums_partial).await?;
             let stats = mean_std_from_sums(&rows, (n * m) as f64);
             resolve_epsilon(opts.epsilon, || stats)?
         }
@@ -499,7 +512,7 @@ fn solve(
         if !is_check(n_iters, opts) {
             continue;
         }
-        let err = problem.error(checked.balanced, opts.norm_error)?;
+        let err = problem.error(checked.balanced, opts.norm_error).await?;
         errors.push(err);
         if should_stop(err, n_iters, opts) {
             break;
@@ -507,23 +520,25 @@ fn solve(
     }
     let minus_infinity = |v: f32| if v <= NEG_LIMIT { f32::NEG_INFINITY } else { v };
     let f: Vec<f32> = problem
-        .read(&problem.f, 0, n as u64)?
+        .read(&problem.f, 0, n as u64)
+        .await?
         .into_iter()
         .map(minus_infinity)
         .collect();
     let g: Vec<f32> = problem
-        .read(&problem.g, 0, m as u64)?
+        .read(&problem.g, 0, m as u64)
+        .await?
         .into_iter()
         .map(minus_infinity)
         .collect();
-    let rows = problem.row_sums(&kernels.plan_sums_partial)?;
+    let rows = problem.row_sums(&kernels.plan_sums_partial).await?;
     let total: f64 = rows.iter().step_by(2).map(|&v| v as f64).sum();
     let transport: f64 = rows.iter().skip(1).step_by(2).map(|&v| v as f64).sum();
     let plan = if opts.return_plan {
         problem.run("sinkhorn plan", |pass| {
             problem.dispatch_tiled(pass, &kernels.transport_plan, n32, shape.tiles_m)
         });
-        Some(problem.read(&problem.work, 0, (n * m) as u64)?)
+        Some(problem.read(&problem.work, 0, (n * m) as u64).await?)
     } else {
         None
     };

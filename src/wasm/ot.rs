@@ -3,7 +3,7 @@
 //! Point clouds cross as row-major `Float32Array`s with their sizes and dimension beside
 //! them; options are plain objects with camelCase keys (unknown keys are refused by name).
 //! Results keep the CLI's snake_case keys (`reg_ot_cost`, `n_iters`, …), carry
-//! `backend: "cpu"`, and hold potentials, plans and gradients as `Float32Array`s.
+//! `backend` ("cpu", or "webgpu" from `sinkhornAsync`), and hold potentials, plans and gradients as `Float32Array`s.
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -13,6 +13,8 @@ use super::{f32_array, set, to_js, Options};
 use crate::core::ot::{
     self, CostFn, Epsilon, Geometry, MultiSinkhornOptions, OtError, Points, SinkhornOptions,
 };
+use crate::gpu::sinkhorn::{sinkhorn_async as gpu_sinkhorn_async, GpuSolveError, SinkhornKernels};
+use crate::gpu::Gpu;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPESCRIPT_TYPES: &str = r#"
@@ -35,7 +37,7 @@ export interface SinkhornOptions {
   returnPlan?: boolean;
 }
 export interface SinkhornResult {
-  backend: "cpu";
+  backend: "cpu" | "webgpu";
   reg_ot_cost: number; ent_reg_cost: number; transport_cost: number; epsilon: number;
   n_iters: number; converged: boolean; errors: number[]; n: number; m: number;
   /** Potentials (-Infinity where a weight is 0). */
@@ -86,6 +88,19 @@ const SINKHORN_KEYS: &[&str] = &[
     "threshold",
     "maxIterations",
     "returnPlan",
+];
+const SINKHORN_ASYNC_KEYS: &[&str] = &[
+    "epsilon",
+    "relativeEpsilon",
+    "costFn",
+    "a",
+    "b",
+    "tauA",
+    "tauB",
+    "threshold",
+    "maxIterations",
+    "returnPlan",
+    "backend",
 ];
 const SINKHORN_COST_KEYS: &[&str] = &[
     "epsilon",
@@ -269,8 +284,17 @@ fn run_sinkhorn(
 ) -> Result<JsValue, JsError> {
     let (opts, a, b) = options.sinkhorn()?;
     let out = ot::sinkhorn(geom, &a, &b, &opts).map_err(|e| ot_error(e, SINKHORN_NAMES))?;
+    sinkhorn_result(&out, "cpu", n, m)
+}
+
+fn sinkhorn_result(
+    out: &ot::SinkhornOutput,
+    backend: &'static str,
+    n: usize,
+    m: usize,
+) -> Result<JsValue, JsError> {
     let result = to_js(&SinkhornResult {
-        backend: "cpu",
+        backend,
         reg_ot_cost: out.reg_ot_cost,
         ent_reg_cost: out.ent_reg_cost,
         transport_cost: out.transport_cost,
@@ -307,6 +331,111 @@ pub fn sinkhorn(
         cost: options.cost_fn()?,
     };
     run_sinkhorn(&geom, n, m, &options)
+}
+
+/// A device with the Sinkhorn pipelines built on it.
+type SharedGpu = std::rc::Rc<(Gpu, SinkhornKernels)>;
+
+thread_local! {
+    /// The WebGPU device and pipelines, acquired on first use and kept (the wgpu
+    /// `repeated_compute` pattern); `Some(None)` remembers that there is no adapter.
+    static GPU: std::cell::RefCell<Option<Option<SharedGpu>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The cached device, or why there is none.
+async fn webgpu() -> Result<SharedGpu, String> {
+    if let Some(known) = GPU.with(|g| g.borrow().clone()) {
+        return known.ok_or_else(|| "no WebGPU adapter is available".to_string());
+    }
+    match Gpu::request().await {
+        Ok(gpu) => {
+            let kernels = SinkhornKernels::new(&gpu);
+            let shared = std::rc::Rc::new((gpu, kernels));
+            GPU.with(|g| *g.borrow_mut() = Some(Some(shared.clone())));
+            Ok(shared)
+        }
+        Err(e) => {
+            GPU.with(|g| *g.borrow_mut() = Some(None));
+            Err(e.to_string())
+        }
+    }
+}
+
+/// `sinkhorn` on WebGPU when the browser has an adapter, else (or when the GPU fails
+/// mid-solve, e.g. a lost device) on the CPU; the result says which (`backend`: "webgpu" or
+/// "cpu") and why it fell back (`fallback`). `options.backend`: "auto" (default), "gpu"
+/// (fail rather than fall back) or "cpu".
+#[wasm_bindgen(js_name = sinkhornAsync, unchecked_return_type = "Promise<SinkhornResult & { adapter?: string; fallback?: string }>")]
+pub async fn sinkhorn_async(
+    x: Vec<f32>,
+    n: usize,
+    y: Vec<f32>,
+    m: usize,
+    dim: usize,
+    #[wasm_bindgen(
+        unchecked_param_type = "SinkhornOptions & { backend?: \"auto\" | \"gpu\" | \"cpu\" }"
+    )]
+    options: JsValue,
+) -> Result<JsValue, JsError> {
+    let options = Options::required(
+        options,
+        SINKHORN_ASYNC_KEYS,
+        "sinkhornAsync options",
+        EPSILON_HINT,
+    )?;
+    let backend = options
+        .get::<String>("backend")?
+        .unwrap_or_else(|| "auto".into());
+    if !matches!(backend.as_str(), "auto" | "gpu" | "cpu") {
+        return Err(JsError::new(&format!(
+            "options.backend is {backend:?}: expected \"auto\", \"gpu\" or \"cpu\""
+        )));
+    }
+    let geom = Geometry::PointClouds {
+        x: Points::new(&x, n, dim),
+        y: Points::new(&y, m, dim),
+        cost: options.cost_fn()?,
+    };
+    let (opts, a, b) = options.sinkhorn()?;
+    let mut fallback = None;
+    if backend != "cpu" {
+        match webgpu().await {
+            Ok(shared) => {
+                let (gpu, kernels) = (&shared.0, &shared.1);
+                match gpu_sinkhorn_async(gpu, kernels, &geom, &a, &b, &opts).await {
+                    Ok(out) => {
+                        let result = sinkhorn_result(&out, "webgpu", n, m)?;
+                        set(
+                            &result,
+                            "adapter",
+                            &JsValue::from_str(&gpu.adapter.to_string()),
+                        )?;
+                        return Ok(result);
+                    }
+                    Err(GpuSolveError::Input(e)) => return Err(ot_error(e, SINKHORN_NAMES)),
+                    Err(GpuSolveError::Gpu(e)) => {
+                        // A failed device is dropped, so the next call asks for a new one.
+                        GPU.with(|g| *g.borrow_mut() = None);
+                        if backend == "gpu" {
+                            return Err(JsError::new(&format!("backend \"gpu\": {e}")));
+                        }
+                        fallback = Some(format!("the GPU failed ({e}); solved on the CPU"));
+                    }
+                }
+            }
+            Err(why) if backend == "gpu" => {
+                return Err(JsError::new(&format!("backend \"gpu\": {why}")))
+            }
+            Err(why) => fallback = Some(why),
+        }
+    }
+    let out = ot::sinkhorn(&geom, &a, &b, &opts).map_err(|e| ot_error(e, SINKHORN_NAMES))?;
+    let result = sinkhorn_result(&out, "cpu", n, m)?;
+    if let Some(why) = fallback {
+        set(&result, "fallback", &JsValue::from_str(&why))?;
+    }
+    Ok(result)
 }
 
 /// Entropic OT under an `n × m` cost matrix (row-major).

@@ -26,7 +26,9 @@ test('dragging a point re-solves; M3G and the gallery plan are shown with their 
   const { page, requests, errors } = await openPage(browser, `${server.url}/ot.html`);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
   const result = page.getByTestId('two-result');
+  // Without --enable-unsafe-webgpu headless Chromium has no adapter: the CPU, and why.
   assert.equal(await result.getAttribute('data-backend'), 'cpu');
+  assert.match(await result.textContent(), /no WebGPU adapter/);
   const before = Number(await result.getAttribute('data-cost'));
   assert.ok(before > 0);
   const lines = await page.$$('[data-testid="two"] line');
@@ -58,4 +60,31 @@ test('dragging a point re-solves; M3G and the gallery plan are shown with their 
   assert.deepEqual(outside, [], 'no request left the origin');
   assert.deepEqual(errors, []);
   await page.close();
+});
+
+test('with WebGPU (SwiftShader) the two-cloud plan runs on the GPU and equals the CPU answer', async () => {
+  const gpuBrowser = await launch({ webgpu: true });
+  try {
+    const solved = async (query) => {
+      const { page, errors } = await openPage(gpuBrowser, `${server.url}/ot.html${query}`);
+      await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
+      const result = page.getByTestId('two-result');
+      const out = {
+        backend: await result.getAttribute('data-backend'),
+        cost: Number(await result.getAttribute('data-cost')),
+        text: await result.textContent(),
+        errors,
+      };
+      await page.close();
+      return out;
+    };
+    const gpu = await solved('');
+    const cpu = await solved('?backend=cpu');
+    assert.equal(cpu.backend, 'cpu');
+    assert.equal(gpu.backend, 'webgpu', gpu.text);
+    assert.ok(Math.abs(gpu.cost - cpu.cost) <= 1e-4 * Math.abs(cpu.cost), `webgpu ${gpu.cost} vs cpu ${cpu.cost}`);
+    assert.deepEqual(gpu.errors, []);
+  } finally {
+    await gpuBrowser.close();
+  }
 });

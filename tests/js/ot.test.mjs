@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { sinkhorn, sinkhornCost, multiSinkhorn, m3g } from 'latentlab';
+import { sinkhorn, sinkhornAsync, sinkhornCost, multiSinkhorn, m3g } from 'latentlab';
 
 const fixture = (file, name) => {
   const all = JSON.parse(readFileSync(new URL(`../fixtures/ot/${file}`, import.meta.url), 'utf8'));
@@ -148,4 +148,19 @@ test('bad input: Error objects whose message names the bad value', () => {
   assert.throws(() => multiSinkhorn([x], [4], 2, { epsilon: 0.1 }), isError(/needs k >= 2/));
   assert.throws(() => multiSinkhorn([x, y], [4], 2, { epsilon: 0.1 }), isError(/sizes has 1 entries but clouds has 2/));
   assert.throws(() => m3g([x, y], 4, 2, { epsilon: 0.1 }), isError(/`views\[1\]` has 6 values/));
+});
+
+test('sinkhornAsync falls back to the CPU where there is no WebGPU, says why, and gives the same answer', async () => {
+  const x = new Float32Array([0, 0, 1, 0, 0, 1, 1, 1]);
+  const y = new Float32Array([0.5, 0.5, 2, 0, 0, 2]);
+  const sync = sinkhorn(x, 4, y, 3, 2, { epsilon: 0.1 });
+  const r = await sinkhornAsync(x, 4, y, 3, 2, { epsilon: 0.1 });
+  assert.equal(r.backend, 'cpu');
+  assert.match(r.fallback, /no WebGPU adapter/);
+  assert.equal(r.reg_ot_cost, sync.reg_ot_cost);
+  const cpu = await sinkhornAsync(x, 4, y, 3, 2, { epsilon: 0.1, backend: 'cpu' });
+  assert.equal(cpu.fallback, undefined);
+  await assert.rejects(sinkhornAsync(x, 4, y, 3, 2, { epsilon: 0.1, backend: 'gpu' }), /backend "gpu": no WebGPU adapter/);
+  await assert.rejects(sinkhornAsync(x, 4, y, 3, 2, { epsilon: 0.1, backend: 'tpu' }), /options.backend is "tpu"/);
+  await assert.rejects(sinkhornAsync(x, 4, y, 3, 2, { epsilon: -1 }), /epsilon/);
 });

@@ -1,7 +1,7 @@
 // The optimal-transport page's worker operations: entropic OT between two 2-D clouds (plan
 // included), multi-marginal OT and the M3G value for three clouds (with the coupling's best
 // matches), and a real-data plan matching the gallery's photos to their captions.
-import { sinkhorn, multiSinkhorn, m3g, Encoder, parseManifest } from 'latentlab';
+import { sinkhorn, sinkhornAsync, multiSinkhorn, m3g, Encoder, parseManifest } from 'latentlab';
 import { decodeImage } from './images.js';
 
 const PAIR_IMAGE_MODEL = 'effl0-minilm-bridge';
@@ -10,14 +10,17 @@ const SOLVER = { threshold: 1e-4, maxIterations: 5000 };
 /** The gallery's image and caption embeddings, computed once per worker. */
 let gallery = null;
 
-function twoClouds({ x, y, epsilon }) {
+/** Two clouds on WebGPU when the browser has it (the same WGSL kernels as natively), else
+ * on the CPU; `backend` says which ran and `fallback` why not the GPU. */
+async function twoClouds({ x, y, epsilon, backend = 'auto' }) {
   const n = x.length / 2;
   const m = y.length / 2;
-  const r = sinkhorn(Float32Array.from(x), n, Float32Array.from(y), m, 2, {
-    epsilon, returnPlan: true, ...SOLVER,
+  const r = await sinkhornAsync(Float32Array.from(x), n, Float32Array.from(y), m, 2, {
+    epsilon, returnPlan: true, backend, ...SOLVER,
   });
   return {
-    backend: r.backend, reg_ot_cost: r.reg_ot_cost, transport_cost: r.transport_cost,
+    backend: r.backend, adapter: r.adapter, fallback: r.fallback,
+    reg_ot_cost: r.reg_ot_cost, transport_cost: r.transport_cost,
     n_iters: r.n_iters, converged: r.converged, n, m, plan: Array.from(r.plan),
   };
 }

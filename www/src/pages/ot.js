@@ -11,6 +11,8 @@ const $ = (id) => document.getElementById(id);
 const SVG = 'http://www.w3.org/2000/svg';
 const SCALE = 100;
 const COLOURS = ['#d6336c', '#1c7ed6', '#2f9e44'];
+/** `?backend=cpu|gpu` forces a backend for the two-cloud solver (default: auto). */
+const BACKEND = new URLSearchParams(window.location.search).get('backend') ?? 'auto';
 
 function showError(err) {
   $('error').textContent = err ? (err.message ?? String(err)) : '';
@@ -74,7 +76,7 @@ async function solveTwo() {
   $('eps-two-out').textContent = epsilon.toPrecision(2);
   try {
     const r = await client.call('ot.two', {
-      x: toSolver(two.clouds[0]), y: toSolver(two.clouds[1]), epsilon,
+      x: toSolver(two.clouds[0]), y: toSolver(two.clouds[1]), epsilon, backend: BACKEND,
     });
     if (id !== two.latest) return;
     showError(null);
@@ -89,8 +91,9 @@ async function solveTwo() {
       }));
     });
     const result = $('two-result');
+    const why = r.fallback ? ` (${r.fallback})` : (r.adapter ? ` (${r.adapter})` : '');
     result.textContent = `regularised OT cost ${r.reg_ot_cost.toFixed(4)} · transport cost ` +
-      `${r.transport_cost.toFixed(4)} · ${r.n_iters} iterations${r.converged ? '' : ' (not converged)'} · backend: ${r.backend}`;
+      `${r.transport_cost.toFixed(4)} · ${r.n_iters} iterations${r.converged ? '' : ' (not converged)'} · backend: ${r.backend}${why}`;
     result.dataset.cost = String(r.reg_ot_cost);
     result.dataset.backend = r.backend;
     document.body.dataset.twoSolved = String(Number(document.body.dataset.twoSolved ?? 0) + 1);
