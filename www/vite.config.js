@@ -19,6 +19,7 @@ export default defineConfig({
         plans: fileURLToPath(new URL('./plans.html', import.meta.url)),
         search: fileURLToPath(new URL('./search.html', import.meta.url)),
         ot: fileURLToPath(new URL('./ot.html', import.meta.url)),
+        align: fileURLToPath(new URL('./align.html', import.meta.url)),
         steer: fileURLToPath(new URL('./steer.html', import.meta.url)),
         collapse: fileURLToPath(new URL('./collapse.html', import.meta.url)),
       },

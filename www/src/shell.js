@@ -1,11 +1,12 @@
 // Shared page chrome: the site header with navigation, and the footer.
-// Pages call renderShell('home' | 'plans' | 'search' | 'ot' | 'steer' | 'collapse') before rendering their own content.
+// Pages call renderShell('home' | 'plans' | 'search' | 'ot' | 'align' | 'steer' | 'collapse') before rendering their own content.
 
 const PAGES = [
   { key: 'home', href: './index.html', label: 'Home' },
   { key: 'plans', href: './plans.html', label: 'Plan graphs' },
   { key: 'search', href: './search.html', label: 'Image search' },
   { key: 'ot', href: './ot.html', label: 'Transport' },
+  { key: 'align', href: './align.html', label: 'Alignment' },
   { key: 'steer', href: './steer.html', label: 'Steering' },
   { key: 'collapse', href: './collapse.html', label: 'Model collapse' },
 ];

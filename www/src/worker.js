@@ -7,6 +7,7 @@ import { timeTicks } from './ticks.js';
 import { searchOps } from './search-ops.js';
 import { steerOps } from './steer-ops.js';
 import { otOps } from './ot-ops.js';
+import { alignOps } from './align-ops.js';
 
 // Instantiate the wasm once; every message waits on the same promise.
 const ready = init();
@@ -41,6 +42,8 @@ const ops = {
   ...steerOps,
   // Optimal transport: ot.two, ot.three, ot.gallery.
   ...otOps,
+  // Representation alignment: align.measure.
+  ...alignOps,
 };
 
 /** Readable text for every number of seconds the page shows: ranges and axis ticks. */

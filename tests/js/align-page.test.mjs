@@ -1,0 +1,55 @@
+// Browser end to end: the alignment page embeds the gallery and sentences with the bundled
+// encoders, shows every metric with the chance level, the mutual-kNN curve, the items that
+// agree or disagree most, and a clear error for a bad k.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { serveStatic } from './static-server.mjs';
+import { launch, openPage } from './browser.mjs';
+
+const dist = fileURLToPath(new URL('../../www/dist', import.meta.url));
+let server;
+let browser;
+
+before(async () => {
+  assert.ok(existsSync(`${dist}/align.html`), 'www/dist is built (scripts/build)');
+  server = await serveStatic(dist);
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+const score = (page, metric) =>
+  page.$eval(`[data-testid="metrics"] tr[data-metric="${metric}"]`, (tr) => Number(tr.dataset.score));
+
+test('three pairs of representations, every metric, agreement per item', async () => {
+  const { page, requests, errors } = await openPage(browser, `${server.url}/align.html`);
+  await page.waitForSelector('body[data-measured="1"]', { timeout: 120_000 });
+  const rows = await page.$$('[data-testid="metrics"] tbody tr');
+  assert.equal(rows.length, 8, 'all eight metrics');
+  const photoCaption = await score(page, 'mutual_knn');
+  assert.ok(photoCaption >= 0 && photoCaption <= 1);
+  assert.equal((await page.$$('[data-testid="agree"] li')).length, 3);
+  assert.equal((await page.$$('[data-testid="agree"] li img')).length, 3, 'with their pictures');
+
+  // A random projection keeps much of the neighbourhood structure: far above chance (3/33).
+  await page.getByTestId('pair').selectOption('text-projection');
+  await page.waitForSelector('body[data-measured="2"]', { timeout: 60_000 });
+  const projected = await score(page, 'mutual_knn');
+  assert.ok(projected > 3 * (3 / 33), `sentences vs their projection: ${projected}`);
+  const cka = await score(page, 'cka');
+  assert.ok(cka > 0.5, `cka ${cka}`);
+
+  await page.getByTestId('k').fill('40');
+  await page.getByTestId('measure').click();
+  await page.waitForFunction(() => !document.querySelector('[data-testid="error"]').hidden);
+  assert.match(await page.getByTestId('error').textContent(), /k is 40/);
+
+  const outside = requests.filter((u) => !u.startsWith(server.url + '/') && !u.startsWith('data:') && !u.startsWith('blob:'));
+  assert.deepEqual(outside, [], 'no request left the origin');
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -1,0 +1,117 @@
+// Representation alignment page: the worker embeds the items once, then measures every metric
+// for the chosen pair and k, the mutual-kNN curve over k against chance (Chart.js), and the
+// items whose neighbourhoods agree or disagree most.
+import {
+  Chart, LineController, LineElement, PointElement, LinearScale, Legend, Tooltip,
+} from 'chart.js';
+import { renderShell } from '../shell.js';
+import { LatentlabClient } from '../client.js';
+
+Chart.register(LineController, LineElement, PointElement, LinearScale, Legend, Tooltip);
+renderShell('align');
+
+const client = new LatentlabClient();
+const $ = (id) => document.getElementById(id);
+let chart = null;
+
+function showError(err) {
+  $('error').textContent = err ? (err.message ?? String(err)) : '';
+  $('error').hidden = !err;
+}
+
+const fmt = (v) => (v == null || Number.isNaN(v) ? '–' : v.toFixed(3));
+
+function renderMetrics(r) {
+  const body = document.querySelector('[data-testid="metrics"] tbody');
+  body.replaceChildren();
+  for (const s of r.scores) {
+    const row = document.createElement('tr');
+    row.dataset.metric = s.metric;
+    row.dataset.score = String(s.score);
+    for (const text of [s.metric, fmt(s.score), s.chance == null ? '' : fmt(s.chance)]) {
+      const cell = document.createElement('td');
+      cell.textContent = text;
+      row.append(cell);
+    }
+    body.append(row);
+  }
+  const data = {
+    datasets: [
+      { label: `mutual kNN: ${r.names[0]} vs ${r.names[1]}`, data: r.curve.map((c) => ({ x: c.k, y: c.score })), borderColor: '#1c7ed6', backgroundColor: '#1c7ed6' },
+      { label: 'chance k/(n−1)', data: r.curve.map((c) => ({ x: c.k, y: c.chance })), borderColor: '#868e96', borderDash: [6, 4], pointRadius: 0 },
+    ],
+  };
+  if (chart) chart.destroy();
+  chart = new Chart($('curve'), {
+    type: 'line',
+    data,
+    options: {
+      animation: false,
+      maintainAspectRatio: false,
+      scales: {
+        x: { type: 'linear', title: { display: true, text: 'k' }, ticks: { precision: 0 } },
+        y: { title: { display: true, text: 'mutual kNN' }, min: 0, max: 1 },
+      },
+      plugins: { legend: { position: 'bottom' } },
+    },
+  });
+}
+
+function renderItems(r) {
+  const sorted = [...r.items].sort((a, b) => b.agreement - a.agreement || a.index - b.index);
+  const fill = (id, list) => {
+    const ol = document.querySelector(`[data-testid="${id}"]`);
+    ol.replaceChildren();
+    for (const item of list) {
+      const li = document.createElement('li');
+      li.dataset.agreement = String(item.agreement);
+      if (item.file) {
+        const img = document.createElement('img');
+        img.className = 'thumb';
+        img.src = `./gallery/${item.file}`;
+        img.alt = '';
+        li.append(img);
+      }
+      li.append(`${item.label} — ${Math.round(item.agreement * r.k)} of ${r.k} neighbours shared`);
+      ol.append(li);
+    }
+  };
+  fill('agree', sorted.slice(0, 3));
+  fill('disagree', sorted.slice(-3).reverse());
+}
+
+async function measure() {
+  showError(null);
+  $('measure').disabled = true;
+  const progress = $('progress');
+  progress.hidden = false;
+  try {
+    const r = await client.call('align.measure', {
+      pair: $('pair').value,
+      k: Number($('k').value),
+      baseUrl: new URL('./models/', window.location.href).href,
+      galleryUrl: new URL('./gallery/', window.location.href).href,
+      sentencesUrl: new URL('./sentences.json', window.location.href).href,
+    }, {
+      onProgress: (p) => {
+        if (p.stage === 'download' && p.total) progress.value = p.loaded / p.total;
+        if (p.stage === 'images') progress.value = p.done / p.total;
+        $('status').textContent = p.stage === 'images' ? `Embedding photos ${p.done}/${p.total}…` : 'Loading the encoders…';
+      },
+    });
+    renderMetrics(r);
+    renderItems(r);
+    $('status').textContent = `${r.n} items, k = ${r.k} · backend: cpu`;
+    document.body.dataset.measured = String(Number(document.body.dataset.measured ?? 0) + 1);
+  } catch (err) {
+    showError(err);
+    $('status').textContent = '';
+  } finally {
+    progress.hidden = true;
+    $('measure').disabled = false;
+  }
+}
+
+$('measure').addEventListener('click', measure);
+$('pair').addEventListener('change', measure);
+measure();
