@@ -291,3 +291,180 @@ mod tests {
         assert!(e.to_string().contains("`sigma2` is NaN"), "{e}");
     }
 }
+
+/// Resampling real features through fitted Gaussians, generation after generation — an
+/// extension of the paper's question beyond its linear-regression setting, on real data.
+///
+/// Generation 0 fits a Gaussian (mean, biased covariance) to the real rows; each later
+/// generation draws as many rows from the latest fit and refits, on those rows alone
+/// ("replace") or on the real rows plus every synthetic row so far ("accumulate"). Sampling
+/// uses the fitted data as the covariance's factor (`μ + Cᵀz/√N`, C the centred rows), so it
+/// is exact for rank-deficient covariances (fewer rows than dimensions) without ever forming
+/// the d × d matrix.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Resampling {
+    /// `tr Σ_g / tr Σ_0`, mean over runs, generations 0..=generations.
+    pub replace_variance: Vec<f64>,
+    pub accumulate_variance: Vec<f64>,
+    /// `‖μ_g − μ_0‖² / tr Σ_0`, mean over runs.
+    pub replace_mean_shift: Vec<f64>,
+    pub accumulate_mean_shift: Vec<f64>,
+}
+
+/// Mean and total variance of rows, and the centred rows (the sampling factor).
+struct Fit {
+    mean: Vec<f64>,
+    centred: Vec<Vec<f64>>,
+    trace: f64,
+}
+
+fn fit_gaussian(rows: &[Vec<f64>]) -> Fit {
+    let d = rows[0].len();
+    let n = rows.len() as f64;
+    let mut mean = vec![0.0; d];
+    for r in rows {
+        for (m, v) in mean.iter_mut().zip(r) {
+            *m += v / n;
+        }
+    }
+    let centred: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| r.iter().zip(&mean).map(|(v, m)| v - m).collect())
+        .collect();
+    let trace = centred.iter().flatten().map(|v| v * v).sum::<f64>() / n;
+    Fit {
+        mean,
+        centred,
+        trace,
+    }
+}
+
+fn sample(fit: &Fit, count: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<f64>> {
+    let scale = 1.0 / (fit.centred.len() as f64).sqrt();
+    (0..count)
+        .map(|_| {
+            let mut row = fit.mean.clone();
+            for c in &fit.centred {
+                let z: f64 = rng.sample(StandardNormal);
+                for (o, v) in row.iter_mut().zip(c) {
+                    *o += scale * z * v;
+                }
+            }
+            row
+        })
+        .collect()
+}
+
+/// Runs the resampling extension on the rows of `x` (`x.rows ≥ 2`).
+pub fn gaussian_resampling(
+    x: &crate::core::matrix::Matrix,
+    generations: usize,
+    runs: usize,
+    seed: u64,
+) -> Result<Resampling, CollapseError> {
+    if x.rows < 2 || x.cols == 0 {
+        return Err(CollapseError::Parameter {
+            name: "x",
+            value: format!("{} × {}", x.rows, x.cols),
+            expected: "at least 2 rows and 1 column".into(),
+        });
+    }
+    if let Some(i) = x.data.iter().position(|v| !v.is_finite()) {
+        return Err(CollapseError::Parameter {
+            name: "x",
+            value: format!("{} at row {}, column {}", x.data[i], i / x.cols, i % x.cols),
+            expected: "finite numbers".into(),
+        });
+    }
+    if generations == 0 || generations > 1000 || runs == 0 || runs > 10_000 {
+        return Err(CollapseError::Parameter {
+            name: "generations, runs",
+            value: format!("{generations}, {runs}"),
+            expected: "1 ..= 1000 generations and 1 ..= 10,000 runs".into(),
+        });
+    }
+    let real: Vec<Vec<f64>> = x
+        .iter_rows()
+        .map(|r| r.iter().map(|&v| v as f64).collect())
+        .collect();
+    let base = fit_gaussian(&real);
+    if base.trace <= 0.0 {
+        return Err(CollapseError::Parameter {
+            name: "x",
+            value: "rows that are all equal".into(),
+            expected: "rows that vary (a covariance with a positive trace)".into(),
+        });
+    }
+    let n = real.len();
+    // Per generation: [replace variance, accumulate variance, replace shift, accumulate shift].
+    let mut out = vec![[0.0f64; 4]; generations + 1];
+    let shift = |fit: &Fit| -> f64 {
+        fit.mean
+            .iter()
+            .zip(&base.mean)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum::<f64>()
+            / base.trace
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for _ in 0..runs {
+        let mut replaced = fit_gaussian(&real);
+        let mut pool = real.clone();
+        let mut accumulated = fit_gaussian(&pool);
+        out[0][0] += 1.0;
+        out[0][1] += 1.0;
+        for sums in out.iter_mut().skip(1) {
+            let fresh = sample(&replaced, n, &mut rng);
+            replaced = fit_gaussian(&fresh);
+            let more = sample(&accumulated, n, &mut rng);
+            pool.extend(more);
+            accumulated = fit_gaussian(&pool);
+            sums[0] += replaced.trace / base.trace;
+            sums[1] += accumulated.trace / base.trace;
+            sums[2] += shift(&replaced);
+            sums[3] += shift(&accumulated);
+        }
+    }
+    let mean = |k: usize| out.iter().map(|s| s[k] / runs as f64).collect();
+    Ok(Resampling {
+        replace_variance: mean(0),
+        accumulate_variance: mean(1),
+        replace_mean_shift: mean(2),
+        accumulate_mean_shift: mean(3),
+    })
+}
+
+#[cfg(test)]
+mod resampling_tests {
+    use super::*;
+    use crate::core::matrix::Matrix;
+
+    #[test]
+    fn replacing_loses_variance_and_accumulating_keeps_it() {
+        // 10 rows in 30 dimensions (fewer rows than dimensions, as with the gallery).
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let data: Vec<f32> = (0..300)
+            .map(|_| rng.sample::<f64, _>(StandardNormal) as f32)
+            .collect();
+        let x = Matrix::new(10, 30, data, "x").unwrap();
+        let r = gaussian_resampling(&x, 20, 200, 1).unwrap();
+        assert_eq!(r.replace_variance.len(), 21);
+        assert_eq!(r.replace_variance[0], 1.0);
+        // With the biased fit, E tr Σ_g = ((n−1)/n)^g tr Σ_0 when replacing.
+        let expected = 0.9f64.powi(20);
+        assert!(
+            (r.replace_variance[20] - expected).abs() < 0.05,
+            "{} vs {expected}",
+            r.replace_variance[20]
+        );
+        assert!(
+            r.accumulate_variance[20] > 0.75,
+            "{}",
+            r.accumulate_variance[20]
+        );
+        assert!(r.replace_mean_shift[20] > r.accumulate_mean_shift[20]);
+        assert!(
+            gaussian_resampling(&Matrix::new(1, 3, vec![0.0; 3], "x").unwrap(), 5, 5, 0).is_err()
+        );
+    }
+}

@@ -5,7 +5,8 @@
 use wasm_bindgen::prelude::*;
 
 use super::{js_error, to_js, Options};
-use crate::core::collapse::{simulate, CollapseOptions};
+use crate::core::collapse::{gaussian_resampling, simulate, CollapseOptions};
+use crate::core::matrix::Matrix;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPESCRIPT_TYPES: &str = r#"
@@ -13,6 +14,11 @@ export interface CollapseOptions {
   /** Defaults: d 10, t 100, sigma2 1, rounds 10, runs 100, seed 0, testPoints 1000. */
   d?: number; t?: number; sigma2?: number; rounds?: number; runs?: number; seed?: number;
   testPoints?: number;
+}
+export interface ResamplingResult {
+  /** tr Σ_g / tr Σ_0 and ‖μ_g − μ_0‖² / tr Σ_0 per generation (0 = the real rows). */
+  replace_variance: number[]; accumulate_variance: number[];
+  replace_mean_shift: number[]; accumulate_mean_shift: number[];
 }
 export interface CollapseResult {
   replace: number[]; accumulate: number[];
@@ -40,4 +46,32 @@ pub fn simulate_collapse(
         test_points: o.get("testPoints")?.unwrap_or(d.test_points),
     };
     to_js(&simulate(&options, |_| {}).map_err(js_error)?)
+}
+
+/// Fits a Gaussian to `n` real rows of `dim` features and resamples it generation after
+/// generation, replacing or accumulating the data (an extension beyond the paper).
+#[wasm_bindgen(js_name = resampleGaussian, unchecked_return_type = "ResamplingResult")]
+pub fn resample_gaussian(
+    x: &[f32],
+    n: usize,
+    dim: usize,
+    #[wasm_bindgen(
+        unchecked_param_type = "{ generations?: number; runs?: number; seed?: number }"
+    )]
+    options: JsValue,
+) -> Result<JsValue, JsError> {
+    let o = Options::optional(
+        options,
+        &["generations", "runs", "seed"],
+        "resampleGaussian options",
+    )?;
+    let x = Matrix::new(n, dim, x.to_vec(), "x").map_err(js_error)?;
+    let result = gaussian_resampling(
+        &x,
+        o.get("generations")?.unwrap_or(20),
+        o.get("runs")?.unwrap_or(50),
+        o.get("seed")?.unwrap_or(0),
+    )
+    .map_err(js_error)?;
+    to_js(&result)
 }

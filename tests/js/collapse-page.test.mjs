@@ -44,6 +44,14 @@ test('replace grows past accumulate, each near its closed form', async () => {
   assert.match(await page.getByTestId('error').textContent(), /t > d \+ 1/);
   await page.$eval('[data-testid="t"]', (el) => { el.value = '120'; el.dispatchEvent(new Event('input')); });
   await page.waitForFunction(() => document.querySelector('[data-testid="error"]').hidden);
+
+  // The real-data extension: resampling the gallery's features loses variance when replacing.
+  await page.getByTestId('resample').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid="resample-status"]').dataset.replace, null, { timeout: 120_000 });
+  const kept = Number(await page.getByTestId('resample-status').getAttribute('data-replace'));
+  const accumulated = Number(await page.getByTestId('resample-status').getAttribute('data-accumulate'));
+  assert.ok(kept < 0.4, `replace keeps ${kept} of the variance after 20 generations`);
+  assert.ok(accumulated > 0.7, `accumulate keeps ${accumulated}`);
   assert.deepEqual(errors, []);
   await page.close();
 });

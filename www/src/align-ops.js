@@ -2,50 +2,8 @@
 // the bundled encoders (photo embeddings vs caption embeddings, the image tower's 1280-d
 // features vs its 384-d embeddings, sentence embeddings vs a random projection of them) and
 // measure how alike they are with the Platonic Representation Hypothesis' metrics.
-import { Encoder, parseManifest, alignRepresentations, nearestNeighbors } from 'latentlab';
-import { decodeImage } from './images.js';
-
-const PAIR_IMAGE_MODEL = 'effl0-minilm-bridge';
-
-/** Embeddings computed once per worker: {titles, files, photo, photoFeatures, caption, sentences, sentenceText}. */
-let cache = null;
-
-async function embedAll({ baseUrl, galleryUrl, sentencesUrl }, progress) {
-  if (cache) return cache;
-  const manifestUrl = new URL('manifest.json', baseUrl).href;
-  const response = await fetch(manifestUrl);
-  if (!response.ok) throw new Error(`${manifestUrl}: HTTP ${response.status}`);
-  const manifest = parseManifest(await response.text());
-  progress({ stage: 'models' });
-  const encoder = await Encoder.loadPair(manifest, PAIR_IMAGE_MODEL, {
-    baseUrl,
-    onProgress: (p) => progress({ stage: 'download', loaded: p.loaded, total: p.total }),
-  });
-  try {
-    const items = await (await fetch(new URL('gallery.json', galleryUrl).href)).json();
-    const images = [];
-    for (const [at, item] of items.entries()) {
-      const blob = await (await fetch(new URL(item.file, galleryUrl).href)).blob();
-      images.push(await decodeImage(blob, { label: item.file }));
-      progress({ stage: 'images', done: at + 1, total: items.length });
-    }
-    const [photo, features] = encoder.image.embedOutputs(images, ['image_embeds', 'features']);
-    const caption = encoder.embedText(items.map((i) => i.title));
-    const { sentences } = await (await fetch(sentencesUrl)).json();
-    const sentenceText = [...sentences, ...items.map((i) => i.title)];
-    const sentenceEmbeds = encoder.embedText(sentenceText);
-    cache = {
-      titles: items.map((i) => i.title),
-      files: items.map((i) => i.file),
-      photo, features, caption,
-      sentences: sentenceEmbeds,
-      sentenceText,
-    };
-    return cache;
-  } finally {
-    encoder.free();
-  }
-}
+import { alignRepresentations, nearestNeighbors } from 'latentlab';
+import { galleryEmbeddings } from './gallery-embeds.js';
 
 /** A seeded Gaussian random projection of `m` (rows × cols) to `dim` columns. */
 function randomProjection(m, dim, seed = 1) {
@@ -86,7 +44,7 @@ const PAIRS = {
 };
 
 async function measure({ pair, k, baseUrl, galleryUrl, sentencesUrl }, progress) {
-  const c = await embedAll({ baseUrl, galleryUrl, sentencesUrl }, progress);
+  const c = await galleryEmbeddings({ baseUrl, galleryUrl, sentencesUrl }, progress);
   const make = PAIRS[pair];
   if (!make) throw new Error(`unknown pair ${JSON.stringify(pair)}: expected one of ${Object.keys(PAIRS).join(', ')}`);
   const { x, y, labels, files, names } = make(c);

@@ -1,14 +1,10 @@
 // The optimal-transport page's worker operations: entropic OT between two 2-D clouds (plan
 // included), multi-marginal OT and the M3G value for three clouds (with the coupling's best
 // matches), and a real-data plan matching the gallery's photos to their captions.
-import { sinkhorn, sinkhornAsync, multiSinkhorn, m3g, Encoder, parseManifest } from 'latentlab';
-import { decodeImage } from './images.js';
+import { sinkhorn, sinkhornAsync, multiSinkhorn, m3g } from 'latentlab';
+import { galleryEmbeddings } from './gallery-embeds.js';
 
-const PAIR_IMAGE_MODEL = 'effl0-minilm-bridge';
 const SOLVER = { threshold: 1e-4, maxIterations: 5000 };
-
-/** The gallery's image and caption embeddings, computed once per worker. */
-let gallery = null;
 
 /** Two clouds on WebGPU when the browser has it (the same WGSL kernels as natively), else
  * on the CPU; `backend` says which ran and `fallback` why not the GPU. */
@@ -48,47 +44,11 @@ function threeClouds({ clouds, epsilon }) {
   };
 }
 
-async function embedGallery({ baseUrl, galleryUrl }, progress) {
-  if (gallery) return gallery;
-  const manifestUrl = new URL('manifest.json', baseUrl).href;
-  const response = await fetch(manifestUrl);
-  if (!response.ok) throw new Error(`${manifestUrl}: HTTP ${response.status}`);
-  const manifest = parseManifest(await response.text());
-  progress({ stage: 'models' });
-  const encoder = await Encoder.loadPair(manifest, PAIR_IMAGE_MODEL, {
-    baseUrl,
-    onProgress: (p) => progress({ stage: 'download', loaded: p.loaded, total: p.total }),
-  });
-  try {
-    const listResponse = await fetch(new URL('gallery.json', galleryUrl).href);
-    if (!listResponse.ok) throw new Error(`gallery.json: HTTP ${listResponse.status}`);
-    const items = await listResponse.json();
-    const images = [];
-    for (const [at, item] of items.entries()) {
-      const blob = await (await fetch(new URL(item.file, galleryUrl).href)).blob();
-      images.push(await decodeImage(blob, { label: item.file }));
-      progress({ stage: 'images', done: at + 1, total: items.length });
-    }
-    const imageEmbeds = encoder.embedImage(images);
-    const textEmbeds = encoder.embedText(items.map((i) => i.title));
-    gallery = {
-      titles: items.map((i) => i.title),
-      files: items.map((i) => i.file),
-      dim: imageEmbeds.cols,
-      images: imageEmbeds.data,
-      texts: textEmbeds.data,
-    };
-    return gallery;
-  } finally {
-    encoder.free();
-  }
-}
-
 /** The plan between the gallery's photos (rows) and its captions (columns), cosine cost. */
-async function galleryPlan({ baseUrl, galleryUrl, epsilon }, progress) {
-  const g = await embedGallery({ baseUrl, galleryUrl }, progress);
+async function galleryPlan({ baseUrl, galleryUrl, sentencesUrl, epsilon }, progress) {
+  const g = await galleryEmbeddings({ baseUrl, galleryUrl, sentencesUrl }, progress);
   const n = g.titles.length;
-  const r = sinkhorn(g.images, n, g.texts, n, g.dim, {
+  const r = sinkhorn(g.photo.data, n, g.caption.data, n, g.photo.cols, {
     epsilon, costFn: 'cosine', returnPlan: true, ...SOLVER,
   });
   const plan = Array.from(r.plan);

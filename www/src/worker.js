@@ -2,12 +2,13 @@
 // encoders and searching never block the page. Protocol: the page posts {id, op, args}; we answer
 // {id, ok: true, result} or {id, ok: false, error: message}. Long operations may
 // also post {id, progress} before their answer.
-import init, { Plan, formatSeconds, version, simulateCollapse } from 'latentlab';
+import init, { Plan, formatSeconds, version, simulateCollapse, resampleGaussian } from 'latentlab';
 import { timeTicks } from './ticks.js';
 import { searchOps } from './search-ops.js';
 import { steerOps } from './steer-ops.js';
 import { otOps } from './ot-ops.js';
 import { alignOps } from './align-ops.js';
+import { galleryEmbeddings } from './gallery-embeds.js';
 
 // Instantiate the wasm once; every message waits on the same promise.
 const ready = init();
@@ -36,6 +37,10 @@ const ops = {
   'plan.score': ({ text, answer }) => withPlan(text, (plan) => plan.score(answer ?? '')),
   version: () => version(),
   'collapse.simulate': (options) => simulateCollapse(options),
+  'collapse.resample': async ({ generations, runs, ...urls }, progress) => {
+    const { features } = await galleryEmbeddings(urls, progress);
+    return resampleGaussian(features.data, features.rows, features.cols, { generations, runs });
+  },
   // Image search: encoder.load, index.*, search, search.sentences, eval.retrieval, cancel.
   ...searchOps,
   // Affine steering: steer.load, steer.run, steer.retrieve.

@@ -97,3 +97,62 @@ async function run() {
 
 for (const f of fields) $(f).addEventListener('input', run);
 run();
+
+// ------------------------------------------------------------- real data (extension)
+let resampleChart = null;
+
+async function resample() {
+  $('resample').disabled = true;
+  const progress = $('resample-progress');
+  progress.hidden = false;
+  try {
+    const r = await client.call('collapse.resample', {
+      baseUrl: new URL('./models/', window.location.href).href,
+      galleryUrl: new URL('./gallery/', window.location.href).href,
+      sentencesUrl: new URL('./sentences.json', window.location.href).href,
+      generations: 20,
+      runs: 50,
+    }, {
+      onProgress: (p) => {
+        if (p.stage === 'download' && p.total) progress.value = p.loaded / p.total;
+        if (p.stage === 'images') progress.value = p.done / p.total;
+        $('resample-status').textContent = p.stage === 'images' ? `Embedding photos ${p.done}/${p.total}…` : 'Loading the image encoder…';
+      },
+    });
+    const points = (values) => values.map((v, g) => ({ x: g, y: v }));
+    const data = {
+      datasets: [
+        { label: 'replace', data: points(r.replace_variance), borderColor: '#d6336c', backgroundColor: '#d6336c' },
+        { label: 'accumulate', data: points(r.accumulate_variance), borderColor: '#1c7ed6', backgroundColor: '#1c7ed6' },
+      ],
+    };
+    resampleChart?.destroy();
+    resampleChart = new Chart($('resample-chart'), {
+      type: 'line',
+      data,
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        scales: {
+          x: { type: 'linear', title: { display: true, text: 'generation' }, ticks: { precision: 0 } },
+          y: { title: { display: true, text: 'total variance / real data' }, min: 0 },
+        },
+        plugins: { legend: { position: 'bottom' } },
+      },
+    });
+    const last = r.replace_variance.length - 1;
+    const status = $('resample-status');
+    status.textContent = `after ${last} generations: replace keeps ${(100 * r.replace_variance[last]).toFixed(1)}% ` +
+      `of the variance, accumulate ${(100 * r.accumulate_variance[last]).toFixed(1)}%`;
+    status.dataset.replace = String(r.replace_variance[last]);
+    status.dataset.accumulate = String(r.accumulate_variance[last]);
+  } catch (err) {
+    showError(err);
+    $('resample-status').textContent = '';
+  } finally {
+    progress.hidden = true;
+    $('resample').disabled = false;
+  }
+}
+
+$('resample').addEventListener('click', resample);

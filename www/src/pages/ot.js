@@ -184,6 +184,7 @@ async function solveReal() {
     const r = await client.call('ot.gallery', {
       baseUrl: new URL('./models/', window.location.href).href,
       galleryUrl: new URL('./gallery/', window.location.href).href,
+      sentencesUrl: new URL('./sentences.json', window.location.href).href,
       epsilon,
     }, {
       onProgress: (p) => {
