@@ -1,13 +1,11 @@
 // Representation alignment page: the worker embeds the items once, then measures every metric
 // for the chosen pair and k, the mutual-kNN curve over k against chance (Chart.js), and the
 // items whose neighbourhoods agree or disagree most.
-import {
-  Chart, LineController, LineElement, PointElement, LinearScale, Legend, Tooltip,
-} from 'chart.js';
+import { lineChart } from '../charts.js';
 import { renderShell } from '../shell.js';
 import { LatentlabClient } from '../client.js';
+import { callWithGallery } from '../gallery-call.js';
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, Legend, Tooltip);
 renderShell('align');
 
 const client = new LatentlabClient();
@@ -35,26 +33,10 @@ function renderMetrics(r) {
     }
     body.append(row);
   }
-  const data = {
-    datasets: [
-      { label: `mutual kNN: ${r.names[0]} vs ${r.names[1]}`, data: r.curve.map((c) => ({ x: c.k, y: c.score })), borderColor: '#1c7ed6', backgroundColor: '#1c7ed6' },
-      { label: 'chance k/(n−1)', data: r.curve.map((c) => ({ x: c.k, y: c.chance })), borderColor: '#868e96', borderDash: [6, 4], pointRadius: 0 },
-    ],
-  };
-  if (chart) chart.destroy();
-  chart = new Chart($('curve'), {
-    type: 'line',
-    data,
-    options: {
-      animation: false,
-      maintainAspectRatio: false,
-      scales: {
-        x: { type: 'linear', title: { display: true, text: 'k' }, ticks: { precision: 0 } },
-        y: { title: { display: true, text: 'mutual kNN' }, min: 0, max: 1 },
-      },
-      plugins: { legend: { position: 'bottom' } },
-    },
-  });
+  chart = lineChart($('curve'), chart, [
+    { label: `mutual kNN: ${r.names[0]} vs ${r.names[1]}`, data: r.curve.map((c) => ({ x: c.k, y: c.score })), borderColor: '#1c7ed6', backgroundColor: '#1c7ed6' },
+    { label: 'chance k/(n−1)', data: r.curve.map((c) => ({ x: c.k, y: c.chance })), borderColor: '#868e96', borderDash: [6, 4], pointRadius: 0 },
+  ], { x: 'k', y: 'mutual kNN', yMax: 1 });
 }
 
 function renderItems(r) {
@@ -82,34 +64,14 @@ function renderItems(r) {
 
 async function measure() {
   showError(null);
-  $('measure').disabled = true;
-  const progress = $('progress');
-  progress.hidden = false;
-  try {
-    const r = await client.call('align.measure', {
-      pair: $('pair').value,
-      k: Number($('k').value),
-      baseUrl: new URL('./models/', window.location.href).href,
-      galleryUrl: new URL('./gallery/', window.location.href).href,
-      sentencesUrl: new URL('./sentences.json', window.location.href).href,
-    }, {
-      onProgress: (p) => {
-        if (p.stage === 'download' && p.total) progress.value = p.loaded / p.total;
-        if (p.stage === 'images') progress.value = p.done / p.total;
-        $('status').textContent = p.stage === 'images' ? `Embedding photos ${p.done}/${p.total}…` : 'Loading the encoders…';
-      },
-    });
-    renderMetrics(r);
-    renderItems(r);
-    $('status').textContent = `${r.n} items, k = ${r.k} · backend: cpu`;
-    document.body.dataset.measured = String(Number(document.body.dataset.measured ?? 0) + 1);
-  } catch (err) {
-    showError(err);
-    $('status').textContent = '';
-  } finally {
-    progress.hidden = true;
-    $('measure').disabled = false;
-  }
+  const r = await callWithGallery(client, 'align.measure', { pair: $('pair').value, k: Number($('k').value) }, {
+    button: $('measure'), progress: $('progress'), status: $('status'), onError: showError,
+  });
+  if (!r) return;
+  renderMetrics(r);
+  renderItems(r);
+  $('status').textContent = `${r.n} items, k = ${r.k} · backend: cpu`;
+  document.body.dataset.measured = String(Number(document.body.dataset.measured ?? 0) + 1);
 }
 
 $('measure').addEventListener('click', measure);

@@ -1,12 +1,10 @@
 // Model collapse page: sliders → the worker's simulateCollapse → Chart.js lines (simulation
 // as points, closed forms dashed). Runs again on every change, latest request wins.
-import {
-  Chart, LineController, LineElement, PointElement, LinearScale, Legend, Tooltip,
-} from 'chart.js';
+import { lineChart } from '../charts.js';
 import { renderShell } from '../shell.js';
 import { LatentlabClient } from '../client.js';
+import { callWithGallery } from '../gallery-call.js';
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, Legend, Tooltip);
 renderShell('collapse');
 
 const client = new LatentlabClient();
@@ -37,32 +35,12 @@ function series(label, values, colour, dashed) {
 }
 
 function draw(r) {
-  const data = {
-    datasets: [
-      series('replace (simulated)', r.replace, '#d6336c', false),
-      series('replace (closed form)', r.replace_theory, '#d6336c', true),
-      series('accumulate (simulated)', r.accumulate, '#1c7ed6', false),
-      series('accumulate (closed form)', r.accumulate_theory, '#1c7ed6', true),
-    ],
-  };
-  if (chart) {
-    chart.data = data;
-    chart.update();
-    return;
-  }
-  chart = new Chart($('chart'), {
-    type: 'line',
-    data,
-    options: {
-      animation: false,
-      maintainAspectRatio: false,
-      scales: {
-        x: { type: 'linear', title: { display: true, text: 'model-fitting round' }, ticks: { precision: 0 } },
-        y: { title: { display: true, text: 'test error' }, beginAtZero: true },
-      },
-      plugins: { legend: { position: 'bottom' } },
-    },
-  });
+  chart = lineChart($('chart'), chart, [
+    series('replace (simulated)', r.replace, '#d6336c', false),
+    series('replace (closed form)', r.replace_theory, '#d6336c', true),
+    series('accumulate (simulated)', r.accumulate, '#1c7ed6', false),
+    series('accumulate (closed form)', r.accumulate_theory, '#1c7ed6', true),
+  ], { x: 'model-fitting round', y: 'test error' });
 }
 
 async function run() {
@@ -102,56 +80,21 @@ run();
 let resampleChart = null;
 
 async function resample() {
-  $('resample').disabled = true;
-  const progress = $('resample-progress');
-  progress.hidden = false;
-  try {
-    const r = await client.call('collapse.resample', {
-      baseUrl: new URL('./models/', window.location.href).href,
-      galleryUrl: new URL('./gallery/', window.location.href).href,
-      sentencesUrl: new URL('./sentences.json', window.location.href).href,
-      generations: 20,
-      runs: 50,
-    }, {
-      onProgress: (p) => {
-        if (p.stage === 'download' && p.total) progress.value = p.loaded / p.total;
-        if (p.stage === 'images') progress.value = p.done / p.total;
-        $('resample-status').textContent = p.stage === 'images' ? `Embedding photos ${p.done}/${p.total}…` : 'Loading the image encoder…';
-      },
-    });
+  const r = await callWithGallery(client, 'collapse.resample', { generations: 20, runs: 50 }, {
+    button: $('resample'), progress: $('resample-progress'), status: $('resample-status'), onError: showError,
+  });
+  if (r) {
     const points = (values) => values.map((v, g) => ({ x: g, y: v }));
-    const data = {
-      datasets: [
-        { label: 'replace', data: points(r.replace_variance), borderColor: '#d6336c', backgroundColor: '#d6336c' },
-        { label: 'accumulate', data: points(r.accumulate_variance), borderColor: '#1c7ed6', backgroundColor: '#1c7ed6' },
-      ],
-    };
-    resampleChart?.destroy();
-    resampleChart = new Chart($('resample-chart'), {
-      type: 'line',
-      data,
-      options: {
-        animation: false,
-        maintainAspectRatio: false,
-        scales: {
-          x: { type: 'linear', title: { display: true, text: 'generation' }, ticks: { precision: 0 } },
-          y: { title: { display: true, text: 'total variance / real data' }, min: 0 },
-        },
-        plugins: { legend: { position: 'bottom' } },
-      },
-    });
+    resampleChart = lineChart($('resample-chart'), resampleChart, [
+      { label: 'replace', data: points(r.replace_variance), borderColor: '#d6336c', backgroundColor: '#d6336c' },
+      { label: 'accumulate', data: points(r.accumulate_variance), borderColor: '#1c7ed6', backgroundColor: '#1c7ed6' },
+    ], { x: 'generation', y: 'total variance / real data' });
     const last = r.replace_variance.length - 1;
     const status = $('resample-status');
     status.textContent = `after ${last} generations: replace keeps ${(100 * r.replace_variance[last]).toFixed(1)}% ` +
       `of the variance, accumulate ${(100 * r.accumulate_variance[last]).toFixed(1)}%`;
     status.dataset.replace = String(r.replace_variance[last]);
     status.dataset.accumulate = String(r.accumulate_variance[last]);
-  } catch (err) {
-    showError(err);
-    $('resample-status').textContent = '';
-  } finally {
-    progress.hidden = true;
-    $('resample').disabled = false;
   }
 }
 

@@ -4,6 +4,7 @@
 // for the solver, so ε means the same thing whatever the screen size.
 import { renderShell } from '../shell.js';
 import { LatentlabClient } from '../client.js';
+import { callWithGallery } from '../gallery-call.js';
 
 renderShell('ot');
 const client = new LatentlabClient();
@@ -175,37 +176,18 @@ function heatmap(r) {
 }
 
 async function solveReal() {
-  $('real').disabled = true;
-  const progress = $('real-progress');
-  progress.hidden = false;
   const epsilon = epsilonOf($('eps-real'));
   $('eps-real-out').textContent = epsilon.toPrecision(2);
-  try {
-    const r = await client.call('ot.gallery', {
-      baseUrl: new URL('./models/', window.location.href).href,
-      galleryUrl: new URL('./gallery/', window.location.href).href,
-      sentencesUrl: new URL('./sentences.json', window.location.href).href,
-      epsilon,
-    }, {
-      onProgress: (p) => {
-        if (p.stage === 'download' && p.total) progress.value = p.loaded / p.total;
-        if (p.stage === 'images') progress.value = p.done / p.total;
-        $('real-status').textContent = p.stage === 'images' ? `Embedding photos ${p.done}/${p.total}…` : 'Loading the encoders…';
-      },
-    });
-    showError(null);
-    heatmap(r);
-    $('real-status').textContent = `${r.correct} of ${r.titles.length} photos get most of their mass ` +
-      `on their own caption · ${r.n_iters} iterations · backend: ${r.backend}`;
-    $('real-status').dataset.correct = String(r.correct);
-    document.body.dataset.realSolved = 'true';
-  } catch (err) {
-    showError(err);
-    $('real-status').textContent = '';
-  } finally {
-    progress.hidden = true;
-    $('real').disabled = false;
-  }
+  const r = await callWithGallery(client, 'ot.gallery', { epsilon }, {
+    button: $('real'), progress: $('real-progress'), status: $('real-status'), onError: showError,
+  });
+  if (!r) return;
+  showError(null);
+  heatmap(r);
+  $('real-status').textContent = `${r.correct} of ${r.titles.length} photos get most of their mass ` +
+    `on their own caption · ${r.n_iters} iterations · backend: ${r.backend}`;
+  $('real-status').dataset.correct = String(r.correct);
+  document.body.dataset.realSolved = 'true';
 }
 
 $('real').addEventListener('click', solveReal);
