@@ -291,3 +291,30 @@ fn long_rows_are_split_into_tiles_and_merged() {
     };
     compare("tiled, 300 dimensions", &geom, &[], &[], &fixed);
 }
+
+#[test]
+fn a_lost_device_is_an_error_not_a_panic_or_a_wrong_answer() {
+    if device().is_none() {
+        return;
+    }
+    // A device of its own, destroyed before solving: what a browser does when the GPU resets.
+    let gpu = Gpu::request_blocking().unwrap();
+    let kernels = SinkhornKernels::new(&gpu);
+    gpu.device.destroy();
+    let x = [0.0f32, 0.0, 1.0, 1.0];
+    let geom = Geometry::PointClouds {
+        x: Points::new(&x, 2, 2),
+        y: Points::new(&x, 2, 2),
+        cost: CostFn::SqEuclidean,
+    };
+    let err = gpu_sinkhorn::sinkhorn(
+        &gpu,
+        &kernels,
+        &geom,
+        &[],
+        &[],
+        &opts(Epsilon::Absolute(0.1)),
+    )
+    .unwrap_err();
+    assert!(matches!(err, GpuSolveError::Gpu(_)), "{err:?}");
+}

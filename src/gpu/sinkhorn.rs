@@ -8,8 +8,6 @@
 //! the core, so bad input is refused with the CPU path's words and the numbers mean the
 //! same thing.
 
-use wgpu::util::DeviceExt;
-
 use super::{Gpu, GpuError, Oneshot};
 use crate::core::ot::sinkhorn::{check_problem, finish, is_check, resolve_epsilon, should_stop};
 use crate::core::ot::{CostFn, Epsilon, Geometry, OtError, SinkhornOptions, SinkhornOutput};
@@ -415,12 +413,24 @@ async fn solve(
     };
 
     let device = &gpu.device;
-    let storage = |label: &str, data: &[f32], extra: wgpu::BufferUsages| {
-        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+    // Buffers are created unmapped and filled through the queue: wgpu's `create_buffer_init`
+    // panics when the device is lost, and a lost device must be an error here.
+    let filled = |label: &str, bytes: &[u8], usage: wgpu::BufferUsages| {
+        let buffer = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            contents: bytemuck::cast_slice(data),
-            usage: wgpu::BufferUsages::STORAGE | extra,
-        })
+            size: (bytes.len() as u64).max(4),
+            usage: usage | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        gpu.queue.write_buffer(&buffer, 0, bytes);
+        buffer
+    };
+    let storage = |label: &str, data: &[f32], extra: wgpu::BufferUsages| {
+        filled(
+            label,
+            bytemuck::cast_slice(data),
+            wgpu::BufferUsages::STORAGE | extra,
+        )
     };
     let copy_src = wgpu::BufferUsages::COPY_SRC;
     let x_buf = storage("sinkhorn x", x_data, wgpu::BufferUsages::empty());
@@ -437,11 +447,11 @@ async fn solve(
         wgpu::BufferUsages::empty(),
     );
     // ε is not known before the cost statistics; the statistics kernel does not read it.
-    let params = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("sinkhorn params"),
-        contents: bytemuck::cast_slice(&params_words(&shape, 1.0, opts)),
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-    });
+    let params = filled(
+        "sinkhorn params",
+        bytemuck::cast_slice(&params_words(&shape, 1.0, opts)),
+        wgpu::BufferUsages::UNIFORM,
+    );
     let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some("sinkhorn bind group"),
         layout: &kernels.layout,
