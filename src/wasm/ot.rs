@@ -89,19 +89,6 @@ const SINKHORN_KEYS: &[&str] = &[
     "maxIterations",
     "returnPlan",
 ];
-const SINKHORN_ASYNC_KEYS: &[&str] = &[
-    "epsilon",
-    "relativeEpsilon",
-    "costFn",
-    "a",
-    "b",
-    "tauA",
-    "tauB",
-    "threshold",
-    "maxIterations",
-    "returnPlan",
-    "backend",
-];
 const SINKHORN_COST_KEYS: &[&str] = &[
     "epsilon",
     "relativeEpsilon",
@@ -378,12 +365,9 @@ pub async fn sinkhorn_async(
     )]
     options: JsValue,
 ) -> Result<JsValue, JsError> {
-    let options = Options::required(
-        options,
-        SINKHORN_ASYNC_KEYS,
-        "sinkhornAsync options",
-        EPSILON_HINT,
-    )?;
+    // sinkhorn's options plus the backend choice.
+    let keys: Vec<&str> = SINKHORN_KEYS.iter().copied().chain(["backend"]).collect();
+    let options = Options::required(options, &keys, "sinkhornAsync options", EPSILON_HINT)?;
     let backend = options
         .get::<String>("backend")?
         .unwrap_or_else(|| "auto".into());

@@ -162,5 +162,6 @@ test('sinkhornAsync falls back to the CPU where there is no WebGPU, says why, an
   assert.equal(cpu.fallback, undefined);
   await assert.rejects(sinkhornAsync(x, 4, y, 3, 2, { epsilon: 0.1, backend: 'gpu' }), /backend "gpu": no WebGPU adapter/);
   await assert.rejects(sinkhornAsync(x, 4, y, 3, 2, { epsilon: 0.1, backend: 'tpu' }), /options.backend is "tpu"/);
+  await assert.rejects(sinkhornAsync(x, 4, y, 3, 2, { epsilon: 0.1, backnd: 'cpu' }), /unknown sinkhornAsync options key "backnd"/);
   await assert.rejects(sinkhornAsync(x, 4, y, 3, 2, { epsilon: -1 }), /epsilon/);
 });

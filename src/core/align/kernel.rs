@@ -403,18 +403,7 @@ pub(crate) fn cknna_from(a: &Matrix, b: &Matrix, ka: &Knn, kb: &Knn) -> f64 {
 mod tests {
     use super::*;
 
-    fn pseudo(n: usize, d: usize, seed: u64) -> Matrix {
-        let mut s = seed;
-        let data = (0..n * d)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-            })
-            .collect();
-        Matrix::new(n, d, data, "t").unwrap()
-    }
+    use crate::core::align::test_matrix as pseudo;
 
     /// The reference's formulas on explicit n×n kernels.
     fn naive(a: &Matrix, b: &Matrix) -> (f64, f64) {

@@ -252,22 +252,30 @@ pub fn align_many(
     Ok(out)
 }
 
+/// A deterministic n × d matrix of values in [−0.5, 0.5) for the module's unit tests.
+#[cfg(test)]
+pub(crate) fn test_matrix(n: usize, d: usize, seed: u64) -> Matrix {
+    let mut s = seed;
+    let data = (0..n * d)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        })
+        .collect();
+    Matrix {
+        rows: n,
+        cols: d,
+        data,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn pseudo(n: usize, d: usize, seed: u64) -> Matrix {
-        let mut s = seed;
-        let data = (0..n * d)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-            })
-            .collect();
-        Matrix::new(n, d, data, "t").unwrap()
-    }
+    use crate::core::align::test_matrix as pseudo;
 
     #[test]
     fn identical_inputs_align_perfectly() {

@@ -200,18 +200,7 @@ pub fn svcca(a: &Matrix, b: &Matrix, cca_dim: usize) -> Result<f64, AlignError> 
 mod tests {
     use super::*;
 
-    fn pseudo(n: usize, d: usize, seed: u64) -> Matrix {
-        let mut s = seed;
-        let data = (0..n * d)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-            })
-            .collect();
-        Matrix::new(n, d, data, "t").unwrap()
-    }
+    use crate::core::align::test_matrix as pseudo;
 
     #[test]
     fn identical_and_linearly_related_inputs_score_one() {
