@@ -263,17 +263,8 @@ mod tests {
     #[test]
     fn brute_force_agrees_across_blocks() {
         // more rows than one block, pseudo-random data
-        let (n, d) = (300, 5);
-        let mut s = 12345u64;
-        let data: Vec<f32> = (0..n * d)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-            })
-            .collect();
-        let x = Matrix::new(n, d, data, "x").unwrap();
+        let n = 300;
+        let x = crate::core::align::test_matrix(n, 5, 12345);
         let knn = nearest_neighbors(&x, 7).unwrap();
         for i in [0, 31, 32, 255, 256, 299] {
             let mut all: Vec<(f64, usize)> = (0..n)
