@@ -5,6 +5,7 @@ pub mod align;
 pub mod collapse;
 pub mod matrix;
 pub mod ot;
+pub(crate) mod par;
 pub mod plan;
 pub mod search;
 pub mod steer;

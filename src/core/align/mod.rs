@@ -32,6 +32,7 @@ use serde::Serialize;
 
 pub use error::AlignError;
 pub use kernel::{cka, cknna, unbiased_cka, MAX_QUADRATIC_ENTRIES};
+pub(crate) use knn::ExactRanker;
 pub use knn::{
     cycle_knn, edit_distance, edit_distance_knn, lcs_knn, lcs_length, mutual_knn,
     nearest_neighbors, Knn,
@@ -181,13 +182,31 @@ pub fn align_many(
     metrics: &[Metric],
     opts: &AlignOptions,
 ) -> Result<Vec<Alignment>, AlignError> {
+    align_many_with(x, y, metrics, opts, nearest_neighbors)
+}
+
+/// [`align_many`] with the neighbour search supplied by the caller — the GPU's
+/// (`crate::gpu::knn`) gives the same tables as [`nearest_neighbors`] — and errors of the
+/// caller's type, so a GPU failure can travel beside the input errors.
+pub fn align_many_with<E, F>(
+    x: &Matrix,
+    y: &Matrix,
+    metrics: &[Metric],
+    opts: &AlignOptions,
+    mut neighbours: F,
+) -> Result<Vec<Alignment>, E>
+where
+    E: From<AlignError>,
+    F: FnMut(&Matrix, usize) -> Result<Knn, E>,
+{
     validate(x, "x")?;
     validate(y, "y")?;
     if x.rows != y.rows {
         return Err(AlignError::RowMismatch {
             x_rows: x.rows,
             y_rows: y.rows,
-        });
+        }
+        .into());
     }
     let n = x.rows;
     let k = opts.k;
@@ -198,7 +217,8 @@ pub fn align_many(
         return Err(AlignError::K {
             k,
             expected: "k >= 2 for cknna (as the reference requires)".into(),
-        });
+        }
+        .into());
     }
     let a = prepare(x, "x", &opts.prepare)?;
     let b = prepare(y, "y", &opts.prepare)?;
@@ -206,12 +226,12 @@ pub fn align_many(
     // Cosine neighbour tables, shared by the four neighbourhood metrics.
     let cosine = if metrics.iter().any(|m| m.cosine_knn()) {
         let (na, nb) = if opts.prepare.normalize {
-            (nearest_neighbors(&a, k)?, nearest_neighbors(&b, k)?)
+            (neighbours(&a, k)?, neighbours(&b, k)?)
         } else {
             let (mut ua, mut ub) = (a.clone(), b.clone());
             normalize_rows(&mut ua);
             normalize_rows(&mut ub);
-            (nearest_neighbors(&ua, k)?, nearest_neighbors(&ub, k)?)
+            (neighbours(&ua, k)?, neighbours(&ub, k)?)
         };
         Some((na, nb))
     } else {
