@@ -120,10 +120,68 @@ fn preparation_flags() {
 }
 
 #[test]
-fn gpu_backend_is_refused() {
-    let out = latentlab(&["align", "--x", X, "--y", Y, "--backend", "gpu"]);
-    fails_with(&out, &["--backend gpu", "not built yet"]);
+fn the_gpu_backend_gives_the_cpu_answer_or_says_why_not() {
+    let run = |backend: &str| {
+        latentlab(&[
+            "align",
+            "--x",
+            X,
+            "--y",
+            Y,
+            "--metric",
+            "all",
+            "--backend",
+            backend,
+        ])
+    };
+    let cpu = json(&run("cpu"));
+    let out = run("gpu");
+    if out.status.success() {
+        let gpu = json(&out);
+        assert_eq!(gpu["backend"], "gpu");
+        assert!(gpu["adapter"].is_string(), "{gpu}");
+        // the same neighbour tables, so the same scores, to the last bit
+        assert_eq!(gpu["scores"], cpu["scores"]);
+    } else {
+        assert!(
+            std::env::var_os("LATENTLAB_REQUIRE_GPU").is_none(),
+            "a GPU adapter is required here: {}",
+            common::stderr(&out)
+        );
+        fails_with(&out, &["--backend gpu: no GPU adapter is available"]);
+    }
+    // auto runs on a hardware GPU, or on the CPU saying why
+    let auto = json(&run("auto"));
+    assert_eq!(auto["scores"], cpu["scores"]);
+    if auto["backend"] == "cpu" {
+        assert!(auto["fallback"].is_string(), "{auto}");
+    } else {
+        assert_eq!(auto["backend"], "gpu");
+    }
+    assert!(cpu.get("fallback").is_none());
+}
+
+#[test]
+fn the_gpu_backend_refuses_what_it_cannot_do() {
+    let out = latentlab(&[
+        "align",
+        "--x",
+        X,
+        "--y",
+        Y,
+        "--metric",
+        "cka",
+        "--backend",
+        "gpu",
+    ]);
+    fails_with(&out, &["--backend gpu", "only the neighbourhood metrics"]);
     assert!(out.stdout.is_empty());
+    let out = latentlab(&["align", "--x", X, "--y", Y, "--k", "65", "--backend", "gpu"]);
+    fails_with(&out, &["--backend gpu", "--k is 65", "k <= 64"]);
+    // auto falls back to the CPU for a large k, and says so
+    let v = json(&latentlab(&["align", "--x", X, "--y", Y, "--k", "65"]));
+    assert_eq!(v["backend"], "cpu");
+    assert!(v["fallback"].as_str().unwrap().contains("k <= 64"), "{v}");
 }
 
 #[test]

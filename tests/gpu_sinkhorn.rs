@@ -8,7 +8,11 @@
 
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
 use std::sync::OnceLock;
+
+use common::Device;
 
 use latentlab::core::ot::{
     sinkhorn, CostFn, Epsilon, Geometry, Points, SinkhornOptions, SinkhornOutput,
@@ -18,30 +22,10 @@ use latentlab::gpu::{Gpu, GpuError};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-struct Device {
-    gpu: Gpu,
-    kernels: SinkhornKernels,
-}
-
-/// One device for the whole test binary (acquired once, as the solvers expect).
-fn device() -> Option<&'static Device> {
-    static DEVICE: OnceLock<Option<Device>> = OnceLock::new();
-    DEVICE
-        .get_or_init(|| match Gpu::request_blocking() {
-            Ok(gpu) => {
-                eprintln!("GPU tests run on {}", gpu.adapter);
-                let kernels = SinkhornKernels::new(&gpu);
-                Some(Device { gpu, kernels })
-            }
-            Err(e) => {
-                if std::env::var_os("LATENTLAB_REQUIRE_GPU").is_some() {
-                    panic!("LATENTLAB_REQUIRE_GPU is set but {e}");
-                }
-                eprintln!("skipping the GPU tests: {e}");
-                None
-            }
-        })
-        .as_ref()
+/// One device for the whole test binary.
+fn device() -> Option<&'static Device<SinkhornKernels>> {
+    static DEVICE: OnceLock<Option<Device<SinkhornKernels>>> = OnceLock::new();
+    common::gpu_device(&DEVICE, SinkhornKernels::new)
 }
 
 fn cloud(rng: &mut ChaCha8Rng, n: usize, dim: usize, shift: f32) -> Vec<f32> {

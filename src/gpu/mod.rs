@@ -5,13 +5,14 @@
 //! from *running* on it: [`Gpu::request`] finds an adapter and opens a device once; solvers
 //! take a `&Gpu`, so tests (and the browser) can hand them one they made. Every GPU object
 //! is labelled. Results have the same types as the CPU core's (`crate::core`), and the tests
-//! compare the two (`tests/gpu_sinkhorn.rs`).
+//! compare the two (`tests/gpu_sinkhorn.rs`, `tests/gpu_knn.rs`).
 //!
 //! Natively wgpu uses Vulkan or OpenGL ES; on a machine without a GPU, Mesa's lavapipe
 //! (Debian `mesa-vulkan-drivers`) is a Vulkan adapter of device type `Cpu` — correct and
 //! slow, which is what the tests need. [`Gpu::is_software`] tells callers choosing a
 //! backend automatically that the CPU path will be faster.
 
+pub mod knn;
 pub mod sinkhorn;
 
 use std::fmt;
@@ -176,4 +177,148 @@ impl<T> Future for Oneshot<T> {
             }
         }
     }
+}
+
+/// A compute-visible storage buffer binding of a bind group layout.
+pub(crate) fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+/// A compute-visible uniform buffer binding of a bind group layout.
+pub(crate) fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+/// A buffer holding `bytes` (at least 4 bytes long), writable by the queue. Buffers are
+/// created unmapped and filled through the queue: wgpu's `create_buffer_init` panics when
+/// the device is lost, and a lost device must be an error here.
+pub(crate) fn filled_buffer(
+    gpu: &Gpu,
+    label: &str,
+    bytes: &[u8],
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: (bytes.len() as u64).max(4),
+        usage: usage | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    gpu.queue.write_buffer(&buffer, 0, bytes);
+    buffer
+}
+
+/// Checks that `bytes` fit one storage binding of this device.
+pub(crate) fn check_binding(gpu: &Gpu, what: &str, bytes: u64) -> Result<(), GpuError> {
+    let limit = gpu
+        .limits
+        .max_storage_buffer_binding_size
+        .min(gpu.limits.max_buffer_size);
+    if bytes > limit {
+        return Err(GpuError::TooLarge(format!(
+            "{what} needs {bytes} bytes, more than this GPU's largest storage buffer ({limit} bytes, {})",
+            gpu.adapter
+        )));
+    }
+    Ok(())
+}
+
+/// Records one compute pass with `record` and submits it.
+pub(crate) fn submit(gpu: &Gpu, label: &str, record: impl FnOnce(&mut wgpu::ComputePass)) {
+    let mut encoder = gpu
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+    {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(label),
+            timestamp_writes: None,
+        });
+        record(&mut pass);
+    }
+    gpu.queue.submit(Some(encoder.finish()));
+}
+
+/// Copies `count` values of type `T` from element `offset` of `src` back to the host.
+pub(crate) async fn read_buffer<T: bytemuck::Pod>(
+    gpu: &Gpu,
+    src: &wgpu::Buffer,
+    offset: usize,
+    count: usize,
+) -> Result<Vec<T>, GpuError> {
+    let size = std::mem::size_of::<T>() as u64;
+    let bytes = count as u64 * size;
+    let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: bytes.max(4),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = gpu
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("readback copy"),
+        });
+    encoder.copy_buffer_to_buffer(src, offset as u64 * size, &staging, 0, bytes);
+    gpu.queue.submit(Some(encoder.finish()));
+    let slice = staging.slice(0..bytes);
+    let (send, mapped) = Oneshot::new();
+    slice.map_async(wgpu::MapMode::Read, move |result| {
+        send(result.map_err(|e| e.to_string()))
+    });
+    // Natively nothing runs the callback until the device is polled; in the browser the
+    // event loop does it while we wait.
+    #[cfg(not(target_arch = "wasm32"))]
+    gpu.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| GpuError::Readback(e.to_string()))?;
+    mapped
+        .await
+        .ok_or_else(|| GpuError::Readback("the mapping callback never ran".into()))?
+        .map_err(GpuError::Readback)?;
+    let values = {
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        bytemuck::cast_slice::<u8, T>(&view).to_vec()
+    };
+    staging.unmap();
+    Ok(values)
+}
+
+/// Runs `work` inside out-of-memory and validation error scopes: a GPU error raised while
+/// it ran voids its result (the numbers read back cannot be trusted) and is returned instead.
+pub(crate) async fn with_error_scopes<T, E>(
+    gpu: &Gpu,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, E>
+where
+    E: From<GpuError>,
+{
+    let out_of_memory = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let validation = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let result = work.await;
+    // Scopes pop in reverse order.
+    let errors = [validation.pop().await, out_of_memory.pop().await];
+    if let Some(e) = errors.into_iter().flatten().next() {
+        return Err(GpuError::Failed(e.to_string()).into());
+    }
+    result
 }

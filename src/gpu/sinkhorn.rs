@@ -8,7 +8,8 @@
 //! the core, so bad input is refused with the CPU path's words and the numbers mean the
 //! same thing.
 
-use super::{Gpu, GpuError, Oneshot};
+use super::{check_binding, filled_buffer, read_buffer, storage_entry, submit, uniform_entry};
+use super::{with_error_scopes, Gpu, GpuError};
 use crate::core::ot::sinkhorn::{check_problem, finish, is_check, resolve_epsilon, should_stop};
 use crate::core::ot::{CostFn, Epsilon, Geometry, OtError, SinkhornOptions, SinkhornOutput};
 
@@ -48,33 +49,11 @@ pub struct SinkhornKernels {
     transport_plan: wgpu::ComputePipeline,
 }
 
-fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    }
-}
-
 impl SinkhornKernels {
     pub fn new(gpu: &Gpu) -> SinkhornKernels {
         let device = &gpu.device;
         let module = device.create_shader_module(wgpu::include_wgsl!("sinkhorn.wgsl"));
-        let mut entries = vec![wgpu::BindGroupLayoutEntry {
-            binding: 0,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Uniform,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        }];
+        let mut entries = vec![uniform_entry(0)];
         for (binding, read_only) in [
             (1, true),
             (2, true),
@@ -214,63 +193,12 @@ impl<'g> Problem<'g> {
         pass.dispatch_workgroups(1, 1, 1);
     }
 
-    /// Runs `record` in one compute pass and submits it.
     fn run(&self, label: &str, record: impl FnOnce(&mut wgpu::ComputePass)) {
-        let mut encoder = self
-            .gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(label),
-                timestamp_writes: None,
-            });
-            record(&mut pass);
-        }
-        self.gpu.queue.submit(Some(encoder.finish()));
+        submit(self.gpu, label, record);
     }
 
-    /// Copies `len` floats of `src` from float `offset` back to the host.
     async fn read(&self, src: &wgpu::Buffer, offset: u64, len: u64) -> Result<Vec<f32>, GpuError> {
-        let bytes = len * 4;
-        let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("sinkhorn readback"),
-            size: bytes.max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder = self
-            .gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("sinkhorn readback copy"),
-            });
-        encoder.copy_buffer_to_buffer(src, offset * 4, &staging, 0, bytes);
-        self.gpu.queue.submit(Some(encoder.finish()));
-        let slice = staging.slice(0..bytes);
-        let (send, mapped) = Oneshot::new();
-        slice.map_async(wgpu::MapMode::Read, move |result| {
-            send(result.map_err(|e| e.to_string()))
-        });
-        // Natively nothing runs the callback until the device is polled; in the browser the
-        // event loop does it while we wait.
-        #[cfg(not(target_arch = "wasm32"))]
-        self.gpu
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
-        mapped
-            .await
-            .ok_or_else(|| GpuError::Readback("the mapping callback never ran".into()))?
-            .map_err(GpuError::Readback)?;
-        let values = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| GpuError::Readback(e.to_string()))?;
-            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
-        };
-        staging.unmap();
-        Ok(values)
+        read_buffer(self.gpu, src, offset as usize, len as usize).await
     }
 
     /// The marginal error after the latest update (OTT's `solution_error`, as the core).
@@ -311,21 +239,6 @@ fn mean_std_from_sums(rows: &[f32], count: f64) -> (f64, f64) {
     (mean, (s2 / count - mean * mean).max(0.0).sqrt())
 }
 
-/// Checks that `bytes` fit one storage binding of this device.
-fn check_binding(gpu: &Gpu, what: &str, bytes: u64) -> Result<(), GpuError> {
-    let limit = gpu
-        .limits
-        .max_storage_buffer_binding_size
-        .min(gpu.limits.max_buffer_size);
-    if bytes > limit {
-        return Err(GpuError::TooLarge(format!(
-            "{what} needs {bytes} bytes, more than this GPU's largest storage buffer ({limit} bytes, {})",
-            gpu.adapter
-        )));
-    }
-    Ok(())
-}
-
 /// Entropic OT on the GPU: the core's [`sinkhorn`](crate::core::ot::sinkhorn) with the same
 /// arguments and the same output type. A GPU-side failure (validation, out of memory, a
 /// lost device) is a [`GpuError`], never a wrong answer: callers may fall back to the CPU.
@@ -337,16 +250,7 @@ pub async fn sinkhorn_async(
     b: &[f32],
     opts: &SinkhornOptions,
 ) -> Result<SinkhornOutput, GpuSolveError> {
-    let device = &gpu.device;
-    let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-    let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let result = solve(gpu, kernels, geom, a, b, opts).await;
-    // Scopes pop in reverse order; either error voids the numbers read back.
-    let errors = [validation.pop().await, out_of_memory.pop().await];
-    if let Some(e) = errors.into_iter().flatten().next() {
-        return Err(GpuError::Failed(e.to_string()).into());
-    }
-    result
+    with_error_scopes(gpu, solve(gpu, kernels, geom, a, b, opts)).await
 }
 
 /// [`sinkhorn_async`], blocking (native only).
@@ -413,17 +317,8 @@ async fn solve(
     };
 
     let device = &gpu.device;
-    // Buffers are created unmapped and filled through the queue: wgpu's `create_buffer_init`
-    // panics when the device is lost, and a lost device must be an error here.
     let filled = |label: &str, bytes: &[u8], usage: wgpu::BufferUsages| {
-        let buffer = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: (bytes.len() as u64).max(4),
-            usage: usage | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        gpu.queue.write_buffer(&buffer, 0, bytes);
-        buffer
+        filled_buffer(gpu, label, bytes, usage)
     };
     let storage = |label: &str, data: &[f32], extra: wgpu::BufferUsages| {
         filled(

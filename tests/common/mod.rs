@@ -99,3 +99,34 @@ pub fn read_npy(path: &str) -> (Vec<u64>, Vec<f32>) {
     let shape = npy.shape().to_vec();
     (shape, npy.into_vec().unwrap())
 }
+
+/// A GPU device and one capability's kernels, for a GPU test binary.
+pub struct Device<K> {
+    pub gpu: latentlab::gpu::Gpu,
+    pub kernels: K,
+}
+
+/// The device of a GPU test binary, acquired once into `cell` (as the kernels expect).
+/// Where no adapter exists the tests skip, printing why — unless LATENTLAB_REQUIRE_GPU is
+/// set (`scripts/test` sets it after installing Mesa's lavapipe), when a missing adapter
+/// fails instead.
+pub fn gpu_device<K: Send + Sync>(
+    cell: &'static std::sync::OnceLock<Option<Device<K>>>,
+    kernels: fn(&latentlab::gpu::Gpu) -> K,
+) -> Option<&'static Device<K>> {
+    cell.get_or_init(|| match latentlab::gpu::Gpu::request_blocking() {
+        Ok(gpu) => {
+            eprintln!("GPU tests run on {}", gpu.adapter);
+            let kernels = kernels(&gpu);
+            Some(Device { gpu, kernels })
+        }
+        Err(e) => {
+            if std::env::var_os("LATENTLAB_REQUIRE_GPU").is_some() {
+                panic!("LATENTLAB_REQUIRE_GPU is set but {e}");
+            }
+            eprintln!("skipping the GPU tests: {e}");
+            None
+        }
+    })
+    .as_ref()
+}

@@ -7,12 +7,15 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use latentlab::core::align::{
-    align_many, AlignOptions, Metric, Prepare, QuantileMode, DEFAULT_CCA_DIM, DEFAULT_K,
-    DEFAULT_OUTLIER_QUANTILE,
+    align_many, align_many_with, AlignOptions, Alignment, Metric, Prepare, QuantileMode,
+    DEFAULT_CCA_DIM, DEFAULT_K, DEFAULT_OUTLIER_QUANTILE,
 };
+use latentlab::core::matrix::Matrix;
+use latentlab::gpu::knn::{nearest_neighbors, GpuKnnError, GpuKnnOptions, KnnKernels, MAX_K};
+use latentlab::gpu::Gpu;
 use serde_json::{json, Map, Value};
 
-use crate::common::emit;
+use crate::common::{choose_gpu, emit, Backend};
 use crate::npy::read_matrix;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -62,16 +65,6 @@ impl MetricArg {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Backend {
-    /// The CPU reference path.
-    Cpu,
-    /// The GPU path (not built yet).
-    Gpu,
-    /// The GPU when available, else the CPU (today: always the CPU).
-    Auto,
-}
-
 #[derive(Args)]
 pub struct AlignArgs {
     /// The first representation: an n × d₁ float32/float64 array, one row per item.
@@ -89,7 +82,9 @@ pub struct AlignArgs {
     /// Canonical directions for svcca.
     #[arg(long, default_value_t = DEFAULT_CCA_DIM)]
     cca_dim: usize,
-    /// Where to run: cpu, gpu (not built yet: fails) or auto (today the CPU).
+    /// Where the nearest-neighbour search runs (the kNN metrics and cknna; the kernel
+    /// metrics always run on the CPU): cpu, gpu (k <= 64), or auto (a hardware GPU when
+    /// there is one). Both give the same neighbours.
     #[arg(long, value_enum, default_value = "auto")]
     backend: Backend,
     /// Measure the features as given: no outlier clamping, no L2 normalisation (the kNN
@@ -106,13 +101,6 @@ pub struct AlignArgs {
 }
 
 pub fn run(args: AlignArgs) -> Result<bool> {
-    let backend = match args.backend {
-        Backend::Cpu | Backend::Auto => "cpu",
-        Backend::Gpu => bail!(
-            "--backend gpu: the GPU path for alignment is not built yet; use --backend cpu \
-             or auto"
-        ),
-    };
     let x = read_matrix(&args.x, "--x")?;
     let y = read_matrix(&args.y, "--y")?;
     let prepare = if args.no_prepare {
@@ -134,7 +122,8 @@ pub fn run(args: AlignArgs) -> Result<bool> {
         prepare,
     };
     let metrics = args.metric.metrics();
-    let scores = align_many(&x, &y, &metrics, &opts)?;
+    let (scores, gpu, fallback) = measure(&args, &x, &y, &metrics, &opts)?;
+    let backend = if gpu.is_some() { "gpu" } else { "cpu" };
     let prepare_json = if args.no_prepare {
         Value::Bool(false)
     } else {
@@ -170,6 +159,60 @@ pub fn run(args: AlignArgs) -> Result<bool> {
     out.insert("dims".into(), json!([x.cols, y.cols]));
     out.insert("prepare".into(), prepare_json);
     out.insert("backend".into(), json!(backend));
+    if let Some(gpu) = &gpu {
+        out.insert("adapter".into(), json!(gpu.adapter.to_string()));
+    }
+    if let Some(why) = fallback {
+        out.insert("fallback".into(), json!(why));
+    }
     emit(&Value::Object(out))?;
     Ok(true)
+}
+
+/// The scores, the GPU that found the neighbours (if one did), and why the CPU did instead
+/// when `--backend auto` could not use a GPU.
+fn measure(
+    args: &AlignArgs,
+    x: &Matrix,
+    y: &Matrix,
+    metrics: &[Metric],
+    opts: &AlignOptions,
+) -> Result<(Vec<Alignment>, Option<Gpu>, Option<String>)> {
+    let needs_neighbours = metrics.iter().any(|m| m.uses_k());
+    let (gpu, fallback) = match args.backend {
+        Backend::Gpu if !needs_neighbours => bail!(
+            "--backend gpu: only the neighbourhood metrics (mutual_knn, cycle_knn, lcs_knn, \
+             edit_distance_knn, cknna) search on the GPU; use --backend cpu or auto"
+        ),
+        Backend::Gpu if args.k > MAX_K => bail!(
+            "--backend gpu: --k is {}, the GPU path takes k <= {MAX_K}; use --backend cpu or auto",
+            args.k
+        ),
+        Backend::Auto if needs_neighbours && args.k > MAX_K => (
+            None,
+            Some(format!(
+                "the GPU path takes k <= {MAX_K}; searched on the CPU"
+            )),
+        ),
+        _ if !needs_neighbours => (None, None),
+        backend => choose_gpu(backend)?,
+    };
+    let Some(gpu) = gpu else {
+        return Ok((align_many(x, y, metrics, opts)?, None, fallback));
+    };
+    let kernels = KnnKernels::new(&gpu);
+    let gpu_opts = GpuKnnOptions::default();
+    let on_gpu = align_many_with(x, y, metrics, opts, |m: &Matrix, k| {
+        nearest_neighbors(&gpu, &kernels, m, k, &gpu_opts).map(|found| found.knn)
+    });
+    match on_gpu {
+        Ok(scores) => Ok((scores, Some(gpu), None)),
+        Err(GpuKnnError::Input(e)) => Err(e.into()),
+        Err(GpuKnnError::Gpu(e)) if args.backend == Backend::Auto => Ok((
+            align_many(x, y, metrics, opts)?,
+            None,
+            Some(format!("the GPU failed ({e}); searched on the CPU")),
+        )),
+        Err(GpuKnnError::Gpu(e)) => bail!("--backend gpu: {e}"),
+    }
 }

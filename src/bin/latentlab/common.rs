@@ -4,8 +4,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use latentlab::encode::{ImageEncoder, Manifest, ModelKind, RgbaImage, TextEncoder};
+use latentlab::gpu::Gpu;
 
 #[derive(Args)]
 pub struct Input {
@@ -175,5 +176,39 @@ pub fn emit(value: &serde_json::Value) -> Result<()> {
     match writeln!(out, "{value}") {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
+    }
+}
+
+/// `--backend` of the commands with a GPU path.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// The CPU reference path.
+    Cpu,
+    /// The GPU (WGSL through wgpu; a software adapter such as lavapipe counts).
+    Gpu,
+    /// A hardware GPU when there is one, else the CPU (a software adapter is slower than
+    /// the CPU path); the JSON says which ran and why.
+    Auto,
+}
+
+/// A device for `--backend gpu|auto`, or why the CPU runs instead (auto only).
+pub fn choose_gpu(b: Backend) -> Result<(Option<Gpu>, Option<String>)> {
+    match b {
+        Backend::Cpu => Ok((None, None)),
+        Backend::Gpu => match Gpu::request_blocking() {
+            Ok(gpu) => Ok((Some(gpu), None)),
+            Err(e) => anyhow::bail!("--backend gpu: {e}; use --backend cpu or auto"),
+        },
+        Backend::Auto => match Gpu::request_blocking() {
+            Ok(gpu) if gpu.is_software() => Ok((
+                None,
+                Some(format!(
+                    "only a software GPU adapter is available ({}), slower than the CPU path",
+                    gpu.adapter
+                )),
+            )),
+            Ok(gpu) => Ok((Some(gpu), None)),
+            Err(e) => Ok((None, Some(e.to_string()))),
+        },
     }
 }

@@ -11,10 +11,9 @@ use latentlab::core::ot::{
     Points, SinkhornOptions, DEFAULT_MAX_TENSOR_ENTRIES,
 };
 use latentlab::gpu::sinkhorn::{sinkhorn as gpu_sinkhorn, GpuSolveError, SinkhornKernels};
-use latentlab::gpu::Gpu;
 use serde_json::{json, Value};
 
-use crate::common::emit;
+use crate::common::{choose_gpu, emit, Backend};
 use crate::npy::{read_matrix, write_matrix};
 
 #[derive(Subcommand)]
@@ -84,17 +83,6 @@ impl CostFnArg {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Backend {
-    /// The CPU reference path.
-    Cpu,
-    /// The GPU (WGSL through wgpu; a software adapter such as lavapipe counts).
-    Gpu,
-    /// A hardware GPU when there is one, else the CPU (a software adapter is slower than
-    /// the CPU path); the JSON says which ran and why.
-    Auto,
-}
-
 /// The multi-marginal solver has only the CPU path so far.
 fn backend(b: Backend) -> Result<&'static str> {
     match b {
@@ -102,28 +90,6 @@ fn backend(b: Backend) -> Result<&'static str> {
         Backend::Gpu => bail!(
             "--backend gpu: the multi-marginal GPU path is not built yet; use --backend cpu or auto"
         ),
-    }
-}
-
-/// A device for `--backend gpu|auto`, or why the CPU runs instead (auto only).
-fn choose_gpu(b: Backend) -> Result<(Option<Gpu>, Option<String>)> {
-    match b {
-        Backend::Cpu => Ok((None, None)),
-        Backend::Gpu => match Gpu::request_blocking() {
-            Ok(gpu) => Ok((Some(gpu), None)),
-            Err(e) => bail!("--backend gpu: {e}; use --backend cpu or auto"),
-        },
-        Backend::Auto => match Gpu::request_blocking() {
-            Ok(gpu) if gpu.is_software() => Ok((
-                None,
-                Some(format!(
-                    "only a software GPU adapter is available ({}), slower than the CPU path",
-                    gpu.adapter
-                )),
-            )),
-            Ok(gpu) => Ok((Some(gpu), None)),
-            Err(e) => Ok((None, Some(e.to_string()))),
-        },
     }
 }
 
