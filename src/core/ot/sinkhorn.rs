@@ -23,10 +23,15 @@ use serde::Serialize;
 
 use super::cost::{check_weights, same_mass, CostFn, Points, MASS_TOLERANCE};
 use super::error::OtError;
-use super::lse::{finite_or_zero, p_norm, Lse};
+use super::lse::{exp_fast, finite_or_zero, p_norm, Lse};
+use crate::core::par;
 
-/// Point-cloud problems with at most this many pairs keep their cost matrix in memory.
-pub const COST_CACHE_ENTRIES: usize = 1 << 22;
+/// Point-cloud problems with at most this many pairs keep their cost matrix in memory
+/// (64 MiB): the updates then run as vectorised passes over rows, on every core.
+pub const COST_CACHE_ENTRIES: usize = 1 << 24;
+/// Rows (or columns) per parallel task of the dense updates.
+const ROWS_PER_TASK: usize = 32;
+const COLS_PER_TASK: usize = 512;
 
 /// The transport problem's geometry: a cost matrix, or two point clouds and a ground cost.
 #[derive(Debug, Clone, Copy)]
@@ -193,12 +198,12 @@ fn check_geometry<'a>(
             let (n, m) = (x.n, y.n);
             let costs = match n.checked_mul(m) {
                 Some(nm) if cache && nm <= COST_CACHE_ENTRIES => {
-                    let mut c = Vec::with_capacity(nm);
-                    for i in 0..n {
-                        for j in 0..m {
-                            c.push(cost.eval(x.row(i), y.row(j)));
+                    let mut c = vec![0.0f32; nm];
+                    par::for_each_chunk_mut(&mut c, m, |i, row| {
+                        for (j, cij) in row.iter_mut().enumerate() {
+                            *cij = cost.eval(x.row(i), y.row(j));
                         }
-                    }
+                    });
                     Costs::Owned(c, m)
                 }
                 _ => Costs::OnTheFly(x, y, cost),
@@ -536,53 +541,236 @@ pub(crate) fn finish(
     }
 }
 
-/// `g_j ← τ_b (ε log b_j − ε LSE_i((f_i − C_ij)/ε))`: one streaming LSE per column.
-fn update_g(costs: &Costs, f: &[f32], g: &mut [f32], log_b: &[f32], eps: f32, tau: f32) {
-    for (j, gj) in g.iter_mut().enumerate() {
-        let mut l = Lse::EMPTY;
-        for (i, &fi) in f.iter().enumerate() {
-            l.push((fi - costs.at(i, j)) / eps);
+impl Costs<'_> {
+    /// The cost matrix when it is in memory (`n × m`, row-major, and `m`).
+    fn dense(&self) -> Option<(&[f32], usize)> {
+        match self {
+            Costs::Borrowed(c, m) => Some((c, *m)),
+            Costs::Owned(c, m) => Some((c.as_slice(), *m)),
+            Costs::OnTheFly(..) => None,
         }
-        *gj = tau * (eps * log_b[j] - eps * finite_or_zero(l.value()));
+    }
+
+    /// `LSE_i((h_i − C_ij)/ε)` for every column j.
+    fn col_lse(&self, h: &[f32], m: usize, eps: f32) -> Vec<f32> {
+        if let Some((c, m)) = self.dense() {
+            return dense_col_lse(c, m, h, 1.0 / eps);
+        }
+        (0..m)
+            .map(|j| {
+                let mut l = Lse::EMPTY;
+                for (i, &hi) in h.iter().enumerate() {
+                    l.push((hi - self.at(i, j)) / eps);
+                }
+                l.value()
+            })
+            .collect()
+    }
+
+    /// `LSE_j((h_j − C_ij)/ε)` for every row i.
+    fn row_lse(&self, h: &[f32], n: usize, eps: f32) -> Vec<f32> {
+        if let Some((c, m)) = self.dense() {
+            return dense_row_lse(c, m, h, 1.0 / eps);
+        }
+        (0..n)
+            .map(|i| {
+                let mut l = Lse::EMPTY;
+                for (j, &hj) in h.iter().enumerate() {
+                    l.push((hj - self.at(i, j)) / eps);
+                }
+                l.value()
+            })
+            .collect()
     }
 }
 
-/// `f_i ← τ_a (ε log a_i − ε LSE_j((g_j − C_ij)/ε))`: one streaming LSE per row.
-fn update_f(costs: &Costs, f: &mut [f32], g: &[f32], log_a: &[f32], eps: f32, tau: f32) {
-    for (i, fi) in f.iter_mut().enumerate() {
-        let mut l = Lse::EMPTY;
-        for (j, &gj) in g.iter().enumerate() {
-            l.push((gj - costs.at(i, j)) / eps);
+/// The largest value (−∞ for none), in 8 lanes so that it vectorises.
+#[inline(always)]
+fn lanes_max(v: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 8];
+    let (body, tail) = v.split_at(v.len() - v.len() % 8);
+    for xs in body.chunks_exact(8) {
+        for (a, &x) in acc.iter_mut().zip(xs) {
+            *a = if x > *a { x } else { *a };
         }
-        *fi = tau * (eps * log_a[i] - eps * finite_or_zero(l.value()));
+    }
+    tail.iter()
+        .chain(&acc)
+        .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
+}
+
+/// `Σ v`, in 8 lanes.
+#[inline(always)]
+fn lanes_sum(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (body, tail) = v.split_at(v.len() - v.len() % 8);
+    for xs in body.chunks_exact(8) {
+        for (a, &x) in acc.iter_mut().zip(xs) {
+            *a += x;
+        }
+    }
+    let rest: f32 = tail.iter().sum();
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + rest
+}
+
+/// `log Σ exp(v)` from the maximum and the shifted sum: −∞ when every value is −∞.
+#[inline(always)]
+fn lse_from(max: f32, sum: f32) -> f32 {
+    if max == f32::NEG_INFINITY || sum == 0.0 {
+        f32::NEG_INFINITY
+    } else {
+        max + sum.ln()
+    }
+}
+
+/// Row log-sum-exps of a dense cost: per row, one pass to a buffer and its maximum, one
+/// pass of exponentials, one sum; rows spread over the cores.
+fn dense_row_lse(c: &[f32], m: usize, h: &[f32], inv_eps: f32) -> Vec<f32> {
+    let n = c.len() / m.max(1);
+    let mut out = vec![0.0f32; n];
+    par::for_each_chunk_mut(&mut out, ROWS_PER_TASK, |t, chunk| {
+        let mut buf = vec![0.0f32; m];
+        for (r, o) in chunk.iter_mut().enumerate() {
+            let i = t * ROWS_PER_TASK + r;
+            *o = simd::row_lse(&c[i * m..(i + 1) * m], h, inv_eps, &mut buf);
+        }
+    });
+    out
+}
+
+/// Column log-sum-exps of a dense cost: each task owns a band of columns and walks the rows
+/// twice (maxima, then shifted sums), reading contiguous memory and vectorising across
+/// columns.
+fn dense_col_lse(c: &[f32], m: usize, h: &[f32], inv_eps: f32) -> Vec<f32> {
+    let mut out = vec![0.0f32; m];
+    par::for_each_chunk_mut(&mut out, COLS_PER_TASK, |t, chunk| {
+        simd::col_band_lse(c, m, t * COLS_PER_TASK, h, inv_eps, chunk);
+    });
+    out
+}
+
+/// The dense updates' inner loops, compiled twice on x86-64: for the baseline (SSE2) and
+/// for AVX2 + FMA, chosen at run time — twice the lanes for the exponentials.
+mod simd {
+    use super::{exp_fast, lanes_max, lanes_sum, lse_from};
+
+    #[inline(always)]
+    fn row_lse_body(row: &[f32], h: &[f32], inv_eps: f32, buf: &mut [f32]) -> f32 {
+        for ((b, &cij), &hj) in buf.iter_mut().zip(row).zip(h) {
+            *b = (hj - cij) * inv_eps;
+        }
+        let max = lanes_max(buf);
+        let shift = if max == f32::NEG_INFINITY { 0.0 } else { max };
+        // two simple loops, each vectorised; exponentials summed in one would not be
+        for b in buf.iter_mut() {
+            *b = exp_fast(*b - shift);
+        }
+        lse_from(max, lanes_sum(buf))
+    }
+
+    #[inline(always)]
+    fn col_band_body(c: &[f32], m: usize, j0: usize, h: &[f32], inv_eps: f32, out: &mut [f32]) {
+        let w = out.len();
+        let mut max = vec![f32::NEG_INFINITY; w];
+        for (i, &hi) in h.iter().enumerate() {
+            let row = &c[i * m + j0..i * m + j0 + w];
+            for (mx, &cij) in max.iter_mut().zip(row) {
+                let v = (hi - cij) * inv_eps;
+                *mx = if v > *mx { v } else { *mx };
+            }
+        }
+        let shift: Vec<f32> = max
+            .iter()
+            .map(|&v| if v == f32::NEG_INFINITY { 0.0 } else { v })
+            .collect();
+        let mut sum = vec![0.0f32; w];
+        for (i, &hi) in h.iter().enumerate() {
+            let row = &c[i * m + j0..i * m + j0 + w];
+            for ((s, &sh), &cij) in sum.iter_mut().zip(&shift).zip(row) {
+                *s += exp_fast((hi - cij) * inv_eps - sh);
+            }
+        }
+        for ((o, &mx), &s) in out.iter_mut().zip(&max).zip(&sum) {
+            *o = lse_from(mx, s);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn row_lse_avx2(row: &[f32], h: &[f32], inv_eps: f32, buf: &mut [f32]) -> f32 {
+        row_lse_body(row, h, inv_eps, buf)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn col_band_avx2(c: &[f32], m: usize, j0: usize, h: &[f32], inv_eps: f32, out: &mut [f32]) {
+        col_band_body(c, m, j0, h, inv_eps, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn has_avx2() -> bool {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+
+    /// `LSE_j((h_j − row_j)·inv_eps)`, with `buf` (the row's length) as scratch.
+    pub(super) fn row_lse(row: &[f32], h: &[f32], inv_eps: f32, buf: &mut [f32]) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { row_lse_avx2(row, h, inv_eps, buf) };
+        }
+        row_lse_body(row, h, inv_eps, buf)
+    }
+
+    /// `out[j − j0] = LSE_i((h_i − C_ij)·inv_eps)` for the columns `j0..j0 + out.len()`.
+    pub(super) fn col_band_lse(
+        c: &[f32],
+        m: usize,
+        j0: usize,
+        h: &[f32],
+        inv_eps: f32,
+        out: &mut [f32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { col_band_avx2(c, m, j0, h, inv_eps, out) };
+        }
+        col_band_body(c, m, j0, h, inv_eps, out)
+    }
+}
+
+/// `g_j ← τ_b (ε log b_j − ε LSE_i((f_i − C_ij)/ε))`.
+fn update_g(costs: &Costs, f: &[f32], g: &mut [f32], log_b: &[f32], eps: f32, tau: f32) {
+    let lse = costs.col_lse(f, g.len(), eps);
+    for ((gj, &lb), &l) in g.iter_mut().zip(log_b).zip(&lse) {
+        *gj = tau * (eps * lb - eps * finite_or_zero(l));
+    }
+}
+
+/// `f_i ← τ_a (ε log a_i − ε LSE_j((g_j − C_ij)/ε))`.
+fn update_f(costs: &Costs, f: &mut [f32], g: &[f32], log_a: &[f32], eps: f32, tau: f32) {
+    let lse = costs.row_lse(g, f.len(), eps);
+    for ((fi, &la), &l) in f.iter_mut().zip(log_a).zip(&lse) {
+        *fi = tau * (eps * la - eps * finite_or_zero(l));
     }
 }
 
 /// `Σ_j P_ij` for each row, as `exp(f_i/ε + LSE_j((g_j − C_ij)/ε))`.
 fn row_marginal(costs: &Costs, f: &[f32], g: &[f32], eps: f32) -> Vec<f32> {
+    let lse = costs.row_lse(g, f.len(), eps);
     f.iter()
-        .enumerate()
-        .map(|(i, &fi)| {
-            let mut l = Lse::EMPTY;
-            for (j, &gj) in g.iter().enumerate() {
-                l.push((fi + gj - costs.at(i, j)) / eps);
-            }
-            l.value().exp()
-        })
+        .zip(&lse)
+        .map(|(&fi, &l)| (fi / eps + l).exp())
         .collect()
 }
 
-/// `Σ_i P_ij` for each column.
+/// `Σ_i P_ij` for each column, as `exp(g_j/ε + LSE_i((f_i − C_ij)/ε))`.
 fn col_marginal(costs: &Costs, f: &[f32], g: &[f32], eps: f32) -> Vec<f32> {
+    let lse = costs.col_lse(f, g.len(), eps);
     g.iter()
-        .enumerate()
-        .map(|(j, &gj)| {
-            let mut l = Lse::EMPTY;
-            for (i, &fi) in f.iter().enumerate() {
-                l.push((fi + gj - costs.at(i, j)) / eps);
-            }
-            l.value().exp()
-        })
+        .zip(&lse)
+        .map(|(&gj, &l)| (gj / eps + l).exp())
         .collect()
 }
 

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Sinkhorn speed: latentlab (native CLI) against POT (`ot.bregman.sinkhorn_log`, numpy) and
+OTT-JAX (`linear.solve`, jitted, CPU), measured in the same run on the same problem. A
+benchmark, not a test: prints one JSON object.
+
+    python3 -m venv /tmp/otvenv
+    /tmp/otvenv/bin/pip install pot==0.9.7.post1 ott-jax==0.6.0 jax==0.10.2 jaxlib==0.10.2 numpy scipy
+    cargo build --release --bin latentlab
+    /tmp/otvenv/bin/python scripts/bench/sinkhorn.py [--latentlab target/release/latentlab]
+
+Problem: n = m = 4,096 points in d = 64 (standard normal, the second cloud shifted), uniform
+weights, squared Euclidean cost, ε = 0.05 × the mean cost (absolute, the same for all three),
+log domain, exactly 100 iterations (threshold 0, so nobody stops early; each library checks its
+error on its own schedule: every 10 iterations for all three). Float32 everywhere (POT keeps
+the dtype of its inputs). Times, best of `--repeats`:
+- POT: `ot.dist` (the cost matrix) + `sinkhorn_log` on numpy arrays in memory;
+- OTT-JAX: `linear.solve`, jitted, compiled before timing (the first call is excluded),
+  `block_until_ready`, in two forms: on a `PointCloud` (its default: costs recomputed inside each
+  update) and on a `Geometry` holding the cost matrix (computed inside the timed call);
+- latentlab: the whole CLI process (start, reading both .npy files, the solve, printing).
+The three regularised OT costs are printed: they must agree to ~1e-4 relative.
+"""
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import ot
+from ott.geometry import geometry, pointcloud
+from ott.solvers import linear
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--latentlab", default="target/release/latentlab")
+parser.add_argument("--n", type=int, default=4096)
+parser.add_argument("--d", type=int, default=64)
+parser.add_argument("--iterations", type=int, default=100)
+parser.add_argument("--repeats", type=int, default=3)
+args = parser.parse_args()
+
+rng = np.random.default_rng(0)
+x = rng.standard_normal((args.n, args.d)).astype(np.float32)
+y = (rng.standard_normal((args.n, args.d)) + 0.5).astype(np.float32)
+a = np.full(args.n, 1.0 / args.n, dtype=np.float32)
+M = ot.dist(x, y)
+eps = float(0.05 * M.mean())
+
+
+def best_of(fn):
+    times, value = [], None
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        value = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), value
+
+
+def pot():
+    cost = ot.dist(x, y)
+    log_plan = ot.bregman.sinkhorn_log(a, a, cost, eps, numItermax=args.iterations, stopThr=0.0)
+    return float(np.sum(log_plan * cost))
+
+
+def ott_solve(geom):
+    out = linear.solve(geom, threshold=0.0, min_iterations=args.iterations,
+                       max_iterations=args.iterations, inner_iterations=10)
+    return out.reg_ot_cost
+
+
+@jax.jit
+def ott_point_cloud(xj, yj):
+    return ott_solve(pointcloud.PointCloud(xj, yj, epsilon=eps))
+
+
+@jax.jit
+def ott_cost_matrix(xj, yj):
+    return ott_solve(geometry.Geometry(cost_matrix=pointcloud.PointCloud(xj, yj).cost_matrix, epsilon=eps))
+
+
+def ott(solver):
+    return lambda: float(jax.block_until_ready(solver(jnp.asarray(x), jnp.asarray(y))))
+
+
+rows = {}
+pot_s, pot_transport = best_of(pot)
+ott(ott_point_cloud)()  # compile
+ott_pc_s, ott_cost = best_of(ott(ott_point_cloud))
+ott(ott_cost_matrix)()
+ott_cm_s, ott_cm_cost = best_of(ott(ott_cost_matrix))
+ott_s = min(ott_pc_s, ott_cm_s)
+with tempfile.TemporaryDirectory() as tmp:
+    xf, yf = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
+    np.save(xf, x)
+    np.save(yf, y)
+
+    def ours():
+        out = subprocess.run(
+            [args.latentlab, "ot", "sinkhorn", "--x", xf, "--y", yf, "--epsilon", repr(eps),
+             "--threshold", "0", "--max-iterations", str(args.iterations), "--backend", "cpu"],
+            check=True, capture_output=True, text=True,
+        )
+        return json.loads(out.stdout)
+
+    our_s, our = best_of(ours)
+
+print(json.dumps({
+    "n": args.n, "d": args.d, "iterations": args.iterations, "epsilon": eps,
+    "cores": os.cpu_count(), "pot": ot.__version__, "jax": jax.__version__,
+    "seconds": {"pot": round(pot_s, 3), "ott_jax_point_cloud": round(ott_pc_s, 3),
+                "ott_jax_cost_matrix": round(ott_cm_s, 3), "latentlab": round(our_s, 3)},
+    "speedup_vs_pot": round(pot_s / our_s, 2),
+    "speedup_vs_ott_jax_faster_form": round(ott_s / our_s, 2),
+    "n_iters": our["n_iters"],
+    "reg_ot_cost": {"ott_jax_point_cloud": ott_cost, "ott_jax_cost_matrix": ott_cm_cost,
+                    "latentlab": our["reg_ot_cost"]},
+    "transport_cost": {"pot": pot_transport, "latentlab": our["transport_cost"]},
+}, indent=1))
