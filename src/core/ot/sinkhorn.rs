@@ -639,8 +639,8 @@ fn dense_row_lse(c: &[f32], m: usize, h: &[f32], inv_eps: f32) -> Vec<f32> {
 }
 
 /// Column log-sum-exps of a dense cost: each task owns a band of columns and walks the rows
-/// twice (maxima, then shifted sums), reading contiguous memory and vectorising across
-/// columns.
+/// in steps (maxima, then shifted sums, per step), reading contiguous memory and vectorising
+/// across columns.
 fn dense_col_lse(c: &[f32], m: usize, h: &[f32], inv_eps: f32) -> Vec<f32> {
     let mut out = vec![0.0f32; m];
     par::for_each_chunk_mut(&mut out, COLS_PER_TASK, |t, chunk| {
@@ -668,26 +668,39 @@ mod simd {
         lse_from(max, lanes_sum(buf))
     }
 
+    /// Rows per step of the column pass: a step's maxima are found first and its
+    /// exponentials summed next, while its rows are still in cache, so the cost matrix is
+    /// read from memory once per update.
+    const ROW_STEP: usize = 64;
+
     #[inline(always)]
     fn col_band_body(c: &[f32], m: usize, j0: usize, h: &[f32], inv_eps: f32, out: &mut [f32]) {
         let w = out.len();
+        let shift_of = |v: f32| if v == f32::NEG_INFINITY { 0.0 } else { v };
+        let mut shift = vec![0.0f32; w];
         let mut max = vec![f32::NEG_INFINITY; w];
-        for (i, &hi) in h.iter().enumerate() {
-            let row = &c[i * m + j0..i * m + j0 + w];
-            for (mx, &cij) in max.iter_mut().zip(row) {
-                let v = (hi - cij) * inv_eps;
-                *mx = if v > *mx { v } else { *mx };
-            }
-        }
-        let shift: Vec<f32> = max
-            .iter()
-            .map(|&v| if v == f32::NEG_INFINITY { 0.0 } else { v })
-            .collect();
         let mut sum = vec![0.0f32; w];
-        for (i, &hi) in h.iter().enumerate() {
-            let row = &c[i * m + j0..i * m + j0 + w];
-            for ((s, &sh), &cij) in sum.iter_mut().zip(&shift).zip(row) {
-                *s += exp_fast((hi - cij) * inv_eps - sh);
+        for i0 in (0..h.len()).step_by(ROW_STEP) {
+            let rows = i0..(i0 + ROW_STEP).min(h.len());
+            let band = |i: usize| &c[i * m + j0..i * m + j0 + w];
+            for i in rows.clone() {
+                let hi = h[i];
+                for (mx, &cij) in max.iter_mut().zip(band(i)) {
+                    let v = (hi - cij) * inv_eps;
+                    *mx = if v > *mx { v } else { *mx };
+                }
+            }
+            // the sums so far were taken against the old shifts: rescale them to the new ones
+            for ((s, sh), &mx) in sum.iter_mut().zip(shift.iter_mut()).zip(&max) {
+                let new = shift_of(mx);
+                *s *= exp_fast(*sh - new);
+                *sh = new;
+            }
+            for i in rows {
+                let hi = h[i];
+                for ((s, &sh), &cij) in sum.iter_mut().zip(&shift).zip(band(i)) {
+                    *s += exp_fast((hi - cij) * inv_eps - sh);
+                }
             }
         }
         for ((o, &mx), &s) in out.iter_mut().zip(&max).zip(&sum) {
@@ -789,6 +802,42 @@ fn marginal_fit_grad(w: &[f32], h: &[f32], eps: f32, tau: f32) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dense_log_sum_exps_match_f64_over_many_row_steps() {
+        // 300 rows: several steps of the column pass; a −∞ potential (zero weight) included
+        let (n, m) = (300, 37);
+        let c: Vec<f32> = (0..n * m)
+            .map(|k| ((k * 7919) % 1000) as f32 / 50.0)
+            .collect();
+        let mut h: Vec<f32> = (0..n).map(|i| (i % 17) as f32 * 0.3 - 2.0).collect();
+        h[5] = f32::NEG_INFINITY;
+        let eps = 0.7f32;
+        let got = dense_col_lse(&c, m, &h, 1.0 / eps);
+        for j in 0..m {
+            let want = (0..n)
+                .map(|i| (h[i] as f64 - c[i * m + j] as f64) / eps as f64)
+                .fold(f64::NEG_INFINITY, |acc, v| {
+                    let hi = acc.max(v);
+                    if hi == f64::NEG_INFINITY {
+                        hi
+                    } else {
+                        hi + ((acc - hi).exp() + (v - hi).exp()).ln()
+                    }
+                });
+            assert!((got[j] as f64 - want).abs() < 1e-5 * want.abs().max(1.0), "{j}");
+        }
+        let g: Vec<f32> = (0..m).map(|j| (j % 5) as f32 - 1.0).collect();
+        let rows = dense_row_lse(&c, m, &g, 1.0 / eps);
+        for i in 0..n {
+            let vals: Vec<f64> = (0..m)
+                .map(|j| (g[j] as f64 - c[i * m + j] as f64) / eps as f64)
+                .collect();
+            let mx = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let want = mx + vals.iter().map(|v| (v - mx).exp()).sum::<f64>().ln();
+            assert!((rows[i] as f64 - want).abs() < 1e-5 * want.abs().max(1.0), "{i}");
+        }
+    }
 
     fn opts(eps: f32) -> SinkhornOptions {
         SinkhornOptions {
