@@ -1,5 +1,5 @@
 //! Exact k-nearest neighbours by inner product, streamed by blocks (memory O(n·k) plus one
-//! block of inner products per thread, never an n×n matrix), and the reference's
+//! 512 × 512 block of inner products per task, never an n×n matrix), and the reference's
 //! neighbourhood metrics: `mutual_knn`, `cycle_knn`, `lcs_knn`, `edit_distance_knn`.
 //!
 //! The reference (`metrics.compute_nearest_neighbors`) sorts each row of `x xᵀ`, with the
@@ -13,8 +13,9 @@
 //! order two neighbours whose inner products differ by less than ~1e-7 differently.
 //!
 //! **How it is fast and still exact.** Candidates are scored with a blocked f32 matrix
-//! product (`matrixmultiply`, SIMD, one query block per core) and each row keeps its best
-//! `2k + 16` by that score. The f32 score of a pair is within δ = γ_{d+2}·‖xᵢ‖·max‖xⱼ‖ of the
+//! product (`matrixmultiply`, SIMD): each pair of row blocks once, since `x xᵀ` is
+//! symmetric, the pairs spread over the cores. Each row keeps its best `2k + 16` by that
+//! score. The f32 score of a pair is within δ = γ_{d+2}·‖xᵢ‖·max‖xⱼ‖ of the
 //! f64 one (γ_m = m·u/(1 − m·u), u = 2⁻²⁴: the standard bound for a dot product in any
 //! summation order), so every true top-k member scores at least τ − 2δ in f32, where τ is
 //! the k-th best f32 score. Those candidates are re-scored in f64 and ranked exactly. A row

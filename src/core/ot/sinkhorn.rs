@@ -825,7 +825,10 @@ mod tests {
                         hi + ((acc - hi).exp() + (v - hi).exp()).ln()
                     }
                 });
-            assert!((got[j] as f64 - want).abs() < 1e-5 * want.abs().max(1.0), "{j}");
+            assert!(
+                (got[j] as f64 - want).abs() < 1e-5 * want.abs().max(1.0),
+                "{j}"
+            );
         }
         let g: Vec<f32> = (0..m).map(|j| (j % 5) as f32 - 1.0).collect();
         let rows = dense_row_lse(&c, m, &g, 1.0 / eps);
@@ -835,7 +838,10 @@ mod tests {
                 .collect();
             let mx = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let want = mx + vals.iter().map(|v| (v - mx).exp()).sum::<f64>().ln();
-            assert!((rows[i] as f64 - want).abs() < 1e-5 * want.abs().max(1.0), "{i}");
+            assert!(
+                (rows[i] as f64 - want).abs() < 1e-5 * want.abs().max(1.0),
+                "{i}"
+            );
         }
     }
 
