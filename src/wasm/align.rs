@@ -6,12 +6,14 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::{js_error, to_js, Options};
+use super::{backend_option, forget_webgpu, js_error, to_js, webgpu, Options};
 use crate::core::align::{
-    align_many, nearest_neighbors, normalize_rows, validate, AlignOptions, Metric, Prepare,
+    align_many, align_many_with, check_k, nearest_neighbors, neighbour_inputs, normalize_rows,
+    searches_neighbours, validate, AlignError, AlignOptions, Alignment, Knn, Metric, Prepare,
     QuantileMode,
 };
 use crate::core::matrix::Matrix;
+use crate::gpu::knn::{nearest_neighbors_async, GpuKnnError, GpuKnnOptions, MAX_K};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPESCRIPT_TYPES: &str = r#"
@@ -31,7 +33,7 @@ export interface AlignOptions {
 }
 export interface AlignScore {
   metric: AlignMetric; score: number | null; k: number | null; chance: number | null;
-  cca_dim: number | null; n: number; backend: "cpu";
+  cca_dim: number | null; n: number; backend: "cpu" | "webgpu";
 }
 "#;
 
@@ -41,17 +43,13 @@ fn matrix(data: &[f32], rows: usize, cols: usize, what: &str) -> Result<Matrix, 
     Matrix::new(rows, cols, data.to_vec(), what).map_err(js_error)
 }
 
-/// Every requested metric between `x` (n × dx) and `y` (n × dy), rows paired.
-#[wasm_bindgen(js_name = alignRepresentations, unchecked_return_type = "AlignScore[]")]
-pub fn align_representations(
-    x: &[f32],
-    n: usize,
-    dx: usize,
-    y: &[f32],
-    dy: usize,
-    #[wasm_bindgen(unchecked_param_type = "AlignOptions")] options: JsValue,
-) -> Result<JsValue, JsError> {
-    let options = Options::optional(options, ALIGN_KEYS, "alignRepresentations options")?;
+/// The metrics and options of an `alignRepresentations` call.
+fn parse_options(
+    options: JsValue,
+    keys: &[&str],
+    what: &'static str,
+) -> Result<(Vec<Metric>, AlignOptions, Options), JsError> {
+    let options = Options::optional(options, keys, what)?;
     let metrics: Vec<Metric> = match options.raw("metrics")? {
         v if v.is_undefined() || v.is_null() => vec![Metric::MutualKnn],
         v if v.as_string().as_deref() == Some("all") => Metric::ALL.to_vec(),
@@ -85,17 +83,148 @@ pub fn align_representations(
         cca_dim: options.get("ccaDim")?.unwrap_or(defaults.cca_dim),
         prepare,
     };
-    let x = matrix(x, n, dx, "x")?;
-    let y = matrix(y, n, dy, "y")?;
-    let scores = align_many(&x, &y, &metrics, &opts).map_err(js_error)?;
-    let rows: Vec<serde_json::Value> = scores
+    Ok((metrics, opts, options))
+}
+
+fn score_rows(scores: Vec<Alignment>, backend: &str) -> Vec<serde_json::Value> {
+    scores
         .into_iter()
         .map(|s| {
             let mut v = serde_json::to_value(&s).unwrap_or_default();
-            v["backend"] = "cpu".into();
+            v["backend"] = backend.into();
             v
         })
-        .collect();
+        .collect()
+}
+
+/// Every requested metric between `x` (n × dx) and `y` (n × dy), rows paired.
+#[wasm_bindgen(js_name = alignRepresentations, unchecked_return_type = "AlignScore[]")]
+pub fn align_representations(
+    x: &[f32],
+    n: usize,
+    dx: usize,
+    y: &[f32],
+    dy: usize,
+    #[wasm_bindgen(unchecked_param_type = "AlignOptions")] options: JsValue,
+) -> Result<JsValue, JsError> {
+    let (metrics, opts, _) = parse_options(options, ALIGN_KEYS, "alignRepresentations options")?;
+    let x = matrix(x, n, dx, "x")?;
+    let y = matrix(y, n, dy, "y")?;
+    let scores = align_many(&x, &y, &metrics, &opts).map_err(js_error)?;
+    to_js(&score_rows(scores, "cpu"))
+}
+
+/// Both neighbour tables on WebGPU, or why not (`Err(Ok(why))`: fall back; `Err(Err(e))`:
+/// bad input, or the GPU failed with backend "gpu").
+async fn gpu_tables(
+    ux: &Matrix,
+    uy: &Matrix,
+    k: usize,
+    backend: &str,
+) -> Result<(Knn, Knn, String), Result<String, JsError>> {
+    if k > MAX_K {
+        let why = format!("the GPU path takes k <= {MAX_K}; searched on the CPU");
+        return Err(if backend == "gpu" {
+            Err(JsError::new(&format!("backend \"gpu\": k is {k}, {why}")))
+        } else {
+            Ok(why)
+        });
+    }
+    let shared = match webgpu().await {
+        Ok(shared) => shared,
+        Err(why) if backend == "gpu" => {
+            return Err(Err(JsError::new(&format!("backend \"gpu\": {why}"))))
+        }
+        Err(why) => return Err(Ok(why)),
+    };
+    let opts = GpuKnnOptions::default();
+    let mut tables = Vec::with_capacity(2);
+    for m in [ux, uy] {
+        match nearest_neighbors_async(&shared.gpu, shared.knn(), m, k, &opts).await {
+            Ok(found) => tables.push(found.knn),
+            Err(GpuKnnError::Input(e)) => return Err(Err(js_error(e))),
+            Err(GpuKnnError::Gpu(e)) => {
+                forget_webgpu();
+                let why = format!("the GPU failed ({e}); searched on the CPU");
+                return Err(if backend == "gpu" {
+                    Err(JsError::new(&format!("backend \"gpu\": {e}")))
+                } else {
+                    Ok(why)
+                });
+            }
+        }
+    }
+    let ty = tables.pop();
+    let tx = tables.pop();
+    match (tx, ty) {
+        (Some(tx), Some(ty)) => Ok((tx, ty, shared.gpu.adapter.to_string())),
+        _ => Err(Ok("the GPU returned no tables".into())),
+    }
+}
+
+/// `alignRepresentations` with the neighbour search on WebGPU when the browser has an
+/// adapter (the same tables as the CPU's, so the same scores), else on the CPU; every score
+/// says which (`backend`: "webgpu" or "cpu") and, after a fallback, why (`fallback`).
+/// `options.backend`: "auto" (default), "gpu" (fail rather than fall back) or "cpu".
+#[wasm_bindgen(
+    js_name = alignRepresentationsAsync,
+    unchecked_return_type = "Promise<Array<Omit<AlignScore, 'backend'> & { backend: 'webgpu' | 'cpu'; adapter?: string; fallback?: string }>>"
+)]
+pub async fn align_representations_async(
+    x: Vec<f32>,
+    n: usize,
+    dx: usize,
+    y: Vec<f32>,
+    dy: usize,
+    #[wasm_bindgen(
+        unchecked_param_type = "AlignOptions & { backend?: \"auto\" | \"gpu\" | \"cpu\" }"
+    )]
+    options: JsValue,
+) -> Result<JsValue, JsError> {
+    let keys: Vec<&str> = ALIGN_KEYS.iter().copied().chain(["backend"]).collect();
+    let (metrics, opts, options) =
+        parse_options(options, &keys, "alignRepresentationsAsync options")?;
+    let backend = backend_option(&options)?;
+    let x = matrix(&x, n, dx, "x")?;
+    let y = matrix(&y, n, dy, "y")?;
+    let mut fallback = None;
+    if backend != "cpu" && searches_neighbours(&metrics, &opts) {
+        let (ux, uy) = neighbour_inputs(&x, &y, &opts).map_err(js_error)?;
+        check_k(opts.k, n).map_err(js_error)?;
+        match gpu_tables(&ux, &uy, opts.k, &backend).await {
+            Ok((tx, ty, adapter)) => {
+                // align_many_with asks for x's table, then y's
+                let mut tables = vec![ty, tx];
+                let scores = align_many_with(&x, &y, &metrics, &opts, |_: &Matrix, _| {
+                    tables.pop().ok_or(AlignError::Option {
+                        name: "neighbour tables",
+                        value: "none left".into(),
+                        expected: "one table for x and one for y".into(),
+                    })
+                })
+                .map_err(js_error)?;
+                let mut rows = score_rows(scores, "webgpu");
+                for row in rows.iter_mut() {
+                    row["adapter"] = adapter.clone().into();
+                }
+                return to_js(&rows);
+            }
+            Err(Err(e)) => return Err(e),
+            Err(Ok(why)) => fallback = Some(why),
+        }
+    } else if backend == "gpu" {
+        return Err(JsError::new(
+            "backend \"gpu\": only the neighbourhood metrics (and cknna on prepared rows) \
+             search on the GPU",
+        ));
+    }
+    let scores = align_many(&x, &y, &metrics, &opts).map_err(js_error)?;
+    let mut rows = score_rows(scores, "cpu");
+    if let Some(why) = fallback {
+        for row in rows.iter_mut() {
+            row["fallback"] = why.clone().into();
+        }
+    }
     to_js(&rows)
 }
 

@@ -9,12 +9,11 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::{f32_array, set, to_js, Options};
+use super::{backend_option, f32_array, forget_webgpu, set, to_js, webgpu, Options};
 use crate::core::ot::{
     self, CostFn, Epsilon, Geometry, MultiSinkhornOptions, OtError, Points, SinkhornOptions,
 };
-use crate::gpu::sinkhorn::{sinkhorn_async as gpu_sinkhorn_async, GpuSolveError, SinkhornKernels};
-use crate::gpu::Gpu;
+use crate::gpu::sinkhorn::{sinkhorn_async as gpu_sinkhorn_async, GpuSolveError};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPESCRIPT_TYPES: &str = r#"
@@ -320,35 +319,6 @@ pub fn sinkhorn(
     run_sinkhorn(&geom, n, m, &options)
 }
 
-/// A device with the Sinkhorn pipelines built on it.
-type SharedGpu = std::rc::Rc<(Gpu, SinkhornKernels)>;
-
-thread_local! {
-    /// The WebGPU device and pipelines, acquired on first use and kept (the wgpu
-    /// `repeated_compute` pattern); `Some(None)` remembers that there is no adapter.
-    static GPU: std::cell::RefCell<Option<Option<SharedGpu>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// The cached device, or why there is none.
-async fn webgpu() -> Result<SharedGpu, String> {
-    if let Some(known) = GPU.with(|g| g.borrow().clone()) {
-        return known.ok_or_else(|| "no WebGPU adapter is available".to_string());
-    }
-    match Gpu::request().await {
-        Ok(gpu) => {
-            let kernels = SinkhornKernels::new(&gpu);
-            let shared = std::rc::Rc::new((gpu, kernels));
-            GPU.with(|g| *g.borrow_mut() = Some(Some(shared.clone())));
-            Ok(shared)
-        }
-        Err(e) => {
-            GPU.with(|g| *g.borrow_mut() = Some(None));
-            Err(e.to_string())
-        }
-    }
-}
-
 /// `sinkhorn` on WebGPU when the browser has an adapter, else (or when the GPU fails
 /// mid-solve, e.g. a lost device) on the CPU; the result says which (`backend`: "webgpu" or
 /// "cpu") and why it fell back (`fallback`). `options.backend`: "auto" (default), "gpu"
@@ -368,14 +338,7 @@ pub async fn sinkhorn_async(
     // sinkhorn's options plus the backend choice.
     let keys: Vec<&str> = SINKHORN_KEYS.iter().copied().chain(["backend"]).collect();
     let options = Options::required(options, &keys, "sinkhornAsync options", EPSILON_HINT)?;
-    let backend = options
-        .get::<String>("backend")?
-        .unwrap_or_else(|| "auto".into());
-    if !matches!(backend.as_str(), "auto" | "gpu" | "cpu") {
-        return Err(JsError::new(&format!(
-            "options.backend is {backend:?}: expected \"auto\", \"gpu\" or \"cpu\""
-        )));
-    }
+    let backend = backend_option(&options)?;
     let geom = Geometry::PointClouds {
         x: Points::new(&x, n, dim),
         y: Points::new(&y, m, dim),
@@ -386,7 +349,7 @@ pub async fn sinkhorn_async(
     if backend != "cpu" {
         match webgpu().await {
             Ok(shared) => {
-                let (gpu, kernels) = (&shared.0, &shared.1);
+                let (gpu, kernels) = (&shared.gpu, shared.sinkhorn());
                 match gpu_sinkhorn_async(gpu, kernels, &geom, &a, &b, &opts).await {
                     Ok(out) => {
                         let result = sinkhorn_result(&out, "webgpu", n, m)?;
@@ -400,7 +363,7 @@ pub async fn sinkhorn_async(
                     Err(GpuSolveError::Input(e)) => return Err(ot_error(e, SINKHORN_NAMES)),
                     Err(GpuSolveError::Gpu(e)) => {
                         // A failed device is dropped, so the next call asks for a new one.
-                        GPU.with(|g| *g.borrow_mut() = None);
+                        forget_webgpu();
                         if backend == "gpu" {
                             return Err(JsError::new(&format!("backend \"gpu\": {e}")));
                         }

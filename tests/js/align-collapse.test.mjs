@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { alignRepresentations, nearestNeighbors, simulateCollapse } from 'latentlab';
+import { alignRepresentations, alignRepresentationsAsync, nearestNeighbors, simulateCollapse } from 'latentlab';
 import { readNpy } from './npy.mjs';
 
 const dir = new URL('../fixtures/align/', import.meta.url);
@@ -56,4 +56,23 @@ test('simulateCollapse: replace grows, accumulate stays bounded, both as the clo
   }
   assert.ok(r.replace[5] > 4 * r.replace[0]);
   assert.throws(() => simulateCollapse({ d: 10, t: 11 }), /t > d \+ 1/);
+});
+
+test('alignRepresentationsAsync falls back to the CPU where there is no WebGPU, says why, and gives the same scores', async () => {
+  const c = cases[0];
+  const x = readNpy(new URL(c.x, dir));
+  const y = readNpy(new URL(c.y, dir));
+  const [n, dx] = x.shape;
+  const dy = y.shape[1];
+  const sync = alignRepresentations(x.data, n, dx, y.data, dy, { metrics: 'all', k: 5 });
+  const auto = await alignRepresentationsAsync(x.data, n, dx, y.data, dy, { metrics: 'all', k: 5 });
+  assert.deepEqual(auto.map((s) => s.score), sync.map((s) => s.score));
+  assert.equal(auto[0].backend, 'cpu');
+  assert.match(auto[0].fallback, /no WebGPU adapter/, 'Node has no WebGPU');
+  const cpu = await alignRepresentationsAsync(x.data, n, dx, y.data, dy, { metrics: 'all', k: 5, backend: 'cpu' });
+  assert.equal(cpu[0].fallback, undefined);
+  await assert.rejects(alignRepresentationsAsync(x.data, n, dx, y.data, dy, { backend: 'gpu' }), /backend "gpu": no WebGPU adapter/);
+  await assert.rejects(alignRepresentationsAsync(x.data, n, dx, y.data, dy, { metrics: 'cka', backend: 'gpu' }), /only the neighbourhood metrics/);
+  await assert.rejects(alignRepresentationsAsync(x.data, n, dx, y.data, dy, { backend: 'tpu' }), /options.backend is "tpu"/);
+  await assert.rejects(alignRepresentationsAsync(x.data, n, dx, y.data, dy, { k: 0 }), /`k` is 0/);
 });

@@ -28,6 +28,9 @@ const score = (page, metric) =>
 test('three pairs of representations, every metric, agreement per item', async () => {
   const { page, requests, errors } = await openPage(browser, `${server.url}/align.html`);
   await page.waitForSelector('body[data-measured="1"]', { timeout: 120_000 });
+  // Without --enable-unsafe-webgpu headless Chromium has no adapter: the CPU, and why.
+  assert.equal(await page.evaluate(() => document.body.dataset.backend), 'cpu');
+  assert.match(await page.getByTestId('status').textContent(), /no WebGPU adapter/);
   const rows = await page.$$('[data-testid="metrics"] tbody tr');
   assert.equal(rows.length, 8, 'all eight metrics');
   const photoCaption = await score(page, 'mutual_knn');
@@ -52,4 +55,33 @@ test('three pairs of representations, every metric, agreement per item', async (
   assert.deepEqual(outside, [], 'no request left the origin');
   assert.deepEqual(errors, []);
   await page.close();
+});
+
+test('with WebGPU (SwiftShader) the neighbour search runs on the GPU and every score equals the CPU\'s', async () => {
+  const gpuBrowser = await launch({ webgpu: true });
+  try {
+    const measured = async (query) => {
+      const { page, errors } = await openPage(gpuBrowser, `${server.url}/align.html${query}`);
+      await page.waitForSelector('body[data-measured="1"]', { timeout: 120_000 });
+      const scores = await page.$$eval('[data-testid="metrics"] tbody tr', (trs) =>
+        Object.fromEntries(trs.map((tr) => [tr.dataset.metric, tr.dataset.score])));
+      const out = {
+        backend: await page.evaluate(() => document.body.dataset.backend),
+        status: await page.getByTestId('status').textContent(),
+        scores,
+        errors,
+      };
+      await page.close();
+      return out;
+    };
+    const gpu = await measured('');
+    const cpu = await measured('?backend=cpu');
+    assert.equal(cpu.backend, 'cpu');
+    assert.equal(gpu.backend, 'webgpu', gpu.status);
+    assert.equal(Object.keys(gpu.scores).length, 8);
+    assert.deepEqual(gpu.scores, cpu.scores, 'the same neighbour tables, so the same scores');
+    assert.deepEqual(gpu.errors, []);
+  } finally {
+    await gpuBrowser.close();
+  }
 });

@@ -2,7 +2,7 @@
 // the bundled encoders (photo embeddings vs caption embeddings, the image tower's 1280-d
 // features vs its 384-d embeddings, sentence embeddings vs a random projection of them) and
 // measure how alike they are with the Platonic Representation Hypothesis' metrics.
-import { alignRepresentations, nearestNeighbors } from 'latentlab';
+import { alignRepresentations, alignRepresentationsAsync, nearestNeighbors } from 'latentlab';
 import { galleryEmbeddings } from './gallery-embeds.js';
 
 /** A seeded Gaussian random projection of `m` (rows × cols) to `dim` columns. */
@@ -43,15 +43,17 @@ const PAIRS = {
   }),
 };
 
-async function measure({ pair, k, baseUrl, galleryUrl, sentencesUrl }, progress) {
+async function measure({ pair, k, backend = 'auto', baseUrl, galleryUrl, sentencesUrl }, progress) {
   const c = await galleryEmbeddings({ baseUrl, galleryUrl, sentencesUrl }, progress);
   const make = PAIRS[pair];
   if (!make) throw new Error(`unknown pair ${JSON.stringify(pair)}: expected one of ${Object.keys(PAIRS).join(', ')}`);
   const { x, y, labels, files, names } = make(c);
   const n = x.rows;
   if (!(Number.isInteger(k) && k >= 1 && k < n)) throw new Error(`k is ${k}: expected 1 ≤ k < ${n}`);
-  const scores = alignRepresentations(x.data, n, x.cols, y.data, y.cols, {
-    metrics: 'all', k, ccaDim: Math.min(10, n - 2),
+  // The neighbour search on WebGPU when the browser has it (the same tables as the CPU's,
+  // so the same scores); `backend` says which ran and `fallback` why not the GPU.
+  const scores = await alignRepresentationsAsync(x.data, n, x.cols, y.data, y.cols, {
+    metrics: 'all', k, ccaDim: Math.min(10, n - 2), backend,
   });
   const curve = [];
   for (let kk = 1; kk < n; kk++) {
@@ -66,7 +68,8 @@ async function measure({ pair, k, baseUrl, galleryUrl, sentencesUrl }, progress)
     const shared = Array.from(ny.slice(i * k, (i + 1) * k)).filter((j) => a.has(j)).length;
     return { index: i, label, file: files?.[i] ?? null, agreement: shared / k };
   });
-  return { n, k, names, scores, curve, items };
+  const { backend: ran, adapter, fallback } = scores[0];
+  return { n, k, names, scores, curve, items, backend: ran, adapter, fallback };
 }
 
 export const alignOps = {

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use latentlab::core::align::{
-    align_many, align_many_with, AlignOptions, Alignment, Metric, Prepare, QuantileMode,
-    DEFAULT_CCA_DIM, DEFAULT_K, DEFAULT_OUTLIER_QUANTILE,
+    align_many, align_many_with, searches_neighbours, AlignOptions, Alignment, Metric, Prepare,
+    QuantileMode, DEFAULT_CCA_DIM, DEFAULT_K, DEFAULT_OUTLIER_QUANTILE,
 };
 use latentlab::core::matrix::Matrix;
 use latentlab::gpu::knn::{nearest_neighbors, GpuKnnError, GpuKnnOptions, KnnKernels, MAX_K};
@@ -178,11 +178,12 @@ fn measure(
     metrics: &[Metric],
     opts: &AlignOptions,
 ) -> Result<(Vec<Alignment>, Option<Gpu>, Option<String>)> {
-    let needs_neighbours = metrics.iter().any(|m| m.uses_k());
+    let needs_neighbours = searches_neighbours(metrics, opts);
     let (gpu, fallback) = match args.backend {
         Backend::Gpu if !needs_neighbours => bail!(
             "--backend gpu: only the neighbourhood metrics (mutual_knn, cycle_knn, lcs_knn, \
-             edit_distance_knn, cknna) search on the GPU; use --backend cpu or auto"
+             edit_distance_knn, and cknna on prepared rows) search on the GPU; use --backend \
+             cpu or auto"
         ),
         Backend::Gpu if args.k > MAX_K => bail!(
             "--backend gpu: --k is {}, the GPU path takes k <= {MAX_K}; use --backend cpu or auto",

@@ -34,7 +34,7 @@ pub use error::AlignError;
 pub use kernel::{cka, cknna, unbiased_cka, MAX_QUADRATIC_ENTRIES};
 pub(crate) use knn::ExactRanker;
 pub use knn::{
-    cycle_knn, edit_distance, edit_distance_knn, lcs_knn, lcs_length, mutual_knn,
+    check_k, cycle_knn, edit_distance, edit_distance_knn, lcs_knn, lcs_length, mutual_knn,
     nearest_neighbors, Knn,
 };
 pub use prepare::{
@@ -175,6 +175,33 @@ pub fn align(
     })
 }
 
+/// Whether [`align_many_with`] runs its neighbour search for these metrics: for the four
+/// neighbourhood metrics, and for cknna when the rows are normalised (its kernel's neighbours
+/// are then the cosine ones).
+pub fn searches_neighbours(metrics: &[Metric], opts: &AlignOptions) -> bool {
+    metrics.iter().any(|m| m.cosine_knn())
+        || (opts.prepare.normalize && metrics.contains(&Metric::Cknna))
+}
+
+/// The matrices [`align_many_with`] hands its neighbour search, x's then y's: the prepared
+/// features with L2-normalised rows. For callers that must search before measuring (an
+/// asynchronous GPU).
+pub fn neighbour_inputs(
+    x: &Matrix,
+    y: &Matrix,
+    opts: &AlignOptions,
+) -> Result<(Matrix, Matrix), AlignError> {
+    validate(x, "x")?;
+    validate(y, "y")?;
+    let mut a = prepare(x, "x", &opts.prepare)?;
+    let mut b = prepare(y, "y", &opts.prepare)?;
+    if !opts.prepare.normalize {
+        normalize_rows(&mut a);
+        normalize_rows(&mut b);
+    }
+    Ok((a, b))
+}
+
 /// Measures several metrics, preparing the features and finding neighbours once.
 pub fn align_many(
     x: &Matrix,
@@ -187,7 +214,9 @@ pub fn align_many(
 
 /// [`align_many`] with the neighbour search supplied by the caller — the GPU's
 /// (`crate::gpu::knn`) gives the same tables as [`nearest_neighbors`] — and errors of the
-/// caller's type, so a GPU failure can travel beside the input errors.
+/// caller's type, so a GPU failure can travel beside the input errors. `neighbours` is
+/// called only when [`searches_neighbours`], on x's matrix first and then y's (those of
+/// [`neighbour_inputs`]).
 pub fn align_many_with<E, F>(
     x: &Matrix,
     y: &Matrix,
@@ -223,8 +252,8 @@ where
     let a = prepare(x, "x", &opts.prepare)?;
     let b = prepare(y, "y", &opts.prepare)?;
 
-    // Cosine neighbour tables, shared by the four neighbourhood metrics.
-    let cosine = if metrics.iter().any(|m| m.cosine_knn()) {
+    // Cosine neighbour tables, shared by the four neighbourhood metrics (and cknna).
+    let cosine = if searches_neighbours(metrics, opts) {
         let (na, nb) = if opts.prepare.normalize {
             (neighbours(&a, k)?, neighbours(&b, k)?)
         } else {

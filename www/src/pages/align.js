@@ -64,13 +64,16 @@ function renderItems(r) {
 
 async function measure() {
   showError(null);
-  const r = await callWithGallery(client, 'align.measure', { pair: $('pair').value, k: Number($('k').value) }, {
+  const backend = new URLSearchParams(location.search).get('backend') ?? 'auto';
+  const r = await callWithGallery(client, 'align.measure', { pair: $('pair').value, k: Number($('k').value), backend }, {
     button: $('measure'), progress: $('progress'), status: $('status'), onError: showError,
   });
   if (!r) return;
   renderMetrics(r);
   renderItems(r);
-  $('status').textContent = `${r.n} items, k = ${r.k} · backend: cpu`;
+  const where = r.backend === 'webgpu' ? `webgpu (${r.adapter})` : 'cpu';
+  $('status').textContent = `${r.n} items, k = ${r.k} · neighbour search: ${where}${r.fallback ? ` (${r.fallback})` : ''}`;
+  document.body.dataset.backend = r.backend;
   document.body.dataset.measured = String(Number(document.body.dataset.measured ?? 0) + 1);
 }
 
