@@ -25,10 +25,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import types
 
 import numpy as np
+from timing import best_of
 import torch
 import torch.nn.functional as F
 
@@ -61,15 +61,6 @@ for _ in range(2):
 x_np, y_np = views
 
 
-def best_of(fn):
-    times, value = [], None
-    for _ in range(args.repeats):
-        t = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), value
-
-
 def reference_metric(x, y):
     return float(AlignmentMetrics.mutual_knn(x, y, topk=args.k))
 
@@ -99,8 +90,8 @@ with tempfile.TemporaryDirectory() as tmp:
         ("metric", lambda: reference_metric(xn, yn), ("--no-prepare",)),
         ("with_preparation", reference_prepared, ()),
     ]:
-        ref_s, ref_score = best_of(ref_fn)
-        our_s, our_score = best_of(lambda: ours(*our_args))
+        ref_s, ref_score = best_of(args.repeats, ref_fn)
+        our_s, our_score = best_of(args.repeats, lambda: ours(*our_args))
         rows[name] = {
             "reference_s": round(ref_s, 4),
             "latentlab_s": round(our_s, 4),

@@ -14,9 +14,9 @@ import argparse
 import json
 import os
 import subprocess
-import time
 
 import numpy as np
+from timing import best_of
 import onnxruntime as ort
 from PIL import Image
 from tokenizers import Tokenizer
@@ -41,20 +41,11 @@ def texts():
         return (json.load(fh)["sentences"] * 20)[:430]
 
 
-def best_of(n, fn):
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def cli_per_item(cli, kind, items, extra=()):
     out = "/tmp/latentlab-bench.npy"
     run = lambda xs: subprocess.run([cli, "embed", kind, "--out", out, *extra, *xs], check=True, capture_output=True)
-    one = best_of(3, lambda: run(items[:1]))
-    all_ = best_of(3, lambda: run(items))
+    one = best_of(3, lambda: run(items[:1]))[0]
+    all_ = best_of(3, lambda: run(items))[0]
     return (all_ - one) / (len(items) - 1)
 
 
@@ -76,7 +67,7 @@ def ort_text(items, threads):
             pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
             pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
-    return best_of(3, run) / len(items)
+    return best_of(3, run)[0] / len(items)
 
 
 def letterbox(path):
@@ -100,7 +91,7 @@ def ort_image(paths, threads):
             batch = np.stack([letterbox(p) for p in paths[at:at + 4]])
             session.run(["image_embeds"], {"pixel_values": batch})
 
-    return best_of(3, run) / len(paths)
+    return best_of(3, run)[0] / len(paths)
 
 
 def main():

@@ -25,11 +25,11 @@ import json
 import os
 import subprocess
 import tempfile
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from timing import best_of
 import ot
 from ott.geometry import geometry, pointcloud
 from ott.solvers import linear
@@ -48,15 +48,6 @@ y = (rng.standard_normal((args.n, args.d)) + 0.5).astype(np.float32)
 a = np.full(args.n, 1.0 / args.n, dtype=np.float32)
 M = ot.dist(x, y)
 eps = float(0.05 * M.mean())
-
-
-def best_of(fn):
-    times, value = [], None
-    for _ in range(args.repeats):
-        t = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), value
 
 
 def pot():
@@ -86,11 +77,11 @@ def ott(solver):
 
 
 rows = {}
-pot_s, pot_transport = best_of(pot)
+pot_s, pot_transport = best_of(args.repeats, pot)
 ott(ott_point_cloud)()  # compile
-ott_pc_s, ott_cost = best_of(ott(ott_point_cloud))
+ott_pc_s, ott_cost = best_of(args.repeats, ott(ott_point_cloud))
 ott(ott_cost_matrix)()
-ott_cm_s, ott_cm_cost = best_of(ott(ott_cost_matrix))
+ott_cm_s, ott_cm_cost = best_of(args.repeats, ott(ott_cost_matrix))
 ott_s = min(ott_pc_s, ott_cm_s)
 with tempfile.TemporaryDirectory() as tmp:
     xf, yf = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
@@ -105,7 +96,7 @@ with tempfile.TemporaryDirectory() as tmp:
         )
         return json.loads(out.stdout)
 
-    our_s, our = best_of(ours)
+    our_s, our = best_of(args.repeats, ours)
 
 print(json.dumps({
     "n": args.n, "d": args.d, "iterations": args.iterations, "epsilon": eps,

@@ -88,16 +88,16 @@ pub(crate) fn row_dot(a: &[f32], b: &[f32]) -> f64 {
     dot64(a, b)
 }
 
-/// A sorted top list of bounded length: descending value, ties in arrival order (the exact
-/// scan offers rows in ascending index, so ties keep the lower index first).
-struct Top<V> {
+/// The exact scan's bounded top list: descending f64 score, ties in arrival order (the scan
+/// offers rows in ascending index, so ties keep the lower index first).
+struct Top {
     cap: usize,
-    vals: Vec<V>,
+    vals: Vec<f64>,
     idx: Vec<u32>,
 }
 
-impl<V: Copy + PartialOrd> Top<V> {
-    fn new(cap: usize) -> Top<V> {
+impl Top {
+    fn new(cap: usize) -> Top {
         Top {
             cap,
             vals: Vec::with_capacity(cap + 1),
@@ -106,7 +106,7 @@ impl<V: Copy + PartialOrd> Top<V> {
     }
 
     #[inline]
-    fn push(&mut self, v: V, j: u32) {
+    fn push(&mut self, v: f64, j: u32) {
         let len = self.vals.len();
         if len == self.cap && v <= self.vals[len - 1] {
             return;
@@ -186,7 +186,7 @@ impl<'a> ExactRanker<'a> {
         let complete = vals.len() == n - 1;
         let reaches_below = vals.last().is_some_and(|&v| f64::from(v) < threshold);
         if self.overflow_risk || vals.len() < k || (!complete && !reaches_below) {
-            let mut exact = Top::<f64>::new(k);
+            let mut exact = Top::new(k);
             for j in (0..n).filter(|&j| j != i) {
                 exact.push(dot64(qrow, x.row(j)), j as u32);
             }
