@@ -24,6 +24,31 @@ where
     }
 }
 
+/// `f(chunk_index, chunk)` for every `chunk_len`-long chunk of `out`, results in chunk order.
+pub(crate) fn map_chunks_mut<T, R, F>(out: &mut [T], chunk_len: usize, f: F) -> Vec<R>
+where
+    T: Send,
+    R: Send,
+    F: Fn(usize, &mut [T]) -> R + Sync + Send,
+{
+    let chunk_len = chunk_len.max(1);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(chunk_len)
+            .enumerate()
+            .map(|(i, chunk)| f(i, chunk))
+            .collect()
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        out.chunks_mut(chunk_len)
+            .enumerate()
+            .map(|(i, chunk)| f(i, chunk))
+            .collect()
+    }
+}
+
 /// Calls `f` on every item, on all cores natively, in order on wasm32.
 pub(crate) fn for_each<T, F>(items: &[T], f: F)
 where
@@ -46,5 +71,7 @@ mod tests {
         let mut v = vec![0usize; 10];
         super::for_each_chunk_mut(&mut v, 3, |i, c| c.iter_mut().for_each(|x| *x = i + 1));
         assert_eq!(v, [1, 1, 1, 2, 2, 2, 3, 3, 3, 4]);
+        let sums = super::map_chunks_mut(&mut v, 4, |i, c| (i, c.iter().sum::<usize>()));
+        assert_eq!(sums, [(0, 5), (1, 10), (2, 7)]);
     }
 }

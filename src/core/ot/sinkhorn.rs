@@ -460,19 +460,39 @@ pub fn sinkhorn(
     // The error (OTT's `solution_error`): balanced, the column marginal against b (rows
     // match a exactly after the f update); unbalanced, both marginals against OTT's
     // gradient of the marginal fit, `a · exp(−f/ρ_a)` and `b · exp(−g/ρ_b)`.
+    //
+    // With the costs in memory, one pass per iteration: the f update walks the rows and, while
+    // each row is in cache, adds its terms to the column log-sum-exps of the new f, which are
+    // what the next g update and the error need (`dense_fused_pass`). Memory traffic halves.
+    let dense = costs.dense();
+    // the column LSEs of the current f, when the fused pass (or an error check) made them
+    let mut col_lse_of_f: Option<Vec<f32>> = None;
     for it in 0..opts.max_iterations {
-        update_g(costs, &f, &mut g, &log_b, eps, tau_b);
-        update_f(costs, &mut f, &g, &log_a, eps, tau_a);
+        let col_lse = match col_lse_of_f.take() {
+            Some(l) => l,
+            None => costs.col_lse(&f, m, eps),
+        };
+        set_potential(&mut g, &col_lse, &log_b, eps, tau_b);
+        // the row LSEs of the new g, from which f is set
+        let row_lse = match dense {
+            Some((c, cols)) => {
+                let (rows, next_cols) = dense_fused_pass(c, cols, &g, &col_lse, &log_a, eps, tau_a);
+                col_lse_of_f = Some(next_cols);
+                rows
+            }
+            None => costs.row_lse(&g, n, eps),
+        };
+        set_potential(&mut f, &row_lse, &log_a, eps, tau_a);
         n_iters = it + 1;
         if !is_check(n_iters, opts) {
             continue;
         }
+        let col_lse = col_lse_of_f.get_or_insert_with(|| costs.col_lse(&f, m, eps));
+        let col = marginal_from_lse(&g, col_lse, eps);
         let err = if problem.balanced {
-            let col = col_marginal(costs, &f, &g, eps);
             p_norm(col.iter().zip(b).map(|(c, t)| c - t), opts.norm_error)
         } else {
-            let row = row_marginal(costs, &f, &g, eps);
-            let col = col_marginal(costs, &f, &g, eps);
+            let row = marginal_from_lse(&f, &row_lse, eps);
             let ta = marginal_fit_grad(a, &f, eps, tau_a);
             let tb = marginal_fit_grad(b, &g, eps, tau_b);
             p_norm(row.iter().zip(&ta).map(|(c, t)| c - t), opts.norm_error)
@@ -708,6 +728,35 @@ mod simd {
         }
     }
 
+    #[inline(always)]
+    fn add_shifted_exps_body(row: &[f32], fi: f32, inv_eps: f32, shifts: &[f32], sums: &mut [f32]) {
+        for ((s, &sh), &cij) in sums.iter_mut().zip(shifts).zip(row) {
+            *s += exp_fast((fi - cij) * inv_eps - sh);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn add_shifted_exps_avx2(row: &[f32], fi: f32, inv_eps: f32, shifts: &[f32], sums: &mut [f32]) {
+        add_shifted_exps_body(row, fi, inv_eps, shifts, sums)
+    }
+
+    /// `sums_j += exp((f_i − C_ij)·inv_eps − shifts_j)` for one row `C_i·`.
+    pub(super) fn add_shifted_exps(
+        row: &[f32],
+        fi: f32,
+        inv_eps: f32,
+        shifts: &[f32],
+        sums: &mut [f32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            return unsafe { add_shifted_exps_avx2(row, fi, inv_eps, shifts, sums) };
+        }
+        add_shifted_exps_body(row, fi, inv_eps, shifts, sums)
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     fn row_lse_avx2(row: &[f32], h: &[f32], inv_eps: f32, buf: &mut [f32]) -> f32 {
@@ -753,38 +802,99 @@ mod simd {
     }
 }
 
-/// `g_j ← τ_b (ε log b_j − ε LSE_i((f_i − C_ij)/ε))`.
-fn update_g(costs: &Costs, f: &[f32], g: &mut [f32], log_b: &[f32], eps: f32, tau: f32) {
-    let lse = costs.col_lse(f, g.len(), eps);
-    for ((gj, &lb), &l) in g.iter_mut().zip(log_b).zip(&lse) {
-        *gj = tau * (eps * lb - eps * finite_or_zero(l));
+/// The potential update from its log-sum-exps: `f_i ← τ (ε log a_i − ε LSE_i)` (and the same
+/// for g).
+fn set_potential(pot: &mut [f32], lse: &[f32], log_w: &[f32], eps: f32, tau: f32) {
+    for ((p, &lw), &l) in pot.iter_mut().zip(log_w).zip(lse) {
+        *p = potential(lw, l, eps, tau);
     }
 }
 
-/// `f_i ← τ_a (ε log a_i − ε LSE_j((g_j − C_ij)/ε))`.
-fn update_f(costs: &Costs, f: &mut [f32], g: &[f32], log_a: &[f32], eps: f32, tau: f32) {
-    let lse = costs.row_lse(g, f.len(), eps);
-    for ((fi, &la), &l) in f.iter_mut().zip(log_a).zip(&lse) {
-        *fi = tau * (eps * la - eps * finite_or_zero(l));
+#[inline(always)]
+fn potential(log_w: f32, lse: f32, eps: f32, tau: f32) -> f32 {
+    tau * (eps * log_w - eps * finite_or_zero(lse))
+}
+
+/// A marginal from its potential and log-sum-exps: `exp(h_i/ε + LSE_i)`.
+fn marginal_from_lse(h: &[f32], lse: &[f32], eps: f32) -> Vec<f32> {
+    h.iter()
+        .zip(lse)
+        .map(|(&hi, &l)| (hi / eps + l).exp())
+        .collect()
+}
+
+/// Rows per task of the fused pass; each task keeps its own column sums (`m` floats).
+const FUSED_ROWS_PER_TASK: usize = 128;
+
+/// A column sum taken against a guessed shift is kept when its log lies in ±this: no
+/// overflow, and the terms lost below `exp_fast`'s floor (−87 from the shift) are under
+/// `exp(−47)` of the largest.
+const SHIFTED_LOG_SUM_LIMIT: f32 = 40.0;
+
+/// One pass over a dense cost (`n × m`, row-major) that updates f from g and measures the
+/// new f's columns: returns the row log-sum-exps `LSE_j((g_j − C_ij)/ε)` (from which f is set,
+/// exactly as `set_potential` does) and the column log-sum-exps `LSE_i((f_i − C_ij)/ε)` of
+/// the new f.
+///
+/// The column sums are taken in the same pass as the rows, so they cannot first find each
+/// column's maximum: they are shifted by `shifts` instead — the previous f's column
+/// log-sum-exps, which change little from one iteration to the next. A column whose shifted
+/// sum leaves `exp(±SHIFTED_LOG_SUM_LIMIT)` (early iterations, large steps) is computed again
+/// exactly, so the result never depends on how good the guess was beyond rounding.
+fn dense_fused_pass(
+    c: &[f32],
+    m: usize,
+    g: &[f32],
+    shifts: &[f32],
+    log_a: &[f32],
+    eps: f32,
+    tau_a: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let n = log_a.len();
+    let inv_eps = 1.0 / eps;
+    let finite_shifts: Vec<f32> = shifts
+        .iter()
+        .map(|&s| if s.is_finite() { s } else { 0.0 })
+        .collect();
+    let mut row_lse = vec![0.0f32; n];
+    let partial = par::map_chunks_mut(&mut row_lse, FUSED_ROWS_PER_TASK, |t, chunk| {
+        let i0 = t * FUSED_ROWS_PER_TASK;
+        let rows = &c[i0 * m..(i0 + chunk.len()) * m];
+        let mut sums = vec![0.0f32; m];
+        let mut buf = vec![0.0f32; m];
+        for (r, (lse, row)) in chunk.iter_mut().zip(rows.chunks_exact(m)).enumerate() {
+            *lse = simd::row_lse(row, g, inv_eps, &mut buf);
+            let fi = potential(log_a[i0 + r], *lse, eps, tau_a);
+            simd::add_shifted_exps(row, fi, inv_eps, &finite_shifts, &mut sums);
+        }
+        sums
+    });
+    let mut sums = vec![0.0f32; m];
+    for p in &partial {
+        for (s, &v) in sums.iter_mut().zip(p) {
+            *s += v;
+        }
     }
-}
-
-/// `Σ_j P_ij` for each row, as `exp(f_i/ε + LSE_j((g_j − C_ij)/ε))`.
-fn row_marginal(costs: &Costs, f: &[f32], g: &[f32], eps: f32) -> Vec<f32> {
-    let lse = costs.row_lse(g, f.len(), eps);
-    f.iter()
-        .zip(&lse)
-        .map(|(&fi, &l)| (fi / eps + l).exp())
-        .collect()
-}
-
-/// `Σ_i P_ij` for each column, as `exp(g_j/ε + LSE_i((f_i − C_ij)/ε))`.
-fn col_marginal(costs: &Costs, f: &[f32], g: &[f32], eps: f32) -> Vec<f32> {
-    let lse = costs.col_lse(f, g.len(), eps);
-    g.iter()
-        .zip(&lse)
-        .map(|(&gj, &l)| (gj / eps + l).exp())
-        .collect()
+    let mut col_lse: Vec<f32> = sums
+        .iter()
+        .zip(&finite_shifts)
+        .map(|(&s, &sh)| sh + s.ln())
+        .collect();
+    let off = |j: usize| {
+        let l = sums[j].ln();
+        !shifts[j].is_finite() || !(-SHIFTED_LOG_SUM_LIMIT..=SHIFTED_LOG_SUM_LIMIT).contains(&l)
+    };
+    if (0..m).any(off) {
+        let mut f = vec![0.0f32; n];
+        set_potential(&mut f, &row_lse, log_a, eps, tau_a);
+        let exact = dense_col_lse(c, m, &f, inv_eps);
+        for (j, l) in col_lse.iter_mut().enumerate() {
+            if off(j) {
+                *l = exact[j];
+            }
+        }
+    }
+    (row_lse, col_lse)
 }
 
 /// OTT's `grad_of_marginal_fit`: `w` when τ = 1, else `w · exp(−h/ρ)` (0 where `w = 0`).
@@ -842,6 +952,40 @@ mod tests {
                 (rows[i] as f64 - want).abs() < 1e-5 * want.abs().max(1.0),
                 "{i}"
             );
+        }
+    }
+
+    #[test]
+    fn fused_pass_equals_separate_passes_whatever_the_shifts() {
+        // 300 rows: three tasks of the fused pass; a zero weight (log a = −∞) included
+        let (n, m) = (300, 37);
+        let c: Vec<f32> = (0..n * m)
+            .map(|k| ((k * 7919) % 1000) as f32 / 50.0)
+            .collect();
+        let mut log_a = vec![-(n as f32).ln(); n];
+        log_a[7] = f32::NEG_INFINITY;
+        let g: Vec<f32> = (0..m).map(|j| (j % 5) as f32 - 1.0).collect();
+        let (eps, tau) = (0.7f32, 1.0f32);
+        let rows = dense_row_lse(&c, m, &g, 1.0 / eps);
+        let mut f = vec![0.0f32; n];
+        set_potential(&mut f, &rows, &log_a, eps, tau);
+        let cols = dense_col_lse(&c, m, &f, 1.0 / eps);
+        let near: Vec<f32> = cols.iter().map(|v| v + 3.0).collect();
+        let far_above: Vec<f32> = cols.iter().map(|v| v + 500.0).collect();
+        let far_below: Vec<f32> = cols.iter().map(|v| v - 500.0).collect();
+        let mut mixed = near.clone();
+        mixed[3] = f32::NEG_INFINITY;
+        mixed[4] = f32::NAN;
+        mixed[5] = 1e30;
+        for shifts in [&cols, &near, &far_above, &far_below, &mixed] {
+            let (got_rows, got_cols) = dense_fused_pass(&c, m, &g, shifts, &log_a, eps, tau);
+            assert_eq!(got_rows, rows);
+            for (j, (&got, &want)) in got_cols.iter().zip(&cols).enumerate() {
+                assert!(
+                    (got - want).abs() < 2e-6 * want.abs().max(1.0),
+                    "column {j}: {got} vs {want}"
+                );
+            }
         }
     }
 
