@@ -458,18 +458,48 @@ fn the_gpu_backend_gives_the_cpu_answer_or_says_why_not() {
         );
         fails_with(&out, &["--backend gpu: no GPU adapter is available"]);
     }
-    let out = latentlab(&[
-        "ot",
-        "multi",
-        "--x",
-        &x,
-        &y,
-        "--epsilon",
-        "0.1",
-        "--backend",
-        "gpu",
-    ]);
-    fails_with(&out, &["the multi-marginal GPU path is not built yet"]);
+    // multi-marginal: three clouds (M3G needs equal sizes, so x, x, y runs the bare solve)
+    let multi = |backend: &str, clouds: &[&str]| {
+        let mut args = vec!["ot", "multi", "--x"];
+        args.extend_from_slice(clouds);
+        args.extend_from_slice(&["--epsilon", "0.1", "--backend", backend]);
+        latentlab(&args)
+    };
+    for clouds in [[&x, &x, &x], [&x, &x, &y]] {
+        let clouds = clouds.map(String::as_str);
+        let out = multi("gpu", &clouds);
+        if !out.status.success() {
+            fails_with(&out, &["--backend gpu: no GPU adapter is available"]);
+            continue;
+        }
+        let (gpu, cpu) = (json(&out), json(&multi("cpu", &clouds)));
+        assert_eq!(gpu["backend"], "gpu");
+        assert!(gpu["adapter"].is_string(), "{gpu}");
+        for key in ["ent_reg_cost", "m3g"] {
+            match (gpu[key].as_f64(), cpu[key].as_f64()) {
+                (Some(g), Some(c)) => assert!((g - c).abs() <= 1e-4 * c.abs(), "{key}: {g} vs {c}"),
+                (g, c) => assert_eq!(g, c, "{key}"),
+            }
+        }
+        assert_eq!(gpu["n_iters"], cpu["n_iters"]);
+    }
+    // five clouds: more than the GPU kernels take
+    let five = [x.as_str(); 5];
+    let out = multi("gpu", &five);
+    if out.status.success() {
+        panic!(
+            "five clouds on the GPU: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("at most 4 point clouds; got 5") || err.contains("no GPU adapter"),
+        "{err}"
+    );
+    let v = json(&multi("auto", &five));
+    assert_eq!(v["backend"], "cpu");
+    assert!(v["fallback"].is_string(), "{v}");
 }
 
 #[test]

@@ -12,7 +12,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::Device;
+use common::{rel_err, Device};
 
 use latentlab::core::ot::{
     sinkhorn, CostFn, Epsilon, Geometry, Points, SinkhornOptions, SinkhornOutput,
@@ -42,24 +42,6 @@ fn solve_gpu(
 ) -> Option<Result<SinkhornOutput, GpuSolveError>> {
     let d = device()?;
     Some(gpu_sinkhorn::sinkhorn(&d.gpu, &d.kernels, geom, a, b, opts))
-}
-
-/// max |got − want| / max |want| over finite entries; −∞ must match −∞.
-fn rel_err(got: &[f32], want: &[f32]) -> f32 {
-    assert_eq!(got.len(), want.len());
-    let scale = want
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold(1e-12f32, |m, v| m.max(v.abs()));
-    let mut worst = 0.0f32;
-    for (g, w) in got.iter().zip(want) {
-        if w.is_finite() {
-            worst = worst.max((g - w).abs());
-        } else {
-            assert_eq!(g, w, "a −∞ potential must stay −∞");
-        }
-    }
-    worst / scale
 }
 
 fn compare(what: &str, geom: &Geometry, a: &[f32], b: &[f32], opts: &SinkhornOptions) {

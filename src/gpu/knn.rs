@@ -9,8 +9,8 @@
 //! [`KnnKernels`] holds the pipelines (built once per device); [`nearest_neighbors`] builds
 //! one problem's buffers and streams its blocks.
 
-use super::{check_binding, filled_buffer, read_buffer, storage_entry, submit, uniform_entry};
-use super::{with_error_scopes, Gpu, GpuError};
+use super::{check_binding, filled_buffer, read_buffer, submit, with_error_scopes};
+use super::{Gpu, GpuError, Shader};
 use crate::core::align::{AlignError, ExactRanker, Knn};
 use crate::core::matrix::Matrix;
 use crate::core::par;
@@ -61,33 +61,13 @@ pub struct KnnKernels {
 
 impl KnnKernels {
     pub fn new(gpu: &Gpu) -> KnnKernels {
-        let device = &gpu.device;
-        let module = device.create_shader_module(wgpu::include_wgsl!("knn.wgsl"));
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("knn bind group layout"),
-            entries: &[
-                uniform_entry(0),
-                storage_entry(1, true),
-                storage_entry(2, false),
-                storage_entry(3, false),
-                storage_entry(4, false),
-            ],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("knn pipeline layout"),
-            bind_group_layouts: &[Some(&layout)],
-            ..Default::default()
-        });
-        let pipeline = |entry: &str| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&format!("knn {entry}")),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
+        let (shader, layout) = Shader::new(
+            gpu,
+            "knn",
+            &[include_str!("knn.wgsl")],
+            &[true, false, false, false],
+        );
+        let pipeline = |entry: &str| shader.pipeline(entry);
         KnnKernels {
             similarity: pipeline("similarity"),
             select: pipeline("select"),

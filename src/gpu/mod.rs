@@ -1,5 +1,5 @@
 //! The GPU path: the only code that knows wgpu. WGSL shaders sit beside their module
-//! (`include_wgsl!`), each with a header naming its bindings.
+//! (`include_str!`, joined by [`Shader`]), each with a header naming its bindings.
 //!
 //! As in wgpu's `hello_compute`/`repeated_compute` examples, *getting* a device is separate
 //! from *running* on it: [`Gpu::request`] finds an adapter and opens a device once; solvers
@@ -13,6 +13,7 @@
 //! backend automatically that the CPU path will be faster.
 
 pub mod knn;
+pub mod multi;
 pub mod sinkhorn;
 
 use std::fmt;
@@ -179,6 +180,70 @@ impl<T> Future for Oneshot<T> {
     }
 }
 
+/// `lse.wgsl`: the streaming log-sum-exp that `sinkhorn.wgsl` and `multi.wgsl` share.
+pub(crate) const LSE_WGSL: &str = include_str!("lse.wgsl");
+
+/// One shader's module and pipeline layout: its bind group 0 holds a uniform at binding 0
+/// and storage buffers at bindings 1, 2, … Each kernel module builds its pipelines through
+/// this, so every object gets a label that names the shader.
+pub(crate) struct Shader<'g> {
+    device: &'g wgpu::Device,
+    label: &'static str,
+    module: wgpu::ShaderModule,
+    pipeline_layout: wgpu::PipelineLayout,
+}
+
+impl<'g> Shader<'g> {
+    /// The module from `sources` joined in order (WGSL has no includes, so shared helpers
+    /// such as [`LSE_WGSL`] come first), and the bind group layout: `storage_read_only[b]`
+    /// says whether binding `b + 1` is read-only.
+    pub(crate) fn new(
+        gpu: &'g Gpu,
+        label: &'static str,
+        sources: &[&str],
+        storage_read_only: &[bool],
+    ) -> (Shader<'g>, wgpu::BindGroupLayout) {
+        let device = &gpu.device;
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(label),
+            source: wgpu::ShaderSource::Wgsl(sources.concat().into()),
+        });
+        let mut entries = vec![uniform_entry(0)];
+        for (b, &read_only) in storage_read_only.iter().enumerate() {
+            entries.push(storage_entry(b as u32 + 1, read_only));
+        }
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(&format!("{label} bind group layout")),
+            entries: &entries,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(&format!("{label} pipeline layout")),
+            bind_group_layouts: &[Some(&layout)],
+            ..Default::default()
+        });
+        let shader = Shader {
+            device,
+            label,
+            module,
+            pipeline_layout,
+        };
+        (shader, layout)
+    }
+
+    /// The compute pipeline of the entry point `entry`.
+    pub(crate) fn pipeline(&self, entry: &str) -> wgpu::ComputePipeline {
+        self.device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&format!("{} {entry}", self.label)),
+                layout: Some(&self.pipeline_layout),
+                module: &self.module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+    }
+}
+
 /// A compute-visible storage buffer binding of a bind group layout.
 pub(crate) fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
@@ -239,6 +304,19 @@ pub(crate) fn check_binding(gpu: &Gpu, what: &str, bytes: u64) -> Result<(), Gpu
         )));
     }
     Ok(())
+}
+
+/// The iteration count at which a loop now at `n_iters` next checks its error (or stops at
+/// `max`): the solvers record the iterations in between as one submission.
+pub(crate) fn next_check(n_iters: usize, max: usize, is_check: impl Fn(usize) -> bool) -> usize {
+    let mut end = n_iters;
+    while end < max {
+        end += 1;
+        if is_check(end) {
+            break;
+        }
+    }
+    end
 }
 
 /// Records one compute pass with `record` and submits it.

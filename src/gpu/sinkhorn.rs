@@ -8,8 +8,8 @@
 //! the core, so bad input is refused with the CPU path's words and the numbers mean the
 //! same thing.
 
-use super::{check_binding, filled_buffer, read_buffer, storage_entry, submit, uniform_entry};
-use super::{with_error_scopes, Gpu, GpuError};
+use super::{check_binding, filled_buffer, next_check, read_buffer, submit, with_error_scopes};
+use super::{Gpu, GpuError, Shader, LSE_WGSL};
 use crate::core::ot::sinkhorn::{check_problem, finish, is_check, resolve_epsilon, should_stop};
 use crate::core::ot::{CostFn, Epsilon, Geometry, OtError, SinkhornOptions, SinkhornOutput};
 
@@ -51,41 +51,13 @@ pub struct SinkhornKernels {
 
 impl SinkhornKernels {
     pub fn new(gpu: &Gpu) -> SinkhornKernels {
-        let device = &gpu.device;
-        let module = device.create_shader_module(wgpu::include_wgsl!("sinkhorn.wgsl"));
-        let mut entries = vec![uniform_entry(0)];
-        for (binding, read_only) in [
-            (1, true),
-            (2, true),
-            (3, false),
-            (4, false),
-            (5, true),
-            (6, true),
-            (7, false),
-            (8, false),
-            (9, false),
-        ] {
-            entries.push(storage_entry(binding, read_only));
-        }
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("sinkhorn bind group layout"),
-            entries: &entries,
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("sinkhorn pipeline layout"),
-            bind_group_layouts: &[Some(&layout)],
-            ..Default::default()
-        });
-        let pipeline = |entry: &str| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&format!("sinkhorn {entry}")),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
+        let (shader, layout) = Shader::new(
+            gpu,
+            "sinkhorn",
+            &[LSE_WGSL, include_str!("sinkhorn.wgsl")],
+            &[true, true, false, false, true, true, false, false, false],
+        );
+        let pipeline = |entry: &str| shader.pipeline(entry);
         SinkhornKernels {
             g_partial: pipeline("g_partial"),
             g_combine: pipeline("g_combine"),
@@ -399,15 +371,9 @@ async fn solve(
     let mut errors = Vec::new();
     let mut n_iters = 0;
     while n_iters < opts.max_iterations {
-        // Record the iterations up to the next check in one submission.
+        // the iterations up to the next check in one submission
         let start = n_iters;
-        let mut end = start;
-        while end < opts.max_iterations {
-            end += 1;
-            if is_check(end, opts) {
-                break;
-            }
-        }
+        let end = next_check(start, opts.max_iterations, |n| is_check(n, opts));
         problem.run("sinkhorn iterations", |pass| {
             for _ in start..end {
                 problem.iterate(pass);

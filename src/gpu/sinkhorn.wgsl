@@ -50,14 +50,8 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> sums: array<f32>;
 @group(0) @binding(9) var<storage, read_write> part: array<f32>;
 
-// −∞ stands in as NEG: WGSL promises nothing about infinities.
-const NEG: f32 = -3.0e38;
 const COSINE_RIDGE: f32 = 1e-8;
 const WG: u32 = 64u;
-
-fn is_neg(v: f32) -> bool {
-  return v <= -1.0e38;
-}
 
 fn cost(i: u32, j: u32) -> f32 {
   if (params.cost_kind == 2u) {
@@ -85,34 +79,7 @@ fn cost(i: u32, j: u32) -> f32 {
   return 1.0 - xy / (sqrt(xx) * sqrt(yy) + COSINE_RIDGE);
 }
 
-// A streaming log-sum-exp: log(sum) + mx; sum = 0 means "nothing yet" (−∞).
-struct Lse {
-  mx: f32,
-  sum: f32,
-}
-
-fn lse_push(l: ptr<function, Lse>, v: f32) {
-  if ((*l).sum == 0.0) {
-    (*l).mx = v;
-    (*l).sum = 1.0;
-  } else if (v > (*l).mx) {
-    (*l).sum = (*l).sum * exp((*l).mx - v) + 1.0;
-    (*l).mx = v;
-  } else {
-    (*l).sum += exp(v - (*l).mx);
-  }
-}
-
-fn lse_merge(l: Lse, r: Lse) -> Lse {
-  if (l.sum == 0.0) {
-    return r;
-  }
-  if (r.sum == 0.0) {
-    return l;
-  }
-  let mx = max(l.mx, r.mx);
-  return Lse(mx, l.sum * exp(l.mx - mx) + r.sum * exp(r.mx - mx));
-}
+// NEG, is_neg, Lse, lse_push and lse_merge: lse.wgsl, prepended to this file (src/gpu/mod.rs `Shader`).
 
 // OTT's guard: an empty (−∞) log-sum-exp counts as 0.
 fn lse_or_zero(l: Lse) -> f32 {

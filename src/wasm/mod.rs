@@ -142,12 +142,18 @@ pub(crate) struct WebGpu {
     pub(crate) gpu: crate::gpu::Gpu,
     sinkhorn: std::cell::OnceCell<crate::gpu::sinkhorn::SinkhornKernels>,
     knn: std::cell::OnceCell<crate::gpu::knn::KnnKernels>,
+    multi: std::cell::OnceCell<crate::gpu::multi::MultiKernels>,
 }
 
 impl WebGpu {
     pub(crate) fn sinkhorn(&self) -> &crate::gpu::sinkhorn::SinkhornKernels {
         self.sinkhorn
             .get_or_init(|| crate::gpu::sinkhorn::SinkhornKernels::new(&self.gpu))
+    }
+
+    pub(crate) fn multi(&self) -> &crate::gpu::multi::MultiKernels {
+        self.multi
+            .get_or_init(|| crate::gpu::multi::MultiKernels::new(&self.gpu))
     }
 
     pub(crate) fn knn(&self) -> &crate::gpu::knn::KnnKernels {
@@ -173,6 +179,7 @@ pub(crate) async fn webgpu() -> Result<std::rc::Rc<WebGpu>, String> {
                 gpu,
                 sinkhorn: std::cell::OnceCell::new(),
                 knn: std::cell::OnceCell::new(),
+                multi: std::cell::OnceCell::new(),
             });
             WEBGPU.with(|g| *g.borrow_mut() = Some(Some(shared.clone())));
             Ok(shared)

@@ -3,16 +3,20 @@
 //! Point clouds cross as row-major `Float32Array`s with their sizes and dimension beside
 //! them; options are plain objects with camelCase keys (unknown keys are refused by name).
 //! Results keep the CLI's snake_case keys (`reg_ot_cost`, `n_iters`, …), carry
-//! `backend` ("cpu", or "webgpu" from `sinkhornAsync`), and hold potentials, plans and gradients as `Float32Array`s.
+//! `backend` ("cpu", or "webgpu" from the async forms `sinkhornAsync`, `multiSinkhornAsync`,
+//! `m3gAsync`, which run the WGSL kernels of `crate::gpu` when the browser offers WebGPU and
+//! fall back to the CPU, saying why, when it does not or the GPU fails), and hold potentials,
+//! plans and gradients as `Float32Array`s.
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::{backend_option, f32_array, forget_webgpu, set, to_js, webgpu, Options};
+use super::{backend_option, f32_array, forget_webgpu, set, to_js, webgpu, Options, WebGpu};
 use crate::core::ot::{
     self, CostFn, Epsilon, Geometry, MultiSinkhornOptions, OtError, Points, SinkhornOptions,
 };
+use crate::gpu::multi as gpu_multi;
 use crate::gpu::sinkhorn::{sinkhorn_async as gpu_sinkhorn_async, GpuSolveError};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -55,7 +59,7 @@ export interface MultiSinkhornOptions {
   returnCoupling?: boolean;
 }
 export interface MultiSinkhornResult {
-  backend: "cpu";
+  backend: "cpu" | "webgpu";
   ent_reg_cost: number; epsilon: number; n_iters: number; converged: boolean;
   errors: number[]; shape: number[];
   potentials: Float32Array[];
@@ -67,13 +71,18 @@ export interface M3gOptions {
   threshold?: number; maxIterations?: number; maxTensorEntries?: number;
 }
 export interface M3gResult {
-  backend: "cpu";
+  backend: "cpu" | "webgpu";
   m3g: number; ground_truth_cost: number; ent_reg_cost: number; epsilon: number;
   n_iters: number; converged: boolean; errors: number[]; k: number; n: number;
   potentials: Float32Array[];
   /** ∂M3G/∂views[a], one n × dim row-major array per view, when withGradient. */
   gradient?: Float32Array[];
 }
+/** Where an async solver runs: WebGPU when the browser has an adapter, else the CPU ("auto",
+ * the default); "gpu" fails rather than fall back; "cpu" never asks for a GPU. */
+export type OtBackend = "auto" | "gpu" | "cpu";
+/** What the async solvers add: the adapter used, or why they fell back to the CPU. */
+export interface OtBackendReport { adapter?: string; fallback?: string }
 "#;
 
 const SINKHORN_KEYS: &[&str] = &[
@@ -323,16 +332,14 @@ pub fn sinkhorn(
 /// mid-solve, e.g. a lost device) on the CPU; the result says which (`backend`: "webgpu" or
 /// "cpu") and why it fell back (`fallback`). `options.backend`: "auto" (default), "gpu"
 /// (fail rather than fall back) or "cpu".
-#[wasm_bindgen(js_name = sinkhornAsync, unchecked_return_type = "Promise<SinkhornResult & { adapter?: string; fallback?: string }>")]
+#[wasm_bindgen(js_name = sinkhornAsync, unchecked_return_type = "Promise<SinkhornResult & OtBackendReport>")]
 pub async fn sinkhorn_async(
     x: Vec<f32>,
     n: usize,
     y: Vec<f32>,
     m: usize,
     dim: usize,
-    #[wasm_bindgen(
-        unchecked_param_type = "SinkhornOptions & { backend?: \"auto\" | \"gpu\" | \"cpu\" }"
-    )]
+    #[wasm_bindgen(unchecked_param_type = "SinkhornOptions & { backend?: OtBackend }")]
     options: JsValue,
 ) -> Result<JsValue, JsError> {
     // sinkhorn's options plus the backend choice.
@@ -345,44 +352,21 @@ pub async fn sinkhorn_async(
         cost: options.cost_fn()?,
     };
     let (opts, a, b) = options.sinkhorn()?;
-    let mut fallback = None;
-    if backend != "cpu" {
-        match webgpu().await {
-            Ok(shared) => {
-                let (gpu, kernels) = (&shared.gpu, shared.sinkhorn());
-                match gpu_sinkhorn_async(gpu, kernels, &geom, &a, &b, &opts).await {
-                    Ok(out) => {
-                        let result = sinkhorn_result(&out, "webgpu", n, m)?;
-                        set(
-                            &result,
-                            "adapter",
-                            &JsValue::from_str(&gpu.adapter.to_string()),
-                        )?;
-                        return Ok(result);
-                    }
-                    Err(GpuSolveError::Input(e)) => return Err(ot_error(e, SINKHORN_NAMES)),
-                    Err(GpuSolveError::Gpu(e)) => {
-                        // A failed device is dropped, so the next call asks for a new one.
-                        forget_webgpu();
-                        if backend == "gpu" {
-                            return Err(JsError::new(&format!("backend \"gpu\": {e}")));
-                        }
-                        fallback = Some(format!("the GPU failed ({e}); solved on the CPU"));
-                    }
-                }
-            }
-            Err(why) if backend == "gpu" => {
-                return Err(JsError::new(&format!("backend \"gpu\": {why}")))
-            }
-            Err(why) => fallback = Some(why),
+    let on_gpu = on_webgpu(&backend, SINKHORN_NAMES, |shared| {
+        let (geom, a, b, opts) = (&geom, &a, &b, &opts);
+        async move { gpu_sinkhorn_async(&shared.gpu, shared.sinkhorn(), geom, a, b, opts).await }
+    })
+    .await?;
+    match on_gpu {
+        WebGpuOutcome::Solved(out, adapter) => {
+            report(sinkhorn_result(&out, "webgpu", n, m)?, Some(adapter), None)
+        }
+        WebGpuOutcome::Cpu(fallback) => {
+            let out =
+                ot::sinkhorn(&geom, &a, &b, &opts).map_err(|e| ot_error(e, SINKHORN_NAMES))?;
+            report(sinkhorn_result(&out, "cpu", n, m)?, None, fallback)
         }
     }
-    let out = ot::sinkhorn(&geom, &a, &b, &opts).map_err(|e| ot_error(e, SINKHORN_NAMES))?;
-    let result = sinkhorn_result(&out, "cpu", n, m)?;
-    if let Some(why) = fallback {
-        set(&result, "fallback", &JsValue::from_str(&why))?;
-    }
-    Ok(result)
 }
 
 /// Entropic OT under an `n × m` cost matrix (row-major).
@@ -414,17 +398,37 @@ struct MultiResult<'a> {
     shape: &'a [usize],
 }
 
-/// Entropic multi-marginal OT between k ≥ 2 point clouds (`clouds[l]` is
-/// `sizes[l] × dim`, row-major), as OTT-JAX's `MMSinkhorn`.
-#[wasm_bindgen(js_name = multiSinkhorn, unchecked_return_type = "MultiSinkhornResult")]
-pub fn multi_sinkhorn(
-    #[wasm_bindgen(unchecked_param_type = "Float32Array[]")] clouds: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "number[]")] sizes: JsValue,
+/// A multi-marginal call's inputs, checked for shape on the JS side of the boundary.
+struct MultiCall {
+    data: Vec<Vec<f32>>,
+    sizes: Vec<usize>,
     dim: usize,
-    #[wasm_bindgen(unchecked_param_type = "MultiSinkhornOptions")] options: JsValue,
-) -> Result<JsValue, JsError> {
-    let options = Options::required(options, MULTI_KEYS, "multiSinkhorn options", EPSILON_HINT)?;
-    let data = arrays_from_js(&clouds, "clouds")?;
+    weights: Vec<Vec<f32>>,
+    cost: CostFn,
+    opts: MultiSinkhornOptions,
+}
+
+impl MultiCall {
+    fn points(&self) -> Vec<Points<'_>> {
+        self.data
+            .iter()
+            .zip(&self.sizes)
+            .map(|(d, &n)| Points::new(d, n, self.dim))
+            .collect()
+    }
+
+    fn weights(&self) -> Vec<&[f32]> {
+        self.weights.iter().map(Vec::as_slice).collect()
+    }
+}
+
+fn multi_call(
+    clouds: &JsValue,
+    sizes: JsValue,
+    dim: usize,
+    options: &Options,
+) -> Result<MultiCall, JsError> {
+    let data = arrays_from_js(clouds, "clouds")?;
     let sizes: Vec<usize> = serde_wasm_bindgen::from_value(sizes).map_err(|e| {
         JsError::new(&format!(
             "sizes must be an array of point counts, one per cloud: {e}"
@@ -437,18 +441,19 @@ pub fn multi_sinkhorn(
             data.len()
         )));
     }
-    let points: Vec<Points> = data
-        .iter()
-        .zip(&sizes)
-        .map(|(d, &n)| Points::new(d, n, dim))
-        .collect();
-    let weights = options.get::<Vec<Vec<f32>>>("weights")?.unwrap_or_default();
-    let w: Vec<&[f32]> = weights.iter().map(Vec::as_slice).collect();
-    let cost = options.cost_fn()?;
-    let opts = options.multi()?;
-    let out = ot::multi_sinkhorn(&points, &w, cost, &opts).map_err(|e| ot_error(e, MULTI_NAMES))?;
+    Ok(MultiCall {
+        data,
+        sizes,
+        dim,
+        weights: options.get::<Vec<Vec<f32>>>("weights")?.unwrap_or_default(),
+        cost: options.cost_fn()?,
+        opts: options.multi()?,
+    })
+}
+
+fn multi_result(out: &ot::MultiSinkhornOutput, backend: &'static str) -> Result<JsValue, JsError> {
     let result = to_js(&MultiResult {
-        backend: "cpu",
+        backend,
         ent_reg_cost: out.ent_reg_cost,
         epsilon: out.epsilon,
         n_iters: out.n_iters,
@@ -461,6 +466,67 @@ pub fn multi_sinkhorn(
         set(&result, "coupling", &f32_array(coupling))?;
     }
     Ok(result)
+}
+
+/// Entropic multi-marginal OT between k ≥ 2 point clouds (`clouds[l]` is
+/// `sizes[l] × dim`, row-major), as OTT-JAX's `MMSinkhorn`.
+#[wasm_bindgen(js_name = multiSinkhorn, unchecked_return_type = "MultiSinkhornResult")]
+pub fn multi_sinkhorn(
+    #[wasm_bindgen(unchecked_param_type = "Float32Array[]")] clouds: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "number[]")] sizes: JsValue,
+    dim: usize,
+    #[wasm_bindgen(unchecked_param_type = "MultiSinkhornOptions")] options: JsValue,
+) -> Result<JsValue, JsError> {
+    let options = Options::required(options, MULTI_KEYS, "multiSinkhorn options", EPSILON_HINT)?;
+    let call = multi_call(&clouds, sizes, dim, &options)?;
+    let out = ot::multi_sinkhorn(&call.points(), &call.weights(), call.cost, &call.opts)
+        .map_err(|e| ot_error(e, MULTI_NAMES))?;
+    multi_result(&out, "cpu")
+}
+
+/// `multiSinkhorn` on WebGPU (k ≤ 4) when the browser has an adapter, else (or when the GPU
+/// fails, or k > 4) on the CPU; `backend`, `adapter` and `fallback` say which and why.
+#[wasm_bindgen(
+    js_name = multiSinkhornAsync,
+    unchecked_return_type = "Promise<MultiSinkhornResult & OtBackendReport>"
+)]
+pub async fn multi_sinkhorn_async(
+    #[wasm_bindgen(unchecked_param_type = "Float32Array[]")] clouds: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "number[]")] sizes: JsValue,
+    dim: usize,
+    #[wasm_bindgen(unchecked_param_type = "MultiSinkhornOptions & { backend?: OtBackend }")]
+    options: JsValue,
+) -> Result<JsValue, JsError> {
+    let keys: Vec<&str> = MULTI_KEYS.iter().copied().chain(["backend"]).collect();
+    let options = Options::required(options, &keys, "multiSinkhornAsync options", EPSILON_HINT)?;
+    let backend = backend_option(&options)?;
+    let call = multi_call(&clouds, sizes, dim, &options)?;
+    let (points, weights) = (call.points(), call.weights());
+    let on_gpu = on_webgpu(&backend, MULTI_NAMES, |shared| {
+        let (points, weights, opts) = (&points, &weights, &call.opts);
+        async move {
+            gpu_multi::multi_sinkhorn_async(
+                &shared.gpu,
+                shared.multi(),
+                points,
+                weights,
+                call.cost,
+                opts,
+            )
+            .await
+        }
+    })
+    .await?;
+    match on_gpu {
+        WebGpuOutcome::Solved(out, adapter) => {
+            report(multi_result(&out, "webgpu")?, Some(adapter), None)
+        }
+        WebGpuOutcome::Cpu(fallback) => {
+            let out = ot::multi_sinkhorn(&points, &weights, call.cost, &call.opts)
+                .map_err(|e| ot_error(e, MULTI_NAMES))?;
+            report(multi_result(&out, "cpu")?, None, fallback)
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -477,6 +543,31 @@ struct M3gResult<'a> {
     n: usize,
 }
 
+fn m3g_result(
+    out: &ot::M3gOutput,
+    backend: &'static str,
+    k: usize,
+    n: usize,
+) -> Result<JsValue, JsError> {
+    let result = to_js(&M3gResult {
+        backend,
+        m3g: out.m3g,
+        ground_truth_cost: out.ground_truth_cost,
+        ent_reg_cost: out.ent_reg_cost,
+        epsilon: out.epsilon,
+        n_iters: out.n_iters,
+        converged: out.converged,
+        errors: &out.errors,
+        k,
+        n,
+    })?;
+    set(&result, "potentials", &f32_arrays(&out.potentials))?;
+    if let Some(gradient) = &out.gradient {
+        set(&result, "gradient", &f32_arrays(gradient))?;
+    }
+    Ok(result)
+}
+
 /// The multi-marginal matching gap (M3G) of k ≥ 2 views of the same n items (`views[l]`
 /// is `n × dim`, row `i` is item i), with its gradient when `withGradient`.
 #[wasm_bindgen(unchecked_return_type = "M3gResult")]
@@ -490,25 +581,115 @@ pub fn m3g(
     let options = Options::required(options, M3G_KEYS, "m3g options", EPSILON_HINT)?;
     let data = arrays_from_js(&views, "views")?;
     let points: Vec<Points> = data.iter().map(|d| Points::new(d, n, dim)).collect();
-    let cost = options.cost_fn()?;
-    let opts = options.multi()?;
-    let out = ot::m3g(&points, cost, &opts, with_gradient.unwrap_or(false))
-        .map_err(|e| ot_error(e, MULTI_NAMES))?;
-    let result = to_js(&M3gResult {
-        backend: "cpu",
-        m3g: out.m3g,
-        ground_truth_cost: out.ground_truth_cost,
-        ent_reg_cost: out.ent_reg_cost,
-        epsilon: out.epsilon,
-        n_iters: out.n_iters,
-        converged: out.converged,
-        errors: &out.errors,
-        k: points.len(),
-        n,
-    })?;
-    set(&result, "potentials", &f32_arrays(&out.potentials))?;
-    if let Some(gradient) = &out.gradient {
-        set(&result, "gradient", &f32_arrays(gradient))?;
+    let out = ot::m3g(
+        &points,
+        options.cost_fn()?,
+        &options.multi()?,
+        with_gradient.unwrap_or(false),
+    )
+    .map_err(|e| ot_error(e, MULTI_NAMES))?;
+    m3g_result(&out, "cpu", points.len(), n)
+}
+
+/// `m3g` with the multi-marginal solve on WebGPU (k ≤ 4) when the browser has an adapter,
+/// else on the CPU; the gradient is computed on the CPU from the potentials either way.
+#[wasm_bindgen(js_name = m3gAsync, unchecked_return_type = "Promise<M3gResult & OtBackendReport>")]
+pub async fn m3g_async(
+    #[wasm_bindgen(unchecked_param_type = "Float32Array[]")] views: JsValue,
+    n: usize,
+    dim: usize,
+    #[wasm_bindgen(unchecked_param_type = "M3gOptions & { backend?: OtBackend }")] options: JsValue,
+    #[wasm_bindgen(js_name = withGradient)] with_gradient: Option<bool>,
+) -> Result<JsValue, JsError> {
+    let keys: Vec<&str> = M3G_KEYS.iter().copied().chain(["backend"]).collect();
+    let options = Options::required(options, &keys, "m3gAsync options", EPSILON_HINT)?;
+    let backend = backend_option(&options)?;
+    let data = arrays_from_js(&views, "views")?;
+    let points: Vec<Points> = data.iter().map(|d| Points::new(d, n, dim)).collect();
+    let (cost, opts) = (options.cost_fn()?, options.multi()?);
+    let with_gradient = with_gradient.unwrap_or(false);
+    let k = points.len();
+    let on_gpu = on_webgpu(&backend, MULTI_NAMES, |shared| {
+        let (points, opts) = (&points, &opts);
+        async move {
+            gpu_multi::m3g_async(
+                &shared.gpu,
+                shared.multi(),
+                points,
+                cost,
+                opts,
+                with_gradient,
+            )
+            .await
+        }
+    })
+    .await?;
+    match on_gpu {
+        WebGpuOutcome::Solved(out, adapter) => {
+            report(m3g_result(&out, "webgpu", k, n)?, Some(adapter), None)
+        }
+        WebGpuOutcome::Cpu(fallback) => {
+            let out = ot::m3g(&points, cost, &opts, with_gradient)
+                .map_err(|e| ot_error(e, MULTI_NAMES))?;
+            report(m3g_result(&out, "cpu", k, n)?, None, fallback)
+        }
+    }
+}
+
+/// What [`on_webgpu`] did: solved (with the adapter's name), or left it to the CPU (with why,
+/// unless the caller asked for the CPU).
+enum WebGpuOutcome<T> {
+    Solved(T, String),
+    Cpu(Option<String>),
+}
+
+/// Runs `solve` on the page's shared WebGPU device unless `backend` is "cpu". Bad input is an
+/// error in the CPU path's words; with "auto" a missing adapter or a GPU failure (a lost
+/// device, k > 4) leaves the problem to the CPU and says why, with "gpu" it is an error. A
+/// device that failed is dropped, so the next call asks for a new one.
+async fn on_webgpu<T, F, Fut>(
+    backend: &str,
+    names: &[(&str, &str)],
+    solve: F,
+) -> Result<WebGpuOutcome<T>, JsError>
+where
+    F: FnOnce(std::rc::Rc<WebGpu>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, GpuSolveError>>,
+{
+    if backend == "cpu" {
+        return Ok(WebGpuOutcome::Cpu(None));
+    }
+    let why = match webgpu().await {
+        Ok(shared) => {
+            let adapter = shared.gpu.adapter.to_string();
+            match solve(shared).await {
+                Ok(out) => return Ok(WebGpuOutcome::Solved(out, adapter)),
+                Err(GpuSolveError::Input(e)) => return Err(ot_error(e, names)),
+                Err(GpuSolveError::Gpu(e)) => {
+                    forget_webgpu();
+                    format!("the GPU failed ({e}); solved on the CPU")
+                }
+            }
+        }
+        Err(why) => why,
+    };
+    if backend == "gpu" {
+        return Err(JsError::new(&format!("backend \"gpu\": {why}")));
+    }
+    Ok(WebGpuOutcome::Cpu(Some(why)))
+}
+
+/// `result` with `adapter` and `fallback` set where known.
+fn report(
+    result: JsValue,
+    adapter: Option<String>,
+    fallback: Option<String>,
+) -> Result<JsValue, JsError> {
+    if let Some(adapter) = adapter {
+        set(&result, "adapter", &JsValue::from_str(&adapter))?;
+    }
+    if let Some(why) = fallback {
+        set(&result, "fallback", &JsValue::from_str(&why))?;
     }
     Ok(result)
 }

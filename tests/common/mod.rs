@@ -130,3 +130,21 @@ pub fn gpu_device<K: Send + Sync>(
     })
     .as_ref()
 }
+
+/// max |got − want| / max |want| over finite entries; −∞ must match −∞.
+pub fn rel_err(got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(got.len(), want.len());
+    let scale = want
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(1e-12f32, |m, v| m.max(v.abs()));
+    let mut worst = 0.0f32;
+    for (g, w) in got.iter().zip(want) {
+        if w.is_finite() {
+            worst = worst.max((g - w).abs());
+        } else {
+            assert_eq!(g, w, "a −∞ potential must stay −∞");
+        }
+    }
+    worst / scale
+}

@@ -62,17 +62,22 @@ test('dragging a point re-solves; M3G and the gallery plan are shown with their 
   await page.close();
 });
 
-test('with WebGPU (SwiftShader) the two-cloud plan runs on the GPU and equals the CPU answer', async () => {
+test('with WebGPU (SwiftShader) the two-cloud plan and the three-cloud M3G run on the GPU and equal the CPU answers', async () => {
   const gpuBrowser = await launch({ webgpu: true });
   try {
     const solved = async (query) => {
       const { page, errors } = await openPage(gpuBrowser, `${server.url}/ot.html${query}`);
       await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
+      await page.waitForSelector('body[data-three-solved="true"]', { timeout: 120_000 });
       const result = page.getByTestId('two-result');
+      const three = page.getByTestId('three-result');
       const out = {
         backend: await result.getAttribute('data-backend'),
         cost: Number(await result.getAttribute('data-cost')),
         text: await result.textContent(),
+        threeBackend: await three.getAttribute('data-backend'),
+        m3g: Number(await three.getAttribute('data-m3g')),
+        threeText: await three.textContent(),
         errors,
       };
       await page.close();
@@ -83,6 +88,9 @@ test('with WebGPU (SwiftShader) the two-cloud plan runs on the GPU and equals th
     assert.equal(cpu.backend, 'cpu');
     assert.equal(gpu.backend, 'webgpu', gpu.text);
     assert.ok(Math.abs(gpu.cost - cpu.cost) <= 1e-4 * Math.abs(cpu.cost), `webgpu ${gpu.cost} vs cpu ${cpu.cost}`);
+    assert.equal(cpu.threeBackend, 'cpu');
+    assert.equal(gpu.threeBackend, 'webgpu', gpu.threeText);
+    assert.ok(Math.abs(gpu.m3g - cpu.m3g) <= 1e-4 * Math.abs(cpu.m3g), `M3G webgpu ${gpu.m3g} vs cpu ${cpu.m3g}`);
     assert.deepEqual(gpu.errors, []);
   } finally {
     await gpuBrowser.close();

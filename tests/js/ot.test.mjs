@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { sinkhorn, sinkhornAsync, sinkhornCost, multiSinkhorn, m3g } from 'latentlab';
+import { sinkhorn, sinkhornAsync, sinkhornCost, multiSinkhorn, multiSinkhornAsync, m3g, m3gAsync } from 'latentlab';
 
 const fixture = (file, name) => {
   const all = JSON.parse(readFileSync(new URL(`../fixtures/ot/${file}`, import.meta.url), 'utf8'));
@@ -164,4 +164,28 @@ test('sinkhornAsync falls back to the CPU where there is no WebGPU, says why, an
   await assert.rejects(sinkhornAsync(x, 4, y, 3, 2, { epsilon: 0.1, backend: 'tpu' }), /options.backend is "tpu"/);
   await assert.rejects(sinkhornAsync(x, 4, y, 3, 2, { epsilon: 0.1, backnd: 'cpu' }), /unknown sinkhornAsync options key "backnd"/);
   await assert.rejects(sinkhornAsync(x, 4, y, 3, 2, { epsilon: -1 }), /epsilon/);
+});
+
+test('multiSinkhornAsync and m3gAsync fall back to the CPU without WebGPU, say why, and give the same answers', async () => {
+  const views = [
+    new Float32Array([0, 0, 1, 0, 0, 1]),
+    new Float32Array([0.1, 0, 1, 0.2, 0, 0.9]),
+    new Float32Array([0, 0.1, 1.1, 0, 0.1, 1]),
+  ];
+  const sync = m3g(views, 3, 2, { epsilon: 0.1 }, true);
+  const r = await m3gAsync(views, 3, 2, { epsilon: 0.1 }, true);
+  assert.equal(r.backend, 'cpu');
+  assert.match(r.fallback, /no WebGPU adapter/);
+  assert.equal(r.m3g, sync.m3g);
+  assert.deepEqual(r.gradient, sync.gradient);
+  const multi = multiSinkhorn(views, [3, 3, 3], 2, { epsilon: 0.1, returnCoupling: true });
+  const multiAsync = await multiSinkhornAsync(views, [3, 3, 3], 2, { epsilon: 0.1, returnCoupling: true, backend: 'cpu' });
+  assert.equal(multiAsync.backend, 'cpu');
+  assert.equal(multiAsync.fallback, undefined);
+  assert.equal(multiAsync.ent_reg_cost, multi.ent_reg_cost);
+  assert.deepEqual(multiAsync.coupling, multi.coupling);
+  await assert.rejects(m3gAsync(views, 3, 2, { epsilon: 0.1, backend: 'gpu' }), /backend "gpu": no WebGPU adapter/);
+  await assert.rejects(multiSinkhornAsync(views, [3, 3], 2, { epsilon: 0.1 }), /sizes has 2 entries but clouds has 3/);
+  await assert.rejects(multiSinkhornAsync(views, [3, 3, 3], 2, { epsilon: 0.1, backnd: 'cpu' }), /unknown multiSinkhornAsync options key "backnd"/);
+  await assert.rejects(m3gAsync(views, 3, 2, { epsilon: 0 }), /epsilon/);
 });

@@ -1,7 +1,7 @@
 // The optimal-transport page's worker operations: entropic OT between two 2-D clouds (plan
 // included), multi-marginal OT and the M3G value for three clouds (with the coupling's best
 // matches), and a real-data plan matching the gallery's photos to their captions.
-import { sinkhorn, sinkhornAsync, multiSinkhorn, m3g } from 'latentlab';
+import { sinkhorn, sinkhornAsync, multiSinkhornAsync, m3gAsync } from 'latentlab';
 import { galleryEmbeddings } from './gallery-embeds.js';
 
 const SOLVER = { threshold: 1e-4, maxIterations: 5000 };
@@ -21,12 +21,15 @@ async function twoClouds({ x, y, epsilon, backend = 'auto' }) {
   };
 }
 
-/** M3G of three equal-sized clouds, and for each point of the first its best (j, k). */
-function threeClouds({ clouds, epsilon }) {
+/** M3G of three equal-sized clouds, and for each point of the first its best (j, k): on
+ * WebGPU when the browser has it (the multi-marginal WGSL kernels), else on the CPU. */
+async function threeClouds({ clouds, epsilon, backend = 'auto' }) {
   const n = clouds[0].length / 2;
   const views = clouds.map((c) => Float32Array.from(c));
-  const gap = m3g(views, n, 2, { epsilon, ...SOLVER });
-  const multi = multiSinkhorn(views, views.map(() => n), 2, { epsilon, returnCoupling: true, ...SOLVER });
+  const gap = await m3gAsync(views, n, 2, { epsilon, backend, ...SOLVER });
+  const multi = await multiSinkhornAsync(views, views.map(() => n), 2, {
+    epsilon, returnCoupling: true, backend, ...SOLVER,
+  });
   const matches = [];
   for (let i = 0; i < n; i++) {
     let best = { j: 0, k: 0, p: -1 };
@@ -39,7 +42,8 @@ function threeClouds({ clouds, epsilon }) {
     matches.push([i, best.j, best.k, best.p * n]);
   }
   return {
-    backend: gap.backend, m3g: gap.m3g, ent_reg_cost: gap.ent_reg_cost,
+    backend: gap.backend, adapter: gap.adapter, fallback: gap.fallback,
+    m3g: gap.m3g, ent_reg_cost: gap.ent_reg_cost,
     ground_truth_cost: gap.ground_truth_cost, n_iters: gap.n_iters, converged: gap.converged, matches,
   };
 }

@@ -7,10 +7,12 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use latentlab::core::matrix::Matrix;
 use latentlab::core::ot::{
-    m3g, multi_sinkhorn, sinkhorn, CostFn, Epsilon, Geometry, MultiSinkhornOptions, OtError,
-    Points, SinkhornOptions, DEFAULT_MAX_TENSOR_ENTRIES,
+    m3g, multi_sinkhorn, sinkhorn, CostFn, Epsilon, Geometry, M3gOutput, MultiSinkhornOptions,
+    MultiSinkhornOutput, OtError, Points, SinkhornOptions, DEFAULT_MAX_TENSOR_ENTRIES,
 };
+use latentlab::gpu::multi::{m3g as gpu_m3g, multi_sinkhorn as gpu_multi_sinkhorn, MultiKernels};
 use latentlab::gpu::sinkhorn::{sinkhorn as gpu_sinkhorn, GpuSolveError, SinkhornKernels};
+use latentlab::gpu::Gpu;
 use serde_json::{json, Value};
 
 use crate::common::{choose_gpu, emit, Backend};
@@ -80,16 +82,6 @@ impl CostFnArg {
             CostFnArg::SqEuclidean => "sqeuclidean",
             CostFnArg::Cosine => "cosine",
         }
-    }
-}
-
-/// The multi-marginal solver has only the CPU path so far.
-fn backend(b: Backend) -> Result<&'static str> {
-    match b {
-        Backend::Cpu | Backend::Auto => Ok("cpu"),
-        Backend::Gpu => bail!(
-            "--backend gpu: the multi-marginal GPU path is not built yet; use --backend cpu or auto"
-        ),
     }
 }
 
@@ -361,7 +353,6 @@ fn run_sinkhorn(args: &SinkhornArgs) -> Result<Value> {
 }
 
 fn run_multi(args: &MultiArgs) -> Result<Value> {
-    let backend = backend(args.backend)?;
     let clouds: Vec<Matrix> = args
         .x
         .iter()
@@ -417,11 +408,27 @@ fn run_multi(args: &MultiArgs) -> Result<Value> {
     } else {
         None
     };
-    let mut value = if m3g_note.is_none() {
-        let out =
-            m3g(&points, args.cost_fn.core(), &opts, false).map_err(|e| ot_error(e, locate))?;
+    let cost_fn = args.cost_fn.core();
+    let w: Vec<&[f32]> = weights.iter().map(Vec::as_slice).collect();
+    let (gpu, mut fallback) = choose_gpu(args.backend)?;
+    let kernels = gpu.as_ref().map(MultiKernels::new);
+    // The GPU's answer, or None when auto falls back to the CPU (with the reason).
+    let mut on_gpu = |solve: &dyn Fn(&Gpu, &MultiKernels) -> Result<Value, GpuSolveError>| {
+        let (Some(gpu), Some(kernels)) = (&gpu, &kernels) else {
+            return Ok(None);
+        };
+        match solve(gpu, kernels) {
+            Ok(v) => Ok(Some(v)),
+            Err(GpuSolveError::Input(e)) => Err(ot_error(e, locate)),
+            Err(GpuSolveError::Gpu(e)) if args.backend == Backend::Auto => {
+                fallback = Some(format!("the GPU path failed ({e}); solved on the CPU"));
+                Ok(None)
+            }
+            Err(GpuSolveError::Gpu(e)) => Err(anyhow::anyhow!("--backend gpu: {e}")),
+        }
+    };
+    let m3g_json = |out: M3gOutput| {
         json!({
-            "backend": backend,
             "ent_reg_cost": out.ent_reg_cost,
             "m3g": out.m3g,
             "ground_truth_cost": out.ground_truth_cost,
@@ -430,12 +437,9 @@ fn run_multi(args: &MultiArgs) -> Result<Value> {
             "converged": out.converged,
             "errors": out.errors,
         })
-    } else {
-        let w: Vec<&[f32]> = weights.iter().map(Vec::as_slice).collect();
-        let out = multi_sinkhorn(&points, &w, args.cost_fn.core(), &opts)
-            .map_err(|e| ot_error(e, locate))?;
+    };
+    let multi_json = |out: MultiSinkhornOutput| {
         json!({
-            "backend": backend,
             "ent_reg_cost": out.ent_reg_cost,
             "m3g": null,
             "m3g_note": m3g_note,
@@ -445,6 +449,32 @@ fn run_multi(args: &MultiArgs) -> Result<Value> {
             "errors": out.errors,
         })
     };
+    let gpu_value = if m3g_note.is_none() {
+        on_gpu(&|gpu, kernels| gpu_m3g(gpu, kernels, &points, cost_fn, &opts, false).map(m3g_json))?
+    } else {
+        on_gpu(&|gpu, kernels| {
+            gpu_multi_sinkhorn(gpu, kernels, &points, &w, cost_fn, &opts).map(multi_json)
+        })?
+    };
+    let backend = if gpu_value.is_some() { "gpu" } else { "cpu" };
+    let mut value = match gpu_value {
+        Some(v) => v,
+        None if m3g_note.is_none() => {
+            m3g_json(m3g(&points, cost_fn, &opts, false).map_err(|e| ot_error(e, locate))?)
+        }
+        None => multi_json(
+            multi_sinkhorn(&points, &w, cost_fn, &opts).map_err(|e| ot_error(e, locate))?,
+        ),
+    };
+    value["backend"] = json!(backend);
+    if backend == "gpu" {
+        if let Some(gpu) = &gpu {
+            value["adapter"] = json!(gpu.adapter.to_string());
+        }
+    }
+    if let Some(why) = fallback {
+        value["fallback"] = json!(why);
+    }
     value["k"] = json!(points.len());
     value["sizes"] = json!(sizes);
     value["dim"] = json!(clouds.first().map(|c| c.cols));

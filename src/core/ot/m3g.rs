@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use super::cost::{CostFn, Points};
 use super::error::OtError;
-use super::multi::{check_clouds, entry, for_each_index, solve, MultiSinkhornOptions};
+use super::multi::{check_clouds, entry, for_each_index, solve, MultiSinkhornOptions, Solved};
 
 /// The result of [`m3g`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -64,6 +64,21 @@ pub fn m3g(
     opts: &MultiSinkhornOptions,
     with_gradient: bool,
 ) -> Result<M3gOutput, OtError> {
+    check_views(views, opts)?;
+    let solved = solve(views, &[], cost, &m3g_solve_options(opts))?;
+    Ok(from_solved(views, cost, solved, with_gradient))
+}
+
+/// The multi-marginal options M3G solves with: `opts` without the coupling.
+pub(crate) fn m3g_solve_options(opts: &MultiSinkhornOptions) -> MultiSinkhornOptions {
+    MultiSinkhornOptions {
+        return_coupling: false,
+        ..opts.clone()
+    }
+}
+
+/// Checks k ≥ 2 views of the same n items in the same dimension, within the tensor limit.
+pub(crate) fn check_views(views: &[Points], opts: &MultiSinkhornOptions) -> Result<(), OtError> {
     check_clouds(views, opts.max_tensor_entries, "views")?;
     let n = views[0].n;
     for (l, v) in views.iter().enumerate() {
@@ -75,11 +90,18 @@ pub fn m3g(
             });
         }
     }
-    let solve_opts = MultiSinkhornOptions {
-        return_coupling: false,
-        ..opts.clone()
-    };
-    let solved = solve(views, &[], cost, &solve_opts)?;
+    Ok(())
+}
+
+/// M3G and its gradient from a solved multi-marginal problem over `views` (checked by
+/// [`check_views`]), whichever path solved it.
+pub(crate) fn from_solved(
+    views: &[Points],
+    cost: CostFn,
+    solved: Solved,
+    with_gradient: bool,
+) -> M3gOutput {
+    let n = views[0].n;
     let out = solved.out;
     let k = views.len();
     let dim = views[0].dim;
@@ -130,7 +152,7 @@ pub fn m3g(
         grads
     });
 
-    Ok(M3gOutput {
+    M3gOutput {
         m3g: (gt - out.ent_reg_cost as f64) as f32,
         ground_truth_cost: gt as f32,
         ent_reg_cost: out.ent_reg_cost,
@@ -140,7 +162,7 @@ pub fn m3g(
         converged: out.converged,
         potentials: out.potentials,
         gradient,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@
 mod cost;
 mod error;
 mod lse;
-mod m3g;
-mod multi;
+pub(crate) mod m3g;
+pub(crate) mod multi;
 pub(crate) mod sinkhorn;
 
 pub use cost::{CostFn, Points, COSINE_RIDGE, MASS_TOLERANCE};

@@ -208,6 +208,64 @@ pub(crate) fn solve(
     cost: CostFn,
     opts: &MultiSinkhornOptions,
 ) -> Result<Solved, OtError> {
+    let problem = prepare(clouds, weights, cost, opts)?;
+    let (tensor, shape, eps) = (&problem.tensor, &problem.tensor.shape, problem.epsilon);
+    let k = shape.len();
+    let mut pots: Vec<Vec<f32>> = shape.iter().map(|&n| vec![0.0f32; n]).collect();
+    let mut errors = Vec::new();
+    let mut n_iters = 0;
+    for it in 0..opts.max_iterations {
+        for l in 0..k {
+            for i in 0..shape[l] {
+                let mut lse = Lse::EMPTY;
+                for_each_index(shape, Some((l, i)), |idx| {
+                    let mut s = -tensor.at(idx);
+                    for (j, p) in pots.iter().enumerate() {
+                        if j != l {
+                            s += p[idx[j]];
+                        }
+                    }
+                    lse.push(s / eps);
+                });
+                pots[l][i] = eps * problem.log_a[l][i] - eps * finite_or_zero(lse.value());
+            }
+        }
+        n_iters = it + 1;
+        if !is_check(n_iters, opts) {
+            continue;
+        }
+        let (margs, _) = marginals(tensor, &pots, eps);
+        let err: f32 = margs
+            .iter()
+            .zip(&problem.a_s)
+            .map(|(m, a)| p_norm(m.iter().zip(a).map(|(x, y)| *x as f32 - y), opts.norm_error))
+            .sum();
+        errors.push(err);
+        if should_stop(err, n_iters, opts) {
+            break;
+        }
+    }
+    let (_, total) = marginals(tensor, &pots, eps);
+    Ok(finish(problem, opts, pots, (errors, n_iters), total))
+}
+
+/// A checked problem: the cost tensor's pairwise matrices, the weights and ε, as both the
+/// CPU loop above and the GPU's (`crate::gpu::multi`) start from.
+pub(crate) struct Prepared {
+    pub(crate) tensor: TensorCost,
+    /// The weights, uniform filled in.
+    pub(crate) a_s: Vec<Vec<f32>>,
+    pub(crate) log_a: Vec<Vec<f32>>,
+    pub(crate) epsilon: f32,
+}
+
+/// Validates the clouds, weights and loop options, builds the pairwise costs and resolves ε.
+pub(crate) fn prepare(
+    clouds: &[Points],
+    weights: &[&[f32]],
+    cost: CostFn,
+    opts: &MultiSinkhornOptions,
+) -> Result<Prepared, OtError> {
     check_clouds(clouds, opts.max_tensor_entries, "x_s")?;
     let k = clouds.len();
     if !weights.is_empty() && weights.len() != k {
@@ -239,74 +297,66 @@ pub(crate) fn solve(
         opts.inner_iterations,
         opts.max_iterations,
     )?;
-
     let tensor = TensorCost::new(clouds, cost);
-    let shape = tensor.shape.clone();
-    let eps = resolve_epsilon(opts.epsilon, || {
+    let epsilon = resolve_epsilon(opts.epsilon, || {
         let mut values = Vec::new();
-        for_each_index(&shape, None, |idx| values.push(tensor.at(idx)));
+        for_each_index(&tensor.shape, None, |idx| values.push(tensor.at(idx)));
         mean_std(values.into_iter())
     })?;
-
-    let log_a: Vec<Vec<f32>> = a_s
+    let log_a = a_s
         .iter()
         .map(|a| a.iter().map(|v| v.ln()).collect())
         .collect();
-    let mut pots: Vec<Vec<f32>> = shape.iter().map(|&n| vec![0.0f32; n]).collect();
-    let mut errors = Vec::new();
-    let mut n_iters = 0;
-    for it in 0..opts.max_iterations {
-        for l in 0..k {
-            for i in 0..shape[l] {
-                let mut lse = Lse::EMPTY;
-                for_each_index(&shape, Some((l, i)), |idx| {
-                    let mut s = -tensor.at(idx);
-                    for (j, p) in pots.iter().enumerate() {
-                        if j != l {
-                            s += p[idx[j]];
-                        }
-                    }
-                    lse.push(s / eps);
-                });
-                pots[l][i] = eps * log_a[l][i] - eps * finite_or_zero(lse.value());
-            }
-        }
-        n_iters = it + 1;
-        let check = (n_iters % opts.inner_iterations == 0 && it >= opts.min_iterations)
-            || n_iters == opts.max_iterations;
-        if !check {
-            continue;
-        }
-        let (margs, _) = marginals(&tensor, &pots, eps);
-        let err: f32 = margs
-            .iter()
-            .zip(&a_s)
-            .map(|(m, a)| p_norm(m.iter().zip(a).map(|(x, y)| *x as f32 - y), opts.norm_error))
-            .sum();
-        errors.push(err);
-        if !err.is_finite() || (err < opts.threshold && n_iters >= opts.min_iterations) {
-            break;
-        }
-    }
+    Ok(Prepared {
+        tensor,
+        a_s,
+        log_a,
+        epsilon,
+    })
+}
+
+/// Whether the loop computes the error after `n_iters` iterations (OTT's schedule).
+pub(crate) fn is_check(n_iters: usize, opts: &MultiSinkhornOptions) -> bool {
+    (n_iters % opts.inner_iterations == 0 && n_iters > opts.min_iterations)
+        || n_iters == opts.max_iterations
+}
+
+/// Whether the loop stops after an error of `err` at `n_iters` iterations.
+pub(crate) fn should_stop(err: f32, n_iters: usize, opts: &MultiSinkhornOptions) -> bool {
+    !err.is_finite() || (err < opts.threshold && n_iters >= opts.min_iterations)
+}
+
+/// The output from the final potentials, the loop's `(errors, n_iters)` and the coupling's
+/// total mass `total` (for both paths): `converged`, `ent_reg_cost` and the coupling on
+/// request.
+pub(crate) fn finish(
+    problem: Prepared,
+    opts: &MultiSinkhornOptions,
+    pots: Vec<Vec<f32>>,
+    (errors, n_iters): (Vec<f32>, usize),
+    total: f64,
+) -> Solved {
+    let eps = problem.epsilon;
     let converged = errors
         .last()
         .is_some_and(|e| e.is_finite() && *e < opts.threshold);
-
-    let (_, total) = marginals(&tensor, &pots, eps);
     let mut ent_reg_cost = eps as f64 * (1.0 - total);
-    for (p, a) in pots.iter().zip(&a_s) {
+    for (p, a) in pots.iter().zip(&problem.a_s) {
         for (&pi, &ai) in p.iter().zip(a) {
             if pi.is_finite() {
                 ent_reg_cost += pi as f64 * ai as f64;
             }
         }
     }
+    let tensor = problem.tensor;
     let coupling = opts.return_coupling.then(|| {
-        let mut c = Vec::with_capacity(shape.iter().product());
-        for_each_index(&shape, None, |idx| c.push(entry(&tensor, &pots, idx, eps)));
+        let mut c = Vec::with_capacity(tensor.shape.iter().product());
+        for_each_index(&tensor.shape, None, |idx| {
+            c.push(entry(&tensor, &pots, idx, eps))
+        });
         c
     });
-    Ok(Solved {
+    Solved {
         out: MultiSinkhornOutput {
             potentials: pots,
             epsilon: eps,
@@ -314,11 +364,11 @@ pub(crate) fn solve(
             errors,
             n_iters,
             converged,
-            shape,
+            shape: tensor.shape.clone(),
             coupling,
         },
         tensor,
-    })
+    }
 }
 
 /// `P[idx] = exp((Σ_l f_l[idx_l] − C[idx])/ε)`.

@@ -12,7 +12,7 @@ const $ = (id) => document.getElementById(id);
 const SVG = 'http://www.w3.org/2000/svg';
 const SCALE = 100;
 const COLOURS = ['#d6336c', '#1c7ed6', '#2f9e44'];
-/** `?backend=cpu|gpu` forces a backend for the two-cloud solver (default: auto). */
+/** `?backend=cpu|gpu` forces a backend for the two- and three-cloud solvers (default: auto). */
 const BACKEND = new URLSearchParams(window.location.search).get('backend') ?? 'auto';
 
 function showError(err) {
@@ -121,7 +121,7 @@ async function solveThree() {
   const epsilon = epsilonOf($('eps-three'));
   $('eps-three-out').textContent = epsilon.toPrecision(2);
   try {
-    const r = await client.call('ot.three', { clouds: three.clouds.map(toSolver), epsilon });
+    const r = await client.call('ot.three', { clouds: three.clouds.map(toSolver), epsilon, backend: BACKEND });
     if (id !== three.latest) return;
     showError(null);
     three.triangles.replaceChildren();
@@ -135,8 +135,10 @@ async function solveThree() {
     const result = $('three-result');
     result.textContent = `M3G ${r.m3g.toFixed(4)} = cost of matching each item's views ` +
       `${r.ground_truth_cost.toFixed(4)} − multi-marginal OT ${r.ent_reg_cost.toFixed(4)} · ` +
-      `${r.n_iters} iterations · backend: ${r.backend}`;
+      `${r.n_iters} iterations · backend: ${r.backend}` +
+      (r.fallback ? ` (${r.fallback})` : (r.adapter ? ` (${r.adapter})` : ''));
     result.dataset.m3g = String(r.m3g);
+    result.dataset.backend = r.backend;
     document.body.dataset.threeSolved = 'true';
   } catch (err) {
     if (id === three.latest) showError(err);
