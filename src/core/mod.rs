@@ -9,3 +9,4 @@ pub(crate) mod par;
 pub mod plan;
 pub mod search;
 pub mod steer;
+pub mod tiny;
