@@ -113,6 +113,24 @@ impl Models {
         }
         Ok(ImageEncoder::from_bytes(entry, &self.file(&entry.file)?)?)
     }
+
+    /// The image model `name` (default: the bundled one) and the text model it pairs with,
+    /// with their names.
+    pub fn image_text_pair(
+        &self,
+        name: Option<String>,
+    ) -> Result<(String, ImageEncoder, String, TextEncoder)> {
+        let image_name = match name {
+            Some(n) => n,
+            None => self.default_name(ModelKind::Image)?,
+        };
+        let image = self.image(&image_name)?;
+        let text_name = image.entry().pairs_with.clone().with_context(|| {
+            format!("model {image_name:?} does not say which text model it pairs with")
+        })?;
+        let text = self.text(&text_name)?;
+        Ok((image_name, image, text_name, text))
+    }
 }
 
 /// Decodes an image file to RGBA, naming the file on failure.

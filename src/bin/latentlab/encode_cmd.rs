@@ -18,10 +18,10 @@ const BATCH: usize = 16;
 pub struct ModelArgs {
     /// A model of the manifest; defaults to the bundled one of the needed kind.
     #[arg(long)]
-    model: Option<String>,
+    pub model: Option<String>,
     /// The folder holding manifest.json and the model files.
     #[arg(long, value_name = "DIR")]
-    models: Option<PathBuf>,
+    pub models: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -80,17 +80,42 @@ pub enum EvalCommand {
     Retrieval {
         #[command(flatten)]
         model: ModelArgs,
-        /// Tux Paint's stamps (Debian package tuxpaint-stamps-default): each PNG with a
-        /// caption on the first line of the .txt beside it.
-        #[arg(long, value_name = "DIR", default_value = "/usr/share/tuxpaint/stamps")]
-        stamps: PathBuf,
-        /// Evaluate on the first N captioned stamps only.
-        #[arg(long)]
-        limit: Option<usize>,
+        #[command(flatten)]
+        stamps: StampArgs,
     },
 }
 
-fn embed_images(
+/// Captioned pictures to evaluate on.
+#[derive(Args)]
+pub struct StampArgs {
+    /// Tux Paint's stamps (Debian package tuxpaint-stamps-default): each PNG with a
+    /// caption on the first line of the .txt beside it.
+    #[arg(long, value_name = "DIR", default_value = "/usr/share/tuxpaint/stamps")]
+    stamps: PathBuf,
+    /// Use the first N captioned stamps only.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+impl StampArgs {
+    /// The captioned stamps, `--limit` applied; at least `min` of them.
+    pub fn load(&self, min: usize) -> Result<Vec<(PathBuf, String)>> {
+        let mut items = captioned_stamps(&self.stamps)?;
+        if let Some(n) = self.limit {
+            items.truncate(n);
+        }
+        if items.len() < min {
+            bail!(
+                "{} captioned stamps under {} (with --limit): need at least {min}",
+                items.len(),
+                self.stamps.display()
+            );
+        }
+        Ok(items)
+    }
+}
+
+pub fn embed_images(
     encoder: &latentlab::encode::ImageEncoder,
     files: &[PathBuf],
     output: Option<&str>,
@@ -273,28 +298,10 @@ pub fn captioned_stamps(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
 }
 
 pub fn eval(command: EvalCommand) -> Result<bool> {
-    let EvalCommand::Retrieval {
-        model,
-        stamps,
-        limit,
-    } = command;
+    let EvalCommand::Retrieval { model, stamps } = command;
     let models = Models::open(model.models.as_deref())?;
-    let image_name = match model.model {
-        Some(n) => n,
-        None => models.default_name(ModelKind::Image)?,
-    };
-    let image = models.image(&image_name)?;
-    let text_name = image.entry().pairs_with.clone().with_context(|| {
-        format!("model {image_name:?} does not say which text model it pairs with")
-    })?;
-    let text = models.text(&text_name)?;
-    let mut items = captioned_stamps(&stamps)?;
-    if let Some(n) = limit {
-        items.truncate(n);
-    }
-    if items.is_empty() {
-        bail!("no captioned stamps under {}", stamps.display());
-    }
+    let (image_name, image, text_name, text) = models.image_text_pair(model.model)?;
+    let items = stamps.load(1)?;
     let files: Vec<PathBuf> = items.iter().map(|(f, _)| f.clone()).collect();
     let captions: Vec<&str> = items.iter().map(|(_, c)| c.as_str()).collect();
     let images = embed_images(&image, &files, None)?;

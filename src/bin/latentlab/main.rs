@@ -1,7 +1,7 @@
 //! The `latentlab` command-line tool: batch work on files, JSON on stdout, errors on
 //! stderr with a non-zero exit, progress bars on long work. Command names and JSON keys
 //! are contracts tested from outside (tests/cli.rs, tests/cli_encode.rs, tests/cli_ot.rs,
-//! tests/cli_align.rs, tests/cli_steer.rs, tests/cli_collapse.rs).
+//! tests/cli_align.rs, tests/cli_steer.rs, tests/cli_collapse.rs, tests/cli_tiny.rs).
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -22,6 +22,8 @@ mod ot_cmd;
 mod plan_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod steer_cmd;
+#[cfg(not(target_arch = "wasm32"))]
+mod tiny_cmd;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
@@ -64,6 +66,10 @@ fn main() -> std::process::ExitCode {
         /// Model collapse (Gerstgrasser et al.): replace vs accumulate in linear regression,
         /// simulated beside the closed forms.
         Collapse(collapse_cmd::CollapseArgs),
+        /// tinyBenchmarks (Maia Polo et al.): response matrices of retrieval configurations,
+        /// IRT-based tiny benchmarks, accuracy estimates from a few anchor items.
+        #[command(subcommand)]
+        Tiny(tiny_cmd::TinyCommand),
     }
 
     let result = match Cli::parse().command {
@@ -75,6 +81,7 @@ fn main() -> std::process::ExitCode {
         Command::Align(a) => align_cmd::run(a),
         Command::Steer(c) => steer_cmd::run(c),
         Command::Collapse(a) => collapse_cmd::run(a),
+        Command::Tiny(c) => tiny_cmd::run(c),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

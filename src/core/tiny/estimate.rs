@@ -1,13 +1,13 @@
 //! The accuracy estimates of one scenario from a model's answers on its seen items, as the
 //! reference package's `evaluate` computes them, and the parts of gp-IRT's λ.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{check_scores, Irt, TinyError};
 
 /// How the seen items were chosen: σ² in gp-IRT's λ is `v/(4n)` for anchors (clustering is
 /// taken to cut the variance about four times) and `v/n` for a random sample.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sampling {
     Anchor,

@@ -274,6 +274,16 @@ pub fn fit_irt(
         });
     }
     check_scores("responses", responses, items)?;
+    check_informative(responses, models, items)?;
+    fit_irt_unchecked(responses, models, items, opts)
+}
+
+/// Refuses items every model answers alike, by name.
+pub(crate) fn check_informative(
+    responses: &[f64],
+    models: usize,
+    items: usize,
+) -> Result<(), TinyError> {
     for i in 0..items {
         let first = responses[i];
         if (1..models).all(|m| responses[m * items + i] == first) {
@@ -283,6 +293,18 @@ pub fn fit_irt(
             });
         }
     }
+    Ok(())
+}
+
+/// [`fit_irt`] on answers already checked, constant items allowed: a subset of the models
+/// (validation, training folds) may answer an item alike, and the priors keep its
+/// parameters finite.
+pub(crate) fn fit_irt_unchecked(
+    responses: &[f64],
+    models: usize,
+    items: usize,
+    opts: &IrtFitOptions,
+) -> Result<IrtFit, TinyError> {
     let d = opts.dim;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let start = Normal::new(0.0, 0.1).map_err(|e| TinyError::Parameter {

@@ -26,10 +26,15 @@
 //! plentiful; its quality is tested on synthetic 2PL data with a known truth.
 
 mod anchors;
+mod bench;
 mod estimate;
 mod irt;
 
 pub use anchors::{balance_weights, select_anchors, Anchors, ItemFeatures};
+pub use bench::{
+    fit_benchmark, fit_parts, holdout, informative_items, BenchmarkOptions, Fitted, HoldoutReport,
+    HoldoutRow, Responses, TinyBenchmark, FORMAT,
+};
 pub use estimate::{
     estimate, gp_lambda, irt_prediction, variance_term, Estimates, Sampling, Scenario,
 };

@@ -1,0 +1,589 @@
+//! A tiny benchmark end to end, as the paper builds one: fit the IRT model on the training
+//! models' answers, choose anchors, choose gp-IRT's λ (bias from validation models, variance
+//! of the answers), then estimate new models from their anchor answers; and the paper's
+//! held-out evaluation of those estimates (`holdout`).
+
+use rand::seq::index::sample;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::irt::{check_informative, fit_irt_unchecked};
+use super::{
+    check_positive, check_scores, estimate, fit_theta, gp_lambda, irt_prediction, select_anchors,
+    variance_term, Estimates, Irt, IrtFitOptions, ItemFeatures, Sampling, Scenario, ThetaFit,
+    TinyError,
+};
+
+/// The format name in a saved benchmark's JSON.
+pub const FORMAT: &str = "latentlab-tinybenchmark";
+
+/// How [`fit_benchmark`] builds a tiny benchmark.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchmarkOptions {
+    pub irt: IrtFitOptions,
+    /// Number of anchor items (the paper: 10 to 100 per scenario).
+    pub anchors: usize,
+    /// Anchors by clustering IRT parameters (`Anchor`, the paper's "IRT") or a random sample.
+    pub sampling: Sampling,
+    /// k-means starts, the best inertia kept (the paper: 5).
+    pub restarts: usize,
+    /// Seeds the anchors (k-means starts, or the random sample).
+    pub seed: u64,
+    /// Every this-many-th training model validates the IRT model for gp-IRT's bias (the
+    /// reference: every 5th).
+    pub validation_every: usize,
+    /// Candidate dimensions D: the one used is chosen by validation as the reference does
+    /// ([`fit_parts`]); empty = `irt.dim`.
+    pub dims: Vec<usize>,
+}
+
+impl Default for BenchmarkOptions {
+    fn default() -> Self {
+        BenchmarkOptions {
+            irt: IrtFitOptions::default(),
+            anchors: 100,
+            sampling: Sampling::Anchor,
+            restarts: 5,
+            seed: 0,
+            validation_every: 5,
+            dims: Vec::new(),
+        }
+    }
+}
+
+/// A fitted tiny benchmark: what estimating a new model needs. Serialises to JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TinyBenchmark {
+    pub format: String,
+    pub version: u32,
+    pub irt: Irt,
+    pub balance_weights: Vec<f64>,
+    /// Anchor items (ascending) and their weights (summing to 1).
+    pub anchors: Vec<usize>,
+    pub anchor_weights: Vec<f64>,
+    pub sampling: Sampling,
+    /// gp-IRT's λ, and what it came from.
+    pub gp_lambda: f64,
+    pub bias: f64,
+    pub variance: f64,
+    /// The validation error of each candidate dimension (the chosen one is `irt.dim`).
+    pub dim_errors: Vec<(usize, f64)>,
+}
+
+/// The training models' answers: `models × items`, row-major, scores in [0, 1], with the
+/// items' balance weights (all 1 for a benchmark without subscenarios).
+#[derive(Debug, Clone, Copy)]
+pub struct Responses<'a> {
+    pub answers: &'a [f64],
+    pub models: usize,
+    pub items: usize,
+    pub balance_weights: &'a [f64],
+}
+
+/// The IRT parts of a benchmark, fitted once and shared by every choice of anchors.
+pub struct Fitted {
+    pub irt: Irt,
+    /// The validation error (gp-IRT's bias) of each candidate dimension tried.
+    pub dim_errors: Vec<(usize, f64)>,
+    pub bias: f64,
+    pub variance: f64,
+}
+
+fn check_responses(
+    responses: &[f64],
+    models: usize,
+    items: usize,
+    bw: &[f64],
+) -> Result<(), TinyError> {
+    check_positive("models", models)?;
+    check_positive("items", items)?;
+    if responses.len() != models * items {
+        return Err(TinyError::Length {
+            name: "responses",
+            got: responses.len(),
+            expected: format!("{} (models {models} × items {items})", models * items),
+        });
+    }
+    if bw.len() != items {
+        return Err(TinyError::Length {
+            name: "balance weights",
+            got: bw.len(),
+            expected: format!("{items} (one per item)"),
+        });
+    }
+    check_scores("responses", responses, items)
+}
+
+/// The items (columns of `models × items` answers) that not every model answers alike: the
+/// others identify no IRT parameters (and [`fit_irt`](super::fit_irt) refuses them).
+pub fn informative_items(responses: &[f64], models: usize, items: usize) -> Vec<usize> {
+    (0..items)
+        .filter(|&i| (1..models).any(|m| responses[m * items + i] != responses[i]))
+        .collect()
+}
+
+/// The rows `rows` of a `models × items` matrix.
+fn rows_of(responses: &[f64], items: usize, rows: &[usize]) -> Vec<f64> {
+    rows.iter()
+        .flat_map(|&m| responses[m * items..(m + 1) * items].iter().copied())
+        .collect()
+}
+
+/// Fits the IRT model on all `models`, and gp-IRT's bias and variance as the reference
+/// does: the bias is the validation error of [`validation_error`] (which also chooses D among
+/// `dims`: the smallest within 0.0025 of the best, the paper's rule); the variance is the
+/// mean per-model variance of the answers.
+/// Items every model answers alike are refused by name ([`informative_items`] lists the
+/// others).
+pub fn fit_parts(
+    data: Responses,
+    irt_opts: &IrtFitOptions,
+    dims: &[usize],
+    validation_every: usize,
+) -> Result<Fitted, TinyError> {
+    let (responses, models, items, bw) =
+        (data.answers, data.models, data.items, data.balance_weights);
+    check_responses(responses, models, items, bw)?;
+    check_informative(responses, models, items)?;
+    fit_parts_checked(
+        responses,
+        models,
+        items,
+        bw,
+        irt_opts,
+        dims,
+        validation_every,
+    )
+}
+
+fn fit_parts_checked(
+    responses: &[f64],
+    models: usize,
+    items: usize,
+    bw: &[f64],
+    irt_opts: &IrtFitOptions,
+    dims: &[usize],
+    validation_every: usize,
+) -> Result<Fitted, TinyError> {
+    let mut candidates: Vec<usize> = if dims.is_empty() {
+        vec![irt_opts.dim]
+    } else {
+        dims.to_vec()
+    };
+    candidates.sort_unstable();
+    candidates.dedup();
+    let mut dim_errors = Vec::with_capacity(candidates.len());
+    for &dim in &candidates {
+        let opts = IrtFitOptions {
+            dim,
+            ..irt_opts.clone()
+        };
+        let bias = validation_error(responses, models, items, bw, &opts, validation_every)?;
+        dim_errors.push((dim, bias));
+    }
+    // the reference's rule: the smallest D within 0.0025 of the best validation error
+    let best = dim_errors.iter().map(|e| e.1).fold(f64::INFINITY, f64::min);
+    let Some(&(dim, bias)) = dim_errors.iter().find(|e| e.1 - best < 0.0025) else {
+        return Err(TinyError::Parameter {
+            name: "dims",
+            value: format!("{candidates:?}"),
+            expected: "at least one candidate dimension with a finite validation error".into(),
+        });
+    };
+    let all: Vec<usize> = (0..items).collect();
+    let variance = variance_term(responses, models, items, &all);
+    let opts = IrtFitOptions {
+        dim,
+        ..irt_opts.clone()
+    };
+    let irt = fit_irt_unchecked(responses, models, items, &opts)?.irt;
+    Ok(Fitted {
+        irt,
+        dim_errors,
+        bias,
+        variance,
+    })
+}
+
+/// gp-IRT's bias, which is also the reference's validation error for choosing D: an IRT
+/// model fitted without every `validation_every`-th model; each of those gets θ from the even
+/// items, and the error is the mean |balance-weighted IRT prediction − raw accuracy| on the
+/// odd items (a weighted prediction against an unweighted truth, as the reference).
+fn validation_error(
+    responses: &[f64],
+    models: usize,
+    items: usize,
+    bw: &[f64],
+    irt_opts: &IrtFitOptions,
+    validation_every: usize,
+) -> Result<f64, TinyError> {
+    check_positive("validation_every", validation_every)?;
+    let validation: Vec<usize> = (0..models).step_by(validation_every).collect();
+    let rest: Vec<usize> = (0..models).filter(|m| m % validation_every != 0).collect();
+    if rest.len() < 2 || items < 2 {
+        return Err(TinyError::Parameter {
+            name: "models",
+            value: models.to_string(),
+            expected: format!(
+                "enough to fit without the validation models (every {validation_every}th) and at least 2 items"
+            ),
+        });
+    }
+    let val_fit = fit_irt_unchecked(
+        &rows_of(responses, items, &rest),
+        rest.len(),
+        items,
+        irt_opts,
+    )?;
+    let even: Vec<usize> = (0..items).step_by(2).collect();
+    let odd: Vec<usize> = (1..items).step_by(2).collect();
+    let mut bias = 0.0;
+    for &m in &validation {
+        let row = &responses[m * items..(m + 1) * items];
+        let y: Vec<f64> = even.iter().map(|&i| row[i]).collect();
+        let theta = fit_theta(&val_fit.irt, &even, &y)?.theta;
+        let predicted = irt_prediction(&val_fit.irt, &theta, bw, &odd);
+        let truth = odd.iter().map(|&i| row[i]).sum::<f64>() / odd.len() as f64;
+        bias += (predicted - truth).abs();
+    }
+    Ok(bias / validation.len() as f64)
+}
+
+impl Fitted {
+    /// A benchmark with `count` anchors chosen by `sampling` (seeded).
+    pub fn with_anchors(
+        &self,
+        bw: &[f64],
+        count: usize,
+        sampling: Sampling,
+        restarts: usize,
+        seed: u64,
+    ) -> Result<TinyBenchmark, TinyError> {
+        let items = self.irt.items();
+        let (anchors, anchor_weights) = match sampling {
+            Sampling::Anchor => {
+                let a = select_anchors(ItemFeatures::Irt(&self.irt), bw, count, restarts, seed)?;
+                (a.items, a.weights)
+            }
+            Sampling::Random => {
+                check_positive("anchors", count)?;
+                if count > items {
+                    return Err(TinyError::Parameter {
+                        name: "anchors",
+                        value: count.to_string(),
+                        expected: format!("at most the number of items ({items})"),
+                    });
+                }
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let mut chosen = sample(&mut rng, items, count).into_vec();
+                chosen.sort_unstable();
+                (chosen, vec![1.0 / count as f64; count])
+            }
+        };
+        let gp_lambda = gp_lambda(self.bias, self.variance, anchors.len(), sampling)?;
+        Ok(TinyBenchmark {
+            format: FORMAT.into(),
+            version: 1,
+            irt: self.irt.clone(),
+            balance_weights: bw.to_vec(),
+            anchors,
+            anchor_weights,
+            sampling,
+            gp_lambda,
+            bias: self.bias,
+            variance: self.variance,
+            dim_errors: self.dim_errors.clone(),
+        })
+    }
+}
+
+/// [`fit_parts`] then [`Fitted::with_anchors`].
+pub fn fit_benchmark(data: Responses, opts: &BenchmarkOptions) -> Result<TinyBenchmark, TinyError> {
+    let bw = data.balance_weights;
+    let parts = fit_parts(data, &opts.irt, &opts.dims, opts.validation_every)?;
+    parts.with_anchors(bw, opts.anchors, opts.sampling, opts.restarts, opts.seed)
+}
+
+impl TinyBenchmark {
+    /// A new model's estimates from its answers on the anchors (in the order of `anchors`).
+    pub fn estimate(&self, answers: &[f64]) -> Result<(Estimates, ThetaFit), TinyError> {
+        if self.format != FORMAT || self.version != 1 {
+            return Err(TinyError::Parameter {
+                name: "format",
+                value: format!("{} v{}", self.format, self.version),
+                expected: format!("{FORMAT} v1"),
+            });
+        }
+        let fit = fit_theta(&self.irt, &self.anchors, answers)?;
+        let items: Vec<usize> = (0..self.irt.items()).collect();
+        let est = estimate(
+            &self.irt,
+            &fit.theta,
+            &self.balance_weights,
+            &self.anchors,
+            answers,
+            &self.anchor_weights,
+            Scenario {
+                items: &items,
+                gp_lambda: self.gp_lambda,
+            },
+        )?;
+        Ok((est, fit))
+    }
+}
+
+/// Mean absolute errors of one number of anchors in [`holdout`] (over test models and seeds).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HoldoutRow {
+    pub anchors: usize,
+    /// Random sample, plain mean of its answers (the paper's "random").
+    pub random: f64,
+    /// Random sample, p-IRT and gp-IRT ("random+", "random++").
+    pub random_pirt: f64,
+    pub random_gpirt: f64,
+    /// IRT-clustered anchors, weighted mean (the package's `irt`, the paper's "IRT").
+    pub irt: f64,
+    /// IRT-clustered anchors, p-IRT and gp-IRT ("IRT+", "IRT++").
+    pub pirt: f64,
+    pub gpirt: f64,
+    /// θ fits that ran off (nearly separable anchor answers), of all fits.
+    pub theta_not_converged: usize,
+    pub fits: usize,
+}
+
+/// What [`holdout`] measured: the dimension chosen on the training models (with each
+/// candidate's validation error) and one row per number of anchors.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HoldoutReport {
+    pub dim: usize,
+    pub dim_errors: Vec<(usize, f64)>,
+    pub rows: Vec<HoldoutRow>,
+}
+
+/// The paper's evaluation: the IRT model fitted without the `test` models, then for each
+/// number of anchors and seed, each test model's estimates from its anchor answers against
+/// its full balance-weighted accuracy.
+pub fn holdout(
+    data: Responses,
+    test: &[usize],
+    counts: &[usize],
+    seeds: usize,
+    opts: &BenchmarkOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<HoldoutReport, TinyError> {
+    let (responses, models, items, bw) =
+        (data.answers, data.models, data.items, data.balance_weights);
+    check_responses(responses, models, items, bw)?;
+    check_informative(responses, models, items)?;
+    check_positive("seeds", seeds)?;
+    if let Some(&m) = test.iter().find(|&&m| m >= models) {
+        return Err(TinyError::Parameter {
+            name: "test model",
+            value: m.to_string(),
+            expected: format!("a row below {models}"),
+        });
+    }
+    let train: Vec<usize> = (0..models).filter(|m| !test.contains(m)).collect();
+    if test.is_empty() || train.len() < 2 {
+        return Err(TinyError::Parameter {
+            name: "test models",
+            value: test.len().to_string(),
+            expected: format!("at least 1, leaving at least 2 of the {models} models to train on"),
+        });
+    }
+    let train_rows = rows_of(responses, items, &train);
+    let parts = fit_parts_checked(
+        &train_rows,
+        train.len(),
+        items,
+        bw,
+        &opts.irt,
+        &opts.dims,
+        opts.validation_every,
+    )?;
+    let truth: Vec<f64> = test
+        .iter()
+        .map(|&m| {
+            let row = &responses[m * items..(m + 1) * items];
+            row.iter().zip(bw).map(|(y, w)| y * w).sum::<f64>() / items as f64
+        })
+        .collect();
+    let total = counts.len() * seeds;
+    let mut done = 0;
+    let mut rows = Vec::with_capacity(counts.len());
+    for &count in counts {
+        let mut sums = [0.0f64; 6];
+        let (mut runaway, mut fits) = (0, 0);
+        for seed in 0..seeds as u64 {
+            for (k, sampling) in [Sampling::Random, Sampling::Anchor].into_iter().enumerate() {
+                let bench = parts.with_anchors(bw, count, sampling, opts.restarts, seed)?;
+                for (&m, &t) in test.iter().zip(&truth) {
+                    let row = &responses[m * items..(m + 1) * items];
+                    let answers: Vec<f64> = bench.anchors.iter().map(|&i| row[i]).collect();
+                    let (est, fit) = bench.estimate(&answers)?;
+                    fits += 1;
+                    runaway += usize::from(!fit.converged);
+                    sums[3 * k] += (est.irt - t).abs();
+                    sums[3 * k + 1] += (est.pirt - t).abs();
+                    sums[3 * k + 2] += (est.gpirt - t).abs();
+                }
+            }
+            done += 1;
+            progress(done, total);
+        }
+        let n = (seeds * test.len()) as f64;
+        rows.push(HoldoutRow {
+            anchors: count,
+            random: sums[0] / n,
+            random_pirt: sums[1] / n,
+            random_gpirt: sums[2] / n,
+            irt: sums[3] / n,
+            pirt: sums[4] / n,
+            gpirt: sums[5] / n,
+            theta_not_converged: runaway,
+            fits,
+        });
+    }
+    Ok(HoldoutReport {
+        dim: parts.irt.dim,
+        dim_errors: parts.dim_errors,
+        rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+    use rand_distr::{Distribution, Normal};
+
+    /// Answers of `models` models drawn from a random 2-D 2PL model of `items` items.
+    fn synthetic(seed: u64, items: usize, models: usize) -> Vec<f64> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let n = Normal::new(0.0, 1.0).unwrap();
+        let d = 2;
+        let a: Vec<f64> = (0..items * d).map(|_| n.sample(&mut rng)).collect();
+        let b: Vec<f64> = (0..items).map(|_| 0.5 * n.sample(&mut rng)).collect();
+        let irt = Irt::new(d, a, b).unwrap();
+        let mut y = Vec::with_capacity(items * models);
+        for _ in 0..models {
+            let t: Vec<f64> = (0..d).map(|_| n.sample(&mut rng)).collect();
+            for i in 0..items {
+                y.push((rng.random::<f64>() < irt.prob(&t, i)) as u8 as f64);
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn held_out_estimates_beat_chance_and_improve_with_more_anchors() {
+        let (items, models) = (300, 60);
+        let y = synthetic(7, items, models);
+        let bw = vec![1.0; items];
+        let test: Vec<usize> = (0..models).step_by(4).collect();
+        let opts = BenchmarkOptions {
+            irt: IrtFitOptions {
+                dim: 2,
+                epochs: 300,
+                ..IrtFitOptions::default()
+            },
+            restarts: 2,
+            ..BenchmarkOptions::default()
+        };
+        let data = Responses {
+            answers: &y,
+            models,
+            items,
+            balance_weights: &bw,
+        };
+        let report = holdout(
+            data,
+            &test,
+            &[10, 60],
+            2,
+            &BenchmarkOptions {
+                dims: vec![1, 2, 4],
+                ..opts
+            },
+            |_, _| {},
+        )
+        .unwrap();
+        // validation picks a small D for 2-D data (the smallest within 0.0025 of the best)
+        assert_eq!(report.dim_errors.len(), 3);
+        assert!(report.dim <= 2, "{:?}", report.dim_errors);
+        let rows = report.rows;
+        // a plain mean of n answers errs by about 0.4/√n; the IRT estimates must beat it at
+        // each size (the paper's claim), and p-IRT must improve with more anchors
+        for r in &rows {
+            let plain = 0.4 / (r.anchors as f64).sqrt();
+            assert!(r.random < 1.5 * plain, "{r:?}");
+            for e in [r.pirt, r.gpirt, r.random_pirt, r.random_gpirt] {
+                assert!(e < r.random && e < plain, "{r:?}");
+            }
+        }
+        assert!(rows[1].pirt < rows[0].pirt, "{rows:?}");
+    }
+
+    #[test]
+    fn a_saved_benchmark_estimates_the_same_after_a_json_round_trip() {
+        let (items, models) = (80, 30);
+        let y = synthetic(8, items, models);
+        // items every model answers alike identify nothing: keep the others
+        let keep = informative_items(&y, models, items);
+        assert!(keep.len() > 60, "{}", keep.len());
+        let y: Vec<f64> = (0..models)
+            .flat_map(|m| keep.iter().map(move |&i| (m, i)))
+            .map(|(m, i)| y[m * items + i])
+            .collect();
+        let items = keep.len();
+        let opts = BenchmarkOptions {
+            irt: IrtFitOptions {
+                dim: 2,
+                epochs: 100,
+                ..IrtFitOptions::default()
+            },
+            anchors: 15,
+            restarts: 1,
+            ..BenchmarkOptions::default()
+        };
+        let ones = vec![1.0; items];
+        let data = Responses {
+            answers: &y,
+            models,
+            items,
+            balance_weights: &ones,
+        };
+        let bench = fit_benchmark(data, &opts).unwrap();
+        assert_eq!(bench.anchors.len(), bench.anchor_weights.len());
+        assert!((bench.anchor_weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!((0.0..=1.0).contains(&bench.gp_lambda));
+        let json = serde_json::to_string(&bench).unwrap();
+        let back: TinyBenchmark = serde_json::from_str(&json).unwrap();
+        let answers: Vec<f64> = bench.anchors.iter().map(|&i| y[i]).collect();
+        let two = fit_parts_checked(
+            &y[..2 * items],
+            2,
+            items,
+            &vec![1.0; items],
+            &opts.irt,
+            &[],
+            5,
+        );
+        assert!(
+            matches!(two, Err(TinyError::Parameter { name: "models", .. })),
+            "{:?}",
+            two.err()
+        );
+        // (serde_json may round a parameter's last bit: equal to rounding, not to the bit)
+        let (e1, t1) = bench.estimate(&answers).unwrap();
+        let (e2, t2) = back.estimate(&answers).unwrap();
+        for (a, b) in [(e1.irt, e2.irt), (e1.pirt, e2.pirt), (e1.gpirt, e2.gpirt)]
+            .into_iter()
+            .chain(t1.theta.iter().copied().zip(t2.theta.iter().copied()))
+        {
+            assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+        }
+        assert!(bench.estimate(&answers[1..]).is_err());
+    }
+}
