@@ -163,7 +163,7 @@ fn bad_input_is_named() {
     let r = dir.npy("r.npy", 10, 8, &synthetic(10, 8));
     fails_with(
         &latentlab(&["tiny", "eval", "--responses", &r, "--test-fraction", "1"]),
-        &["--test-fraction 1"],
+        &["--test-fraction", "test fraction` is 1"],
     );
     fails_with(
         &latentlab(&[

@@ -22,6 +22,7 @@ export default defineConfig({
         align: fileURLToPath(new URL('./align.html', import.meta.url)),
         steer: fileURLToPath(new URL('./steer.html', import.meta.url)),
         collapse: fileURLToPath(new URL('./collapse.html', import.meta.url)),
+        tiny: fileURLToPath(new URL('./tiny.html', import.meta.url)),
       },
     },
   },

@@ -12,6 +12,7 @@ mod encode;
 mod ot;
 mod plan;
 mod steer;
+mod tiny;
 
 pub use align::*;
 pub use collapse::*;

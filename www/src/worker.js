@@ -8,6 +8,7 @@ import { searchOps } from './search-ops.js';
 import { steerOps } from './steer-ops.js';
 import { otOps } from './ot-ops.js';
 import { alignOps } from './align-ops.js';
+import { tinyOps } from './tiny-ops.js';
 import { galleryEmbeddings } from './gallery-embeds.js';
 
 // Instantiate the wasm once; every message waits on the same promise.
@@ -49,6 +50,8 @@ const ops = {
   ...otOps,
   // Representation alignment: align.measure.
   ...alignOps,
+  // tinyBenchmarks: tiny.holdout, tiny.fit, tiny.estimate.
+  ...tinyOps,
 };
 
 /** Readable text for every number of seconds the page shows: ranges and axis ticks. */

@@ -91,7 +91,7 @@ pub struct StampArgs {
     /// Tux Paint's stamps (Debian package tuxpaint-stamps-default): each PNG with a
     /// caption on the first line of the .txt beside it.
     #[arg(long, value_name = "DIR", default_value = "/usr/share/tuxpaint/stamps")]
-    stamps: PathBuf,
+    pub stamps: PathBuf,
     /// Use the first N captioned stamps only.
     #[arg(long)]
     limit: Option<usize>,

@@ -10,12 +10,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use latentlab::core::matrix::Matrix;
 use latentlab::core::search::evaluate_retrieval;
 use latentlab::core::tiny::{
-    fit_benchmark, holdout, informative_items, BenchmarkOptions, IrtFitOptions, Responses,
+    fit_benchmark, holdout, random_split, BenchmarkOptions, IrtFitOptions, ResponseMatrix,
     Sampling, TinyBenchmark,
 };
-use rand::seq::index::sample;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use crate::common::{emit, progress, Models};
@@ -46,7 +43,8 @@ pub struct ResponsesArgs {
     /// Where to write the configurations × items float32 matrix.
     #[arg(long, value_name = "R.npy")]
     out: PathBuf,
-    /// Where to write the configurations and the items (captions, files) as JSON.
+    /// Where to write the configurations, the items (files, captions) and the responses
+    /// (one string of 0/1 per configuration) as JSON.
     #[arg(long, value_name = "FILE.json")]
     describe: Option<PathBuf>,
 }
@@ -203,9 +201,24 @@ fn responses(args: ResponsesArgs) -> Result<()> {
         .map(|r| r.iter().map(|&v| v as f64).sum::<f64>() / n_items as f64)
         .collect();
     if let Some(path) = &args.describe {
+        // the site's name of each stamp (scripts/lib.sh copy_stamps_to_site): its path under
+        // the stamps folder with "/" as "__"
+        let site_name = |f: &Path| {
+            f.strip_prefix(&args.stamps.stamps)
+                .unwrap_or(f)
+                .to_string_lossy()
+                .replace('/', "__")
+        };
+        let bits: Vec<String> = matrix
+            .iter_rows()
+            .map(|r| r.iter().map(|&v| if v > 0.5 { '1' } else { '0' }).collect())
+            .collect();
         let described = json!({
             "configs": configs,
-            "items": items.iter().map(|(f, c)| json!({"file": f, "caption": c})).collect::<Vec<_>>(),
+            "items": items.iter().map(|(f, c)| json!({
+                "file": f, "name": site_name(f), "caption": c,
+            })).collect::<Vec<_>>(),
+            "responses": bits,
         });
         std::fs::write(path, serde_json::to_string_pretty(&described)?)
             .with_context(|| format!("--describe {}", path.display()))?;
@@ -225,58 +238,12 @@ fn leading(m: &Matrix, keep: usize) -> Result<Matrix> {
     Ok(Matrix::new(m.rows, keep, data, "embeddings")?)
 }
 
-/// The answers of `--responses` (constant items dropped on request) and the kept items'
-/// indices in the file; every item weighs 1 (no subscenarios).
-struct Loaded {
-    answers: Vec<f64>,
-    models: usize,
-    items: usize,
-    kept: Vec<usize>,
-    weights: Vec<f64>,
-}
-
-impl Loaded {
-    fn responses(&self) -> Responses<'_> {
-        Responses {
-            answers: &self.answers,
-            models: self.models,
-            items: self.items,
-            balance_weights: &self.weights,
-        }
-    }
-}
-
-fn read_responses(input: &ResponseInput) -> Result<Loaded> {
-    let (answers, models, items, kept) = read_answers(input)?;
-    Ok(Loaded {
-        weights: vec![1.0; items],
-        answers,
-        models,
-        items,
-        kept,
-    })
-}
-
-fn read_answers(input: &ResponseInput) -> Result<(Vec<f64>, usize, usize, Vec<usize>)> {
+/// The answers of `--responses`, constant items dropped on request.
+fn read_responses(input: &ResponseInput) -> Result<ResponseMatrix> {
     let m = read_matrix(&input.responses, "--responses")?;
     let data: Vec<f64> = m.data.iter().map(|&v| v as f64).collect();
-    let all: Vec<usize> = (0..m.cols).collect();
-    if !input.drop_constant_items {
-        return Ok((data, m.rows, m.cols, all));
-    }
-    let keep = informative_items(&data, m.rows, m.cols);
-    if keep.is_empty() {
-        bail!(
-            "--responses {}: every item is answered alike by all {} models; nothing to fit",
-            input.responses.display(),
-            m.rows
-        );
-    }
-    let kept: Vec<f64> = (0..m.rows)
-        .flat_map(|r| keep.iter().map(move |&i| (r, i)))
-        .map(|(r, i)| data[r * m.cols + i])
-        .collect();
-    Ok((kept, m.rows, keep.len(), keep))
+    ResponseMatrix::new(data, m.rows, m.cols, input.drop_constant_items)
+        .map_err(|e| named(e, input))
 }
 
 fn named(e: latentlab::core::tiny::TinyError, input: &ResponseInput) -> anyhow::Error {
@@ -303,7 +270,7 @@ fn fit(args: FitArgs) -> Result<()> {
         seed: args.seed,
         ..BenchmarkOptions::default()
     };
-    let data = loaded.responses();
+    let data = loaded.view();
     let bench = fit_benchmark(data, &opts).map_err(|e| named(e, &args.input))?;
     std::fs::write(&args.out, serde_json::to_string(&bench)?)
         .with_context(|| format!("--out {}", args.out.display()))?;
@@ -357,26 +324,15 @@ fn estimate(args: EstimateArgs) -> Result<()> {
 fn eval(args: EvalArgs) -> Result<()> {
     let loaded = read_responses(&args.input)?;
     let (models, items, kept) = (loaded.models, loaded.items, &loaded.kept);
-    let held_out = (args.test_fraction * models as f64).round() as usize;
-    if !(args.test_fraction > 0.0 && args.test_fraction < 1.0)
-        || held_out == 0
-        || held_out + 2 > models
-    {
-        bail!(
-            "--test-fraction {}: expected a share in (0, 1) that holds out at least one of the {models} models and leaves two",
-            args.test_fraction
-        );
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(args.split_seed);
-    let mut test = sample(&mut rng, models, held_out).into_vec();
-    test.sort_unstable();
+    let test = random_split(models, args.test_fraction, args.split_seed)
+        .map_err(|e| anyhow::anyhow!("--test-fraction: {e}"))?;
     let opts = BenchmarkOptions {
         irt: args.irt.options(),
         dims: args.irt.dims.clone(),
         ..BenchmarkOptions::default()
     };
     let bar = progress(args.anchors.len() * args.seeds, "anchor sets");
-    let data = loaded.responses();
+    let data = loaded.view();
     let rows = holdout(data, &test, &args.anchors, args.seeds, &opts, |done, _| {
         bar.set_position(done as u64)
     });

@@ -81,6 +81,57 @@ pub struct Responses<'a> {
     pub balance_weights: &'a [f64],
 }
 
+/// An owned response matrix, constant items dropped on request, every item weighing 1 (no
+/// subscenarios); [`ResponseMatrix::view`] lends it as [`Responses`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseMatrix {
+    pub answers: Vec<f64>,
+    pub models: usize,
+    pub items: usize,
+    /// The indices, in the matrix given, of the items kept.
+    pub kept: Vec<usize>,
+    pub balance_weights: Vec<f64>,
+}
+
+impl ResponseMatrix {
+    /// `answers` is `models × items`, row-major.
+    pub fn new(
+        answers: Vec<f64>,
+        models: usize,
+        items: usize,
+        drop_constant: bool,
+    ) -> Result<ResponseMatrix, TinyError> {
+        let (answers, kept) = if drop_constant {
+            drop_constant_items(&answers, models, items)?
+        } else {
+            if answers.len() != models * items {
+                return Err(TinyError::Length {
+                    name: "responses",
+                    got: answers.len(),
+                    expected: format!("{} (models {models} × items {items})", models * items),
+                });
+            }
+            (answers, (0..items).collect())
+        };
+        Ok(ResponseMatrix {
+            answers,
+            models,
+            items: kept.len(),
+            balance_weights: vec![1.0; kept.len()],
+            kept,
+        })
+    }
+
+    pub fn view(&self) -> Responses<'_> {
+        Responses {
+            answers: &self.answers,
+            models: self.models,
+            items: self.items,
+            balance_weights: &self.balance_weights,
+        }
+    }
+}
+
 /// The IRT parts of a benchmark, fitted once and shared by every choice of anchors.
 pub struct Fitted {
     pub irt: Irt,
@@ -121,6 +172,54 @@ pub fn informative_items(responses: &[f64], models: usize, items: usize) -> Vec<
     (0..items)
         .filter(|&i| (1..models).any(|m| responses[m * items + i] != responses[i]))
         .collect()
+}
+
+/// `answers` (`models × items`) restricted to the informative items: (the kept answers, the
+/// kept items' indices). Every item answered alike is an error naming the count.
+pub fn drop_constant_items(
+    answers: &[f64],
+    models: usize,
+    items: usize,
+) -> Result<(Vec<f64>, Vec<usize>), TinyError> {
+    if answers.len() != models * items {
+        return Err(TinyError::Length {
+            name: "responses",
+            got: answers.len(),
+            expected: format!("{} (models {models} × items {items})", models * items),
+        });
+    }
+    let keep = informative_items(answers, models, items);
+    if keep.is_empty() {
+        return Err(TinyError::Parameter {
+            name: "responses",
+            value: format!("{items} items all answered alike by the {models} models"),
+            expected: "at least one item that some models get right and others wrong".into(),
+        });
+    }
+    let kept = (0..models)
+        .flat_map(|m| keep.iter().map(move |&i| answers[m * items + i]))
+        .collect();
+    Ok((kept, keep))
+}
+
+/// A random share `fraction` of `models` to hold out (sorted), seeded: the paper's iid split
+/// holds out a quarter. Random rather than every n-th row, because rows are often ordered by
+/// their settings.
+pub fn random_split(models: usize, fraction: f64, seed: u64) -> Result<Vec<usize>, TinyError> {
+    let held_out = (fraction * models as f64).round() as usize;
+    if !(fraction > 0.0 && fraction < 1.0) || held_out == 0 || held_out + 2 > models {
+        return Err(TinyError::Parameter {
+            name: "test fraction",
+            value: fraction.to_string(),
+            expected: format!(
+                "a share in (0, 1) that holds out at least one of the {models} models and leaves two"
+            ),
+        });
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut test = sample(&mut rng, models, held_out).into_vec();
+    test.sort_unstable();
+    Ok(test)
 }
 
 /// The rows `rows` of a `models × items` matrix.

@@ -32,8 +32,9 @@ mod irt;
 
 pub use anchors::{balance_weights, select_anchors, Anchors, ItemFeatures};
 pub use bench::{
-    fit_benchmark, fit_parts, holdout, informative_items, BenchmarkOptions, Fitted, HoldoutReport,
-    HoldoutRow, Responses, TinyBenchmark, FORMAT,
+    drop_constant_items, fit_benchmark, fit_parts, holdout, informative_items, random_split,
+    BenchmarkOptions, Fitted, HoldoutReport, HoldoutRow, ResponseMatrix, Responses, TinyBenchmark,
+    FORMAT,
 };
 pub use estimate::{
     estimate, gp_lambda, irt_prediction, variance_term, Estimates, Sampling, Scenario,

@@ -1,0 +1,76 @@
+// tinyBenchmarks through the npm package under Node: estimateTiny equals the reference
+// package's `evaluate` (tests/fixtures/tiny/, the same fixtures as tests/tiny_conformance.rs),
+// fitTinyBenchmark + estimateTiny on the committed real response matrix, tinyHoldout, and errors
+// whose message names the bad value.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fitTinyBenchmark, estimateTiny, tinyHoldout } from 'latentlab';
+
+const fixture = JSON.parse(readFileSync(new URL('../fixtures/tiny/cases.json', import.meta.url), 'utf8'));
+const real = JSON.parse(readFileSync(new URL('../../www/public/tiny/retrieval-responses.json', import.meta.url), 'utf8'));
+
+function matrix(data) {
+  const models = data.responses.length;
+  const items = data.items.length;
+  const y = new Float32Array(models * items);
+  data.responses.forEach((row, m) => {
+    for (let i = 0; i < items; i++) y[m * items + i] = row[i] === '1' ? 1 : 0;
+  });
+  return { y, models, items };
+}
+
+test('estimateTiny on a benchmark built from the fixture equals the package\'s evaluate (single scenario)', () => {
+  for (const c of fixture.cases) {
+    // the "arc" scenario alone: its items, its 100 anchors, θ from those anchors
+    const items = c.scenarios.arc;
+    const anchors = c.seen_examples.slice(0, 100);
+    const sizes = Object.values(c.subscenarios.arc).map((s) => s.length);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const bw = sizes.flatMap((n) => Array(n).fill(total / (sizes.length * n)));
+    const benchmark = JSON.stringify({
+      format: 'latentlab-tinybenchmark', version: 1,
+      irt: { dim: c.dim, a: items.flatMap((i) => c.a[i]), b: items.map((i) => c.b[i]) },
+      balance_weights: bw, anchors, anchor_weights: c.examples_weights.arc,
+      sampling: 'anchor', gp_lambda: c.optimal_lambdas.arc, bias: 0, variance: 0, dim_errors: [],
+    });
+    const got = estimateTiny(benchmark, Float32Array.from(c.y_input.slice(0, 100)));
+    const want = c.evaluate_arc.arc;
+    for (const key of ['irt', 'pirt', 'gpirt']) {
+      assert.ok(Math.abs(got[key] - want[key]) < 1e-6, `seed ${c.seed} ${key}: ${got[key]} vs ${want[key]}`);
+    }
+    assert.equal(got.theta.length, c.dim);
+  }
+});
+
+test('a benchmark fitted on the real response matrix estimates a configuration from its anchors', () => {
+  const { y, models, items } = matrix(real);
+  const fit = fitTinyBenchmark(y, models, items, { dropConstantItems: true, anchors: 30, dims: [2], epochs: 300 });
+  assert.equal(fit.dim, 2);
+  assert.ok(fit.anchors.length > 20 && fit.anchors.length <= 30);
+  assert.ok(Math.abs(fit.anchor_weights.reduce((a, b) => a + b, 0) - 1) < 1e-9);
+  assert.ok(fit.kept_items.length < items);
+  // configuration 7's answers on the anchors, and its accuracy over the kept items
+  const row = (i) => y[7 * items + fit.kept_items[i]];
+  const answers = Float32Array.from(fit.anchors.map(row));
+  const truth = fit.kept_items.reduce((s, _, i) => s + row(i), 0) / fit.kept_items.length;
+  const est = estimateTiny(fit.benchmark, answers);
+  for (const key of ['irt', 'pirt', 'gpirt']) {
+    assert.ok(Math.abs(est[key] - truth) < 0.15, `${key} ${est[key]} vs ${truth}`);
+  }
+});
+
+test('tinyHoldout reports one row per size, and bad input is named', () => {
+  const { y, models, items } = matrix(real);
+  const r = tinyHoldout(y, models, items, { dropConstantItems: true, anchors: [20], seeds: 1, dims: [2], epochs: 200 });
+  assert.equal(r.rows.length, 1);
+  assert.equal(r.test_models.length, 25);
+  assert.ok(r.rows[0].gpirt < 0.2 && r.rows[0].random < 0.3);
+  const isError = (re) => (e) => e instanceof Error && re.test(e.message);
+  assert.throws(() => fitTinyBenchmark(y, models, items, {}), isError(/item \d+ has the same answer from every model/));
+  assert.throws(() => fitTinyBenchmark(y, models + 1, items, {}), isError(/`responses` has \d+ values, expected/));
+  assert.throws(() => fitTinyBenchmark(y, models, items, { sampling: 'best' }), isError(/options.sampling is "best"/));
+  assert.throws(() => fitTinyBenchmark(y, models, items, { anchor: 3 }), isError(/unknown fitTinyBenchmark options key "anchor"/));
+  assert.throws(() => tinyHoldout(y, models, items, { dropConstantItems: true, testFraction: 1 }), isError(/test fraction/));
+  assert.throws(() => estimateTiny('{}', new Float32Array(3)), isError(/not a benchmark from fitTinyBenchmark/));
+});
