@@ -10,3 +10,4 @@ pub mod plan;
 pub mod search;
 pub mod steer;
 pub mod tiny;
+pub mod xrm;
