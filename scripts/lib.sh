@@ -114,10 +114,10 @@ for e in m["models"]:
 # Tux Paint's captioned stamps: the retrieval evaluation's real data (GPL-2, so installed
 # from Debian rather than committed).
 ensure_stamps() {
-  if [ ! -d /usr/share/tuxpaint/stamps ]; then
-    log "installing Debian's tuxpaint-stamps-default (the retrieval evaluation's images)"
+  if [ ! -d /usr/share/tuxpaint/stamps ] || [ ! -d /usr/share/tuxpaint/templates ]; then
+    log "installing Debian's tuxpaint-stamps-default and tuxpaint-data (the retrieval evaluation's images, XRM's birds and backgrounds)"
     as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tuxpaint-stamps-default
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tuxpaint-stamps-default tuxpaint-data
   fi
 }
 

@@ -24,6 +24,8 @@ mod plan_cmd;
 mod steer_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod tiny_cmd;
+#[cfg(not(target_arch = "wasm32"))]
+mod xrm_cmd;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
@@ -70,6 +72,10 @@ fn main() -> std::process::ExitCode {
         /// IRT-based tiny benchmarks, accuracy estimates from a few anchor items.
         #[command(subcommand)]
         Tiny(tiny_cmd::TinyCommand),
+        /// XRM (Pezeshki et al.): discover environments without group labels on a
+        /// Waterbirds-like set of real pictures, then GroupDRO on them.
+        #[command(subcommand)]
+        Xrm(xrm_cmd::XrmCommand),
     }
 
     let result = match Cli::parse().command {
@@ -82,6 +88,7 @@ fn main() -> std::process::ExitCode {
         Command::Steer(c) => steer_cmd::run(c),
         Command::Collapse(a) => collapse_cmd::run(a),
         Command::Tiny(c) => tiny_cmd::run(c),
+        Command::Xrm(c) => xrm_cmd::run(c),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

@@ -25,6 +25,25 @@ pub fn write_matrix(path: &Path, m: &Matrix) -> Result<()> {
     Ok(())
 }
 
+/// Writes a 1-D little-endian int64 array (labels).
+pub fn write_labels(path: &Path, labels: &[i64]) -> Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut writer = npyz::WriteOptions::<i64>::new()
+        .default_dtype()
+        .shape(&[labels.len() as u64])
+        .writer(std::io::BufWriter::new(file))
+        .begin_nd()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writer
+        .extend(labels.iter().copied())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    writer
+        .finish()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
 /// Reads a 1-D or 2-D array of f32 or f64 (converted to f32) as a matrix; a 1-D array is
 /// one column. Names the file and what was expected on failure.
 pub fn read_matrix(path: &Path, what: &str) -> Result<Matrix> {

@@ -1,0 +1,76 @@
+//! `latentlab xrm data|run` from outside: a small Waterbirds-like set made from Tux Paint's
+//! birds and photos (installed by scripts/test), the contract keys of the run, and bad input
+//! named.
+
+mod common;
+
+use common::{fails_with, json, latentlab, read_npy, TempDir};
+
+#[test]
+fn data_then_run_on_a_small_set() {
+    let dir = TempDir::new("xrm", "small");
+    let out = dir.path("data");
+    let v = json(&latentlab(&[
+        "xrm", "data", "--out", &out, "--train", "24", "--val", "12", "--test", "12", "--size",
+        "96",
+    ]));
+    assert_eq!(v["splits"]["train"]["n"], 24);
+    // test species are not training species
+    let species = |split: &str| -> Vec<String> {
+        v["splits"][split]["species"]["water"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(species("test")
+        .iter()
+        .all(|s| !species("train").contains(s)));
+    let (shape, _) = read_npy(&format!("{out}/train_x.npy"));
+    assert_eq!(shape, vec![24, 1280]);
+    assert!(
+        std::path::Path::new(&format!("{out}/samples"))
+            .read_dir()
+            .unwrap()
+            .count()
+            >= 12
+    );
+    let r = json(&latentlab(&[
+        "xrm", "run", "--data", &out, "--seeds", "2", "--steps", "100", "--pca", "8",
+    ]));
+    assert_eq!(r["dim"], 8);
+    assert_eq!(r["runs"].as_array().unwrap().len(), 2);
+    for method in ["erm", "groupdro_classes", "groupdro_xrm", "groupdro_true"] {
+        let wga = r["table"][method]["test_worst_group"]["mean"]
+            .as_f64()
+            .unwrap();
+        assert!((0.0..=1.0).contains(&wga), "{method} {wga}");
+    }
+    for key in [
+        "train_precision",
+        "train_recall",
+        "val_precision",
+        "val_recall",
+    ] {
+        assert!(r["recovery"][key]["mean"].is_number(), "{key}: {r}");
+    }
+}
+
+#[test]
+fn bad_input_is_named() {
+    let dir = TempDir::new("xrm", "bad");
+    let out = dir.path("d");
+    fails_with(
+        &latentlab(&["xrm", "data", "--out", &out, "--agree", "1.5"]),
+        &["--agree 1.5"],
+    );
+    fails_with(
+        &latentlab(&["xrm", "data", "--out", &out, "--tuxpaint", "/nonexistent"]),
+        &["/nonexistent", "tuxpaint-data"],
+    );
+    fails_with(
+        &latentlab(&["xrm", "run", "--data", "/nonexistent"]),
+        &["train_x.npy"],
+    );
+}
