@@ -200,7 +200,8 @@ struct Holdout<'a> {
 
 /// The paper's evaluation on `responses`: a random `testFraction` (default 0.25, seeded by
 /// `splitSeed`) of the models held out, estimated from `anchors` (default [10, 30, 60, 100])
-/// anchor items, `seeds` (default 5) draws each.
+/// anchor items, `seeds` (default 5) draws each. `onProgress(done, total)`, when given, is
+/// called after each anchor draw.
 #[wasm_bindgen(js_name = tinyHoldout, unchecked_return_type = "TinyHoldoutResult")]
 pub fn tiny_holdout(
     responses: &[f32],
@@ -210,6 +211,8 @@ pub fn tiny_holdout(
         unchecked_param_type = "TinyFitOptions & { anchors?: number[]; seeds?: number; testFraction?: number; splitSeed?: number }"
     )]
     options_js: JsValue,
+    #[wasm_bindgen(js_name = onProgress, unchecked_param_type = "(done: number, total: number) => void")]
+    on_progress: Option<js_sys::Function>,
 ) -> Result<JsValue, JsError> {
     let o = Options::optional(options_js, HOLDOUT_KEYS, "tinyHoldout options")?;
     let m = matrix(responses, models, items, &o)?;
@@ -222,7 +225,17 @@ pub fn tiny_holdout(
         o.get("splitSeed")?.unwrap_or(0),
     )
     .map_err(js_error)?;
-    let report = holdout(m.view(), &test, &counts, seeds, &opts, |_, _| {}).map_err(js_error)?;
+    let report = holdout(m.view(), &test, &counts, seeds, &opts, |done, total| {
+        if let Some(f) = &on_progress {
+            // a throwing callback must not stop the evaluation: its error is dropped
+            let _ = f.call2(
+                &JsValue::NULL,
+                &JsValue::from(done as f64),
+                &JsValue::from(total as f64),
+            );
+        }
+    })
+    .map_err(js_error)?;
     to_js(&Holdout {
         dim: report.dim,
         dim_errors: &report.dim_errors,

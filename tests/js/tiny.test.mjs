@@ -62,8 +62,11 @@ test('a benchmark fitted on the real response matrix estimates a configuration f
 
 test('tinyHoldout reports one row per size, and bad input is named', () => {
   const { y, models, items } = matrix(real);
-  const r = tinyHoldout(y, models, items, { dropConstantItems: true, anchors: [20], seeds: 1, dims: [2], epochs: 200 });
-  assert.equal(r.rows.length, 1);
+  const calls = [];
+  const r = tinyHoldout(y, models, items, { dropConstantItems: true, anchors: [20, 40], seeds: 1, dims: [2], epochs: 200 },
+    (done, total) => calls.push([done, total]));
+  assert.deepEqual(calls, [[1, 2], [2, 2]]);
+  assert.equal(r.rows.length, 2);
   assert.equal(r.test_models.length, 25);
   assert.ok(r.rows[0].gpirt < 0.2 && r.rows[0].random < 0.3);
   const isError = (re) => (e) => e instanceof Error && re.test(e.message);

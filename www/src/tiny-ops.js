@@ -15,9 +15,10 @@ function matrix(data) {
 }
 
 export const tinyOps = {
-  'tiny.holdout': ({ data, options }) => {
+  'tiny.holdout': ({ data, options }, progress) => {
     const { y, models, items } = matrix(data);
-    return tinyHoldout(y, models, items, { dropConstantItems: true, ...options });
+    return tinyHoldout(y, models, items, { dropConstantItems: true, ...options },
+      (done, total) => progress({ done, total }));
   },
   'tiny.fit': ({ data, options }) => {
     const { y, models, items } = matrix(data);

@@ -85,6 +85,10 @@ async function evaluate() {
     const d = await loadData();
     const report = await client.call('tiny.holdout', {
       data: d, options: { anchors: SIZES, seeds, splitSeed },
+    }, {
+      onProgress: ({ done, total }) => {
+        $('status').textContent = `Estimating the held-out configurations: anchor set ${done} of ${total}…`;
+      },
     });
     draw(report);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
