@@ -77,6 +77,9 @@ pub struct RunArgs {
     /// split) first; 0 keeps them all.
     #[arg(long, default_value_t = 64)]
     pca: usize,
+    /// Scale each principal component to unit variance (on the training split).
+    #[arg(long)]
+    whiten: bool,
 }
 
 pub fn run(cmd: XrmCommand) -> Result<bool> {
@@ -351,8 +354,9 @@ fn read_split(
     Ok((Split { x: data, y, place }, dim))
 }
 
-/// The training features' mean and first `k` principal directions (k × dim, row-major).
-fn pca_basis(x: &Matrix, k: usize) -> (Vec<f32>, Vec<f32>, usize) {
+/// The training features' mean and first `k` principal directions (k × dim, row-major),
+/// each divided by its standard deviation when `whiten`.
+fn pca_basis(x: &Matrix, k: usize, whiten: bool) -> (Vec<f32>, Vec<f32>, usize) {
     let (n, d) = (x.rows, x.cols);
     let mut mean = vec![0.0f64; d];
     for r in x.iter_rows() {
@@ -380,7 +384,17 @@ fn pca_basis(x: &Matrix, k: usize) -> (Vec<f32>, Vec<f32>, usize) {
     let k = k.min(d);
     let mut basis = Vec::with_capacity(k * d);
     for &c in &order[..k] {
-        basis.extend(eig.eigenvectors.column(c).iter().map(|v| *v as f32));
+        let scale = if whiten {
+            1.0 / (eig.eigenvalues[c] / n as f64).max(1e-12).sqrt()
+        } else {
+            1.0
+        };
+        basis.extend(
+            eig.eigenvectors
+                .column(c)
+                .iter()
+                .map(|v| (*v * scale) as f32),
+        );
     }
     (mean.iter().map(|v| *v as f32).collect(), basis, k)
 }
@@ -398,7 +412,8 @@ fn run_xrm(args: RunArgs) -> Result<()> {
         bail!("--seeds 0: expected at least 1");
     }
     let train_x = read_matrix(&args.data.join("train_x.npy"), "--data train_x.npy")?;
-    let pca = (args.pca > 0 && args.pca < train_x.cols).then(|| pca_basis(&train_x, args.pca));
+    let pca = (args.pca > 0 && args.pca < train_x.cols)
+        .then(|| pca_basis(&train_x, args.pca, args.whiten));
     let (train, dim) = read_split(&args.data, "train", pca.as_ref())?;
     let (val, _) = read_split(&args.data, "val", pca.as_ref())?;
     let (test, _) = read_split(&args.data, "test", pca.as_ref())?;
@@ -482,6 +497,7 @@ fn run_xrm(args: RunArgs) -> Result<()> {
     }
     emit(&json!({
         "data": args.data, "seeds": args.seeds, "steps": args.steps, "dim": dim,
+        "whiten": args.whiten,
         "n": {"train": tr.len(), "val": va.len(), "test": te.len()},
         "recovery": {
             "train_precision": stat(&["recovery_train", "precision"]),
