@@ -1,5 +1,5 @@
-// A streaming log-sum-exp, shared by sinkhorn.wgsl and multi.wgsl: src/gpu/mod.rs `Shader`
-// prepends this file to theirs (WGSL has no includes). No bindings.
+// A streaming log-sum-exp and a workgroup sum, shared by sinkhorn.wgsl and multi.wgsl:
+// src/gpu/mod.rs `Shader` prepends this file to theirs (WGSL has no includes). No bindings.
 
 // −∞ stands in as NEG: WGSL promises nothing about infinities.
 const NEG: f32 = -3.0e38;
@@ -35,4 +35,20 @@ fn lse_merge(l: Lse, r: Lse) -> Lse {
   }
   let mx = max(l.mx, r.mx);
   return Lse(mx, l.sum * exp(l.mx - mx) + r.sum * exp(r.mx - mx));
+}
+
+var<workgroup> partial: array<f32, 256>;
+
+// The sum of every invocation's `s` over one 256-invocation workgroup (a tree in workgroup
+// memory); every invocation must call it.
+fn workgroup_sum(local: u32, s: f32) -> f32 {
+  partial[local] = s;
+  workgroupBarrier();
+  for (var stride = 128u; stride > 0u; stride = stride / 2u) {
+    if (local < stride) {
+      partial[local] += partial[local + stride];
+    }
+    workgroupBarrier();
+  }
+  return partial[0];
 }

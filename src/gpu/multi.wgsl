@@ -62,7 +62,7 @@ fn pair_offset(a: u32, b: u32) -> u32 {
   return params.pair_offsets[p / 4u][p % 4u];
 }
 
-// NEG, is_neg, Lse, lse_push and lse_merge: lse.wgsl, prepended to this file (src/gpu/mod.rs `Shader`).
+// NEG, is_neg, Lse, lse_push, lse_merge and workgroup_sum: lse.wgsl, prepended to this file (src/gpu/mod.rs `Shader`).
 
 // (Σ_{j≠l} f_j[idx_j] − C[idx])/ε at the multi-index idx (idx[l] set); NEG when a potential
 // is −∞ (a zero weight: the entry is 0 and skipped).
@@ -179,8 +179,6 @@ fn marginal_combine(@builtin(global_invocation_id) id: vec3<u32>) {
   work[at] = p;
 }
 
-var<workgroup> partial: array<f32, 256>;
-
 // One workgroup: sums[l] = Σ_i |work_i − a_i|^p over marginal l.
 @compute @workgroup_size(256)
 fn error_reduce(@builtin(local_invocation_index) local: u32) {
@@ -195,15 +193,8 @@ fn error_reduce(@builtin(local_invocation_index) local: u32) {
       s += pow(d, params.p);
     }
   }
-  partial[local] = s;
-  workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride = stride / 2u) {
-    if (local < stride) {
-      partial[local] += partial[local + stride];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroup_sum(local, s);
   if (local == 0u) {
-    sums[l] = partial[0];
+    sums[l] = total;
   }
 }

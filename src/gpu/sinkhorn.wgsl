@@ -79,7 +79,7 @@ fn cost(i: u32, j: u32) -> f32 {
   return 1.0 - xy / (sqrt(xx) * sqrt(yy) + COSINE_RIDGE);
 }
 
-// NEG, is_neg, Lse, lse_push and lse_merge: lse.wgsl, prepended to this file (src/gpu/mod.rs `Shader`).
+// NEG, is_neg, Lse, lse_push, lse_merge and workgroup_sum: lse.wgsl, prepended to this file (src/gpu/mod.rs `Shader`).
 
 // OTT's guard: an empty (−∞) log-sum-exp counts as 0.
 fn lse_or_zero(l: Lse) -> f32 {
@@ -271,24 +271,15 @@ fn row_error(@builtin(global_invocation_id) id: vec3<u32>) {
   work[params.m + i] = error_term(marginal_of(merged_row(i)), goal);
 }
 
-var<workgroup> partial: array<f32, 256>;
-
 // One workgroup sums work[offset .. offset + count] into sums[slot].
 fn reduce(local: u32, offset: u32, count: u32, slot: u32) {
   var s = 0.0;
   for (var k = local; k < count; k += 256u) {
     s += work[offset + k];
   }
-  partial[local] = s;
-  workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride = stride / 2u) {
-    if (local < stride) {
-      partial[local] += partial[local + stride];
-    }
-    workgroupBarrier();
-  }
+  let total = workgroup_sum(local, s);
   if (local == 0u) {
-    sums[slot] = partial[0];
+    sums[slot] = total;
   }
 }
 

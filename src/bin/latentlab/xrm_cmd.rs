@@ -428,39 +428,40 @@ fn run_xrm(args: RunArgs) -> Result<()> {
     };
     let minority =
         |s: &Split| -> Vec<bool> { s.y.iter().zip(&s.place).map(|(y, p)| y != p).collect() };
+    let train_opts = XrmOptions {
+        steps: args.steps,
+        ..XrmOptions::default()
+    };
+    let trained = |e_tr: &[usize], e_va: &[usize], dro: bool| {
+        let t = Grouped {
+            data: tr,
+            env: e_tr,
+        };
+        let v = Grouped {
+            data: va,
+            env: e_va,
+        };
+        if dro {
+            group_dro(t, v, test_g, &train_opts)
+        } else {
+            erm(t, v, test_g, &train_opts)
+        }
+    };
+    // ERM and GroupDRO with given groups start from zero and use no randomness: the same for
+    // every seed, so trained once
+    let (zeros_tr, zeros_va) = (vec![0usize; tr.len()], vec![0usize; va.len()]);
+    let erm_r = trained(&zeros_tr, &zeros_va, false)?;
+    let classes = trained(&zeros_tr, &zeros_va, true)?;
+    let oracle = trained(&train.place, &val.place, true)?;
     let bar = progress(args.seeds as usize, "seeds");
     let mut rows = Vec::new();
     for seed in 0..args.seeds {
         let opts = XrmOptions {
-            steps: args.steps,
             seed,
-            ..XrmOptions::default()
+            ..train_opts.clone()
         };
         let env = discover_environments(&tr, &va, &opts)?;
-        let zeros_tr = vec![0usize; tr.len()];
-        let zeros_va = vec![0usize; va.len()];
-        let g = |e_tr: &'_ [usize], e_va: &'_ [usize]| -> (Vec<usize>, Vec<usize>) {
-            (e_tr.to_vec(), e_va.to_vec())
-        };
-        let run = |e: (Vec<usize>, Vec<usize>), dro: bool| {
-            let t = Grouped {
-                data: tr,
-                env: &e.0,
-            };
-            let v = Grouped {
-                data: va,
-                env: &e.1,
-            };
-            if dro {
-                group_dro(t, v, test_g, &opts)
-            } else {
-                erm(t, v, test_g, &opts)
-            }
-        };
-        let erm_r = run(g(&zeros_tr, &zeros_va), false)?;
-        let classes = run(g(&zeros_tr, &zeros_va), true)?;
-        let xrm = run(g(&env.train, &env.validation), true)?;
-        let oracle = run(g(&train.place, &val.place), true)?;
+        let xrm = trained(&env.train, &env.validation, true)?;
         rows.push(json!({
             "seed": seed, "flip_rate": env.flip_rate, "degenerate": env.degenerate,
             "recovery_train": recovery(&env.train, &minority(&train)),
