@@ -6,7 +6,7 @@
 use image::{imageops, ImageBuffer, Rgb, RgbImage};
 use tract_onnx::prelude::Tensor;
 
-use super::runtime::OnnxModel;
+use super::runtime::{OnnxModel, Output};
 use super::{
     check_sha256, EncodeError, Filter, Matrix, ModelEntry, ModelKind, Preprocessing, ResizeMode,
 };
@@ -155,7 +155,13 @@ impl ImageEncoder {
             EncodeError::Manifest(format!("model {:?} has no preprocessing", entry.name))
         })?;
         check_sha256(&entry.file, model, &entry.sha256)?;
-        let model = OnnxModel::from_bytes(&entry.name, model)?;
+        let size = preprocessing.size as usize;
+        let one = if preprocessing.layout == "nhwc" {
+            [1, size, size, 3]
+        } else {
+            [1, 3, size, size]
+        };
+        let model = OnnxModel::from_bytes(&entry.name, model, Some(&one))?;
         for spec in &entry.inputs {
             model.require_input(&spec.name)?;
         }
@@ -200,26 +206,41 @@ impl ImageEncoder {
         if images.is_empty() {
             return Err(EncodeError::NothingToEncode("image"));
         }
-        let size = self.preprocessing.size as usize;
-        let mut pixels = Vec::with_capacity(images.len() * 3 * size * size);
-        for (index, image) in images.iter().enumerate() {
-            check_image(index, image)?;
-            pixels.extend(preprocess(&self.preprocessing, image)?);
-        }
-        let shape = if self.preprocessing.layout == "nhwc" {
-            [images.len(), size, size, 3]
-        } else {
-            [images.len(), 3, size, size]
-        };
-        let tensor = Tensor::from_shape(&shape, &pixels).map_err(|e| EncodeError::Inference {
-            what: self.entry.name.clone(),
-            message: format!("{e:#}"),
-        })?;
         let indices = outputs
             .iter()
             .map(|name| self.model.output_index(name))
             .collect::<Result<Vec<_>, _>>()?;
-        let results = self.model.run(vec![tensor], &indices)?;
+        let size = self.preprocessing.size as usize;
+        let shape = if self.preprocessing.layout == "nhwc" {
+            [1, size, size, 3]
+        } else {
+            [1, 3, size, size]
+        };
+        // one picture per run: the plan is optimised for a batch of one (see from_bytes)
+        let mut results: Vec<Output> = vec![(Vec::new(), Vec::new()); outputs.len()];
+        for (index, image) in images.iter().enumerate() {
+            check_image(index, image)?;
+            let pixels = preprocess(&self.preprocessing, image)?;
+            let tensor =
+                Tensor::from_shape(&shape, &pixels).map_err(|e| EncodeError::Inference {
+                    what: self.entry.name.clone(),
+                    message: format!("{e:#}"),
+                })?;
+            for (all, (one_shape, values)) in results
+                .iter_mut()
+                .zip(self.model.run(vec![tensor], &indices)?)
+            {
+                if one_shape.first() != Some(&1) {
+                    return Err(EncodeError::Inference {
+                        what: self.entry.name.clone(),
+                        message: format!("an output has shape {one_shape:?} for one image"),
+                    });
+                }
+                all.0 = one_shape;
+                all.0[0] = index + 1;
+                all.1.extend(values);
+            }
+        }
         results
             .into_iter()
             .zip(outputs)

@@ -18,9 +18,14 @@ pub(crate) struct OnnxModel {
 }
 
 impl OnnxModel {
-    /// `what` names the model in error messages. Batch and sequence dimensions stay
-    /// symbolic, so one optimised plan serves every batch size.
-    pub fn from_bytes(what: &str, bytes: &[u8]) -> Result<OnnxModel, EncodeError> {
+    /// `what` names the model in error messages. Without `fixed_input` the batch and
+    /// sequence dimensions stay symbolic, so one optimised plan serves every batch size;
+    /// with it, the single f32 input is pinned to that shape first.
+    pub fn from_bytes(
+        what: &str,
+        bytes: &[u8],
+        fixed_input: Option<&[usize]>,
+    ) -> Result<OnnxModel, EncodeError> {
         let invalid = |e: TractError| EncodeError::InvalidModel {
             what: what.to_string(),
             message: format!("{e:#}"),
@@ -30,9 +35,14 @@ impl OnnxModel {
             message: format!("{e:#}"),
         };
         let mut reader = bytes;
-        let model = tract_onnx::onnx()
+        let mut model = tract_onnx::onnx()
             .model_for_read(&mut reader)
             .map_err(invalid)?;
+        if let Some(shape) = fixed_input {
+            model = model
+                .with_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), shape))
+                .map_err(invalid)?;
+        }
         let input_names = model
             .input_outlets()
             .map_err(invalid)?

@@ -55,7 +55,7 @@ impl TextEncoder {
             }))
             .map_err(|e| EncodeError::Tokenizer(e.to_string()))?;
 
-        let model = OnnxModel::from_bytes(&entry.name, model)?;
+        let model = OnnxModel::from_bytes(&entry.name, model, None)?;
         for spec in &entry.inputs {
             model.require_input(&spec.name)?;
         }
