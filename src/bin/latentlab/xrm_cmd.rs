@@ -11,9 +11,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use image::imageops::{self, FilterType};
 use latentlab::core::matrix::Matrix;
-use latentlab::core::xrm::{
-    discover_environments, erm, group_dro, recovery, Grouped, Labelled, XrmOptions,
-};
+use latentlab::core::xrm::{compare, AttributedSplit, Labelled, Pca, XrmOptions};
 use latentlab::encode::RgbaImage;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -306,11 +304,7 @@ struct Split {
     place: Vec<usize>,
 }
 
-fn read_split(
-    dir: &Path,
-    name: &str,
-    pca: Option<&(Vec<f32>, Vec<f32>, usize)>,
-) -> Result<(Split, usize)> {
+fn read_split(dir: &Path, name: &str) -> Result<(Split, usize)> {
     let x = read_matrix(
         &dir.join(format!("{name}_x.npy")),
         &format!("--data {name}_x.npy"),
@@ -332,78 +326,24 @@ fn read_split(
             place.len()
         );
     }
-    let (data, dim) = match pca {
-        None => (x.data, x.cols),
-        Some((mean, basis, k)) => {
-            let mut out = Vec::with_capacity(x.rows * k);
-            for r in x.iter_rows() {
-                for c in 0..*k {
-                    let b = &basis[c * x.cols..(c + 1) * x.cols];
-                    out.push(
-                        r.iter()
-                            .zip(mean)
-                            .zip(b)
-                            .map(|((v, m), w)| (v - m) * w)
-                            .sum(),
-                    );
-                }
-            }
-            (out, *k)
-        }
-    };
-    Ok((Split { x: data, y, place }, dim))
+    Ok((
+        Split {
+            x: x.data,
+            y,
+            place,
+        },
+        x.cols,
+    ))
 }
 
-/// The training features' mean and first `k` principal directions (k × dim, row-major),
-/// each divided by its standard deviation when `whiten`.
-fn pca_basis(x: &Matrix, k: usize, whiten: bool) -> (Vec<f32>, Vec<f32>, usize) {
-    let (n, d) = (x.rows, x.cols);
-    let mut mean = vec![0.0f64; d];
-    for r in x.iter_rows() {
-        for (m, v) in mean.iter_mut().zip(r) {
-            *m += *v as f64 / n as f64;
-        }
-    }
-    let mut cov = nalgebra::DMatrix::<f64>::zeros(d, d);
-    for r in x.iter_rows() {
-        let c: Vec<f64> = r.iter().zip(&mean).map(|(v, m)| *v as f64 - m).collect();
-        for i in 0..d {
-            for j in i..d {
-                cov[(i, j)] += c[i] * c[j];
-            }
-        }
-    }
-    for i in 0..d {
-        for j in 0..i {
-            cov[(i, j)] = cov[(j, i)];
-        }
-    }
-    let eig = nalgebra::SymmetricEigen::new(cov);
-    let mut order: Vec<usize> = (0..d).collect();
-    order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
-    let k = k.min(d);
-    let mut basis = Vec::with_capacity(k * d);
-    for &c in &order[..k] {
-        let scale = if whiten {
-            1.0 / (eig.eigenvalues[c] / n as f64).max(1e-12).sqrt()
-        } else {
-            1.0
-        };
-        basis.extend(
-            eig.eigenvectors
-                .column(c)
-                .iter()
-                .map(|v| (*v * scale) as f32),
-        );
-    }
-    (mean.iter().map(|v| *v as f32).collect(), basis, k)
-}
-
-fn labelled(s: &Split, dim: usize) -> Labelled<'_> {
-    Labelled {
-        x: &s.x,
-        dim,
-        y: &s.y,
+fn attributed(s: &Split, dim: usize) -> AttributedSplit<'_> {
+    AttributedSplit {
+        data: Labelled {
+            x: &s.x,
+            dim,
+            y: &s.y,
+        },
+        attribute: &s.place,
     }
 }
 
@@ -411,102 +351,54 @@ fn run_xrm(args: RunArgs) -> Result<()> {
     if args.seeds == 0 {
         bail!("--seeds 0: expected at least 1");
     }
-    let train_x = read_matrix(&args.data.join("train_x.npy"), "--data train_x.npy")?;
-    let pca = (args.pca > 0 && args.pca < train_x.cols)
-        .then(|| pca_basis(&train_x, args.pca, args.whiten));
-    let (train, dim) = read_split(&args.data, "train", pca.as_ref())?;
-    let (val, _) = read_split(&args.data, "val", pca.as_ref())?;
-    let (test, _) = read_split(&args.data, "test", pca.as_ref())?;
+    let (mut train, mut dim) = read_split(&args.data, "train")?;
+    let (mut val, _) = read_split(&args.data, "val")?;
+    let (mut test, _) = read_split(&args.data, "test")?;
+    if args.pca > 0 && args.pca < dim {
+        let pca = Pca::fit(&train.x, dim, args.pca, args.whiten)?;
+        for (split, name) in [
+            (&mut train, "train"),
+            (&mut val, "val"),
+            (&mut test, "test"),
+        ] {
+            split.x = pca.project(&split.x, &format!("--data {name}_x.npy"))?;
+        }
+        dim = pca.components();
+    }
     let (tr, va, te) = (
-        labelled(&train, dim),
-        labelled(&val, dim),
-        labelled(&test, dim),
+        attributed(&train, dim),
+        attributed(&val, dim),
+        attributed(&test, dim),
     );
-    let test_g = Grouped {
-        data: te,
-        env: &test.place,
-    };
-    let minority =
-        |s: &Split| -> Vec<bool> { s.y.iter().zip(&s.place).map(|(y, p)| y != p).collect() };
-    let train_opts = XrmOptions {
+    let opts = XrmOptions {
         steps: args.steps,
         ..XrmOptions::default()
     };
-    let trained = |e_tr: &[usize], e_va: &[usize], dro: bool| {
-        let t = Grouped {
-            data: tr,
-            env: e_tr,
-        };
-        let v = Grouped {
-            data: va,
-            env: e_va,
-        };
-        if dro {
-            group_dro(t, v, test_g, &train_opts)
-        } else {
-            erm(t, v, test_g, &train_opts)
-        }
-    };
-    // ERM and GroupDRO with given groups start from zero and use no randomness: the same for
-    // every seed, so trained once
-    let (zeros_tr, zeros_va) = (vec![0usize; tr.len()], vec![0usize; va.len()]);
-    let erm_r = trained(&zeros_tr, &zeros_va, false)?;
-    let classes = trained(&zeros_tr, &zeros_va, true)?;
-    let oracle = trained(&train.place, &val.place, true)?;
-    let bar = progress(args.seeds as usize, "seeds");
-    let mut rows = Vec::new();
-    for seed in 0..args.seeds {
-        let opts = XrmOptions {
-            seed,
-            ..train_opts.clone()
-        };
-        let env = discover_environments(&tr, &va, &opts)?;
-        let xrm = trained(&env.train, &env.validation, true)?;
-        rows.push(json!({
-            "seed": seed, "flip_rate": env.flip_rate, "degenerate": env.degenerate,
-            "recovery_train": recovery(&env.train, &minority(&train)),
-            "recovery_val": recovery(&env.validation, &minority(&val)),
-            "erm": erm_r, "groupdro_classes": classes, "groupdro_xrm": xrm, "groupdro_true": oracle,
-        }));
-        bar.inc(1);
-    }
+    let bar = progress(3 + args.seeds as usize, "trainings");
+    let result = compare(tr, va, te, args.seeds, &opts, |done, _| {
+        bar.set_position(done as u64)
+    })?;
     bar.finish_and_clear();
-    let stat = |path: &[&str]| -> serde_json::Value {
-        let vals: Vec<f64> = rows
-            .iter()
-            .map(|r| {
-                path.iter()
-                    .fold(r, |v, k| &v[*k])
-                    .as_f64()
-                    .unwrap_or(f64::NAN)
-            })
-            .collect();
-        let n = vals.len() as f64;
-        let mean = vals.iter().sum::<f64>() / n;
-        let sd = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
-        json!({"mean": mean, "std": sd})
-    };
-    let mut table = serde_json::Map::new();
-    for method in ["erm", "groupdro_classes", "groupdro_xrm", "groupdro_true"] {
-        table.insert(
-            method.into(),
+    let summary = result.summary();
+    let rows: Vec<_> = result
+        .runs
+        .iter()
+        .map(|r| {
             json!({
-                "test_worst_group": stat(&[method, "test_worst_group"]),
-                "test_average": stat(&[method, "test_average"]),
-            }),
-        );
-    }
+                "seed": r.seed, "flip_rate": r.environments.flip_rate,
+                "degenerate": r.environments.degenerate,
+                "recovery_train": r.recovery_train, "recovery_val": r.recovery_val,
+                "erm": result.erm, "groupdro_classes": result.groupdro_classes,
+                "groupdro_xrm": r.groupdro_xrm, "groupdro_true": result.groupdro_true,
+            })
+        })
+        .collect();
     emit(&json!({
         "data": args.data, "seeds": args.seeds, "steps": args.steps, "dim": dim,
         "whiten": args.whiten,
-        "n": {"train": tr.len(), "val": va.len(), "test": te.len()},
-        "recovery": {
-            "train_precision": stat(&["recovery_train", "precision"]),
-            "train_recall": stat(&["recovery_train", "recall"]),
-            "val_precision": stat(&["recovery_val", "precision"]),
-            "val_recall": stat(&["recovery_val", "recall"]),
-        },
-        "table": table,
+        "n": {"train": tr.data.len(), "val": va.data.len(), "test": te.data.len()},
+        "recovery": summary.recovery,
+        "table": summary.table,
         "runs": rows,
     }))
 }

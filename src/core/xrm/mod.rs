@@ -24,6 +24,15 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+mod compare;
+mod pca;
+
+pub use compare::{
+    compare, AttributedSplit, Comparison, MeanStd, MethodSummary, RecoverySummary, SeedRun,
+    Summary, Table,
+};
+pub use pca::Pca;
+
 /// Bad data or parameters, named.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum XrmError {
@@ -541,7 +550,7 @@ mod tests {
     /// A Waterbirds-like split (the spec's recipe): y ~ Bernoulli(0.3); the attribute equals y
     /// with probability `agree`; features = a weak, noisy signal of y ⊕ a strong, clean signal
     /// of the attribute ⊕ noise.
-    fn split(seed: u64, n: usize, agree: f64) -> (Vec<f32>, Vec<usize>, Vec<usize>) {
+    pub(super) fn split(seed: u64, n: usize, agree: f64) -> (Vec<f32>, Vec<usize>, Vec<usize>) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let noise = Normal::new(0.0, 1.0).unwrap();
         let (mut x, mut y, mut a) = (Vec::new(), Vec::new(), Vec::new());
