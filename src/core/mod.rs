@@ -6,6 +6,7 @@ pub mod collapse;
 pub mod matrix;
 pub mod ot;
 pub(crate) mod par;
+pub mod pca;
 pub mod plan;
 pub mod search;
 pub mod steer;

@@ -11,8 +11,9 @@ use wasm_bindgen::JsCast;
 
 use super::{f32_array, js_error, set, to_js, Options};
 use crate::core::matrix::Matrix;
+use crate::core::pca::Pca;
 use crate::core::steer::{
-    self, check_concept, check_task, ApplyTo, EvalOptions, FitOptions, Method, Pca,
+    self, check_concept, check_task, ApplyTo, EvalOptions, FitOptions, Method,
 };
 
 #[wasm_bindgen(typescript_custom_section)]

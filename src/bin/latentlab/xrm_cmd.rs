@@ -11,7 +11,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use image::imageops::{self, FilterType};
 use latentlab::core::matrix::Matrix;
-use latentlab::core::xrm::{compare, AttributedSplit, Labelled, Pca, XrmOptions};
+use latentlab::core::pca::Pca;
+use latentlab::core::xrm::{compare, AttributedSplit, Labelled, XrmOptions};
 use latentlab::encode::RgbaImage;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -59,6 +60,11 @@ pub struct DataArgs {
     size: u32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also write every picture, shrunk to this side, as DIR/pictures/SPLIT-NNNN.jpg (the
+    /// site's XRM page shows them); 0 writes none. DIR/pictures.json lists every picture's
+    /// label, background and species either way.
+    #[arg(long, default_value_t = 0, value_name = "SIDE")]
+    thumbnails: u32,
 }
 
 #[derive(Args)]
@@ -231,8 +237,13 @@ fn data(args: DataArgs) -> Result<()> {
     let (_, image, _, _) = models.image_text_pair(args.model.model.clone())?;
     std::fs::create_dir_all(args.out.join("samples"))
         .with_context(|| format!("--out {}", args.out.display()))?;
+    if args.thumbnails > 0 {
+        std::fs::create_dir_all(args.out.join("pictures"))
+            .with_context(|| format!("--out {}", args.out.display()))?;
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let mut summary = serde_json::Map::new();
+    let mut listing = serde_json::Map::new();
     for (split, n, agree, (land, water)) in [
         ("train", args.train, args.agree, (&land_fit, &water_fit)),
         ("val", args.val, 0.5, (&land_fit, &water_fit)),
@@ -247,6 +258,7 @@ fn data(args: DataArgs) -> Result<()> {
         ];
         let bar = progress(n, &format!("{split} pictures"));
         let (mut ys, mut places_of) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut pictures = Vec::with_capacity(n);
         let mut features = Matrix::zeros(0, 0);
         let mut batch = Vec::new();
         for k in 0..n {
@@ -257,10 +269,30 @@ fn data(args: DataArgs) -> Result<()> {
             } else {
                 1 - y
             };
-            let bg = &places[place][rng.random_range(0..places[place].len())];
-            let bird = &birds[y][rng.random_range(0..birds[y].len())];
-            let mut canvas = crop(bg, args.size, &mut rng);
-            composite(&mut canvas, bird, args.bird_scale, &mut rng);
+            let bg_index = rng.random_range(0..places[place].len());
+            let bird_index = rng.random_range(0..birds[y].len());
+            let mut canvas = crop(&places[place][bg_index], args.size, &mut rng);
+            composite(
+                &mut canvas,
+                &birds[y][bird_index],
+                args.bird_scale,
+                &mut rng,
+            );
+            let species = if y == 1 { water } else { land }[bird_index];
+            let background = [&LAND_PLACES[..], &WATER_PLACES[..]][place][bg_index];
+            let mut picture =
+                json!({"y": y, "place": place, "species": species, "background": background});
+            if args.thumbnails > 0 {
+                let file = format!("pictures/{split}-{k:04}.jpg");
+                let side = args.thumbnails.min(args.size);
+                let small = imageops::resize(&canvas, side, side, FilterType::Triangle);
+                image::DynamicImage::ImageRgba8(small)
+                    .to_rgb8()
+                    .save(args.out.join(&file))
+                    .with_context(|| format!("writing {file}"))?;
+                picture["file"] = json!(file);
+            }
+            pictures.push(picture);
             if k < 12 {
                 let name = format!("{split}-{k:02}-y{y}-place{place}.png");
                 canvas
@@ -285,6 +317,7 @@ fn data(args: DataArgs) -> Result<()> {
         write_matrix(&args.out.join(format!("{split}_x.npy")), &features)?;
         crate::npy::write_labels(&args.out.join(format!("{split}_y.npy")), &ys)?;
         crate::npy::write_labels(&args.out.join(format!("{split}_place.npy")), &places_of)?;
+        listing.insert(split.into(), json!(pictures));
         let minority = ys.iter().zip(&places_of).filter(|(a, b)| a != b).count();
         summary.insert(
             split.into(),
@@ -292,19 +325,27 @@ fn data(args: DataArgs) -> Result<()> {
                    "species": {"land": land, "water": water}}),
         );
     }
-    emit(&json!({
+    let report = json!({
         "out": args.out, "agree": args.agree, "bird_scale": args.bird_scale, "size": args.size,
         "splits": summary, "features": image.entry().name,
-    }))
+    });
+    let mut with_pictures = report.clone();
+    with_pictures["pictures"] = json!(listing);
+    std::fs::write(
+        args.out.join("pictures.json"),
+        serde_json::to_string(&with_pictures)?,
+    )
+    .context("writing pictures.json")?;
+    emit(&report)
 }
 
 struct Split {
-    x: Vec<f32>,
+    x: Matrix,
     y: Vec<usize>,
     place: Vec<usize>,
 }
 
-fn read_split(dir: &Path, name: &str) -> Result<(Split, usize)> {
+fn read_split(dir: &Path, name: &str) -> Result<Split> {
     let x = read_matrix(
         &dir.join(format!("{name}_x.npy")),
         &format!("--data {name}_x.npy"),
@@ -326,21 +367,14 @@ fn read_split(dir: &Path, name: &str) -> Result<(Split, usize)> {
             place.len()
         );
     }
-    Ok((
-        Split {
-            x: x.data,
-            y,
-            place,
-        },
-        x.cols,
-    ))
+    Ok(Split { x, y, place })
 }
 
-fn attributed(s: &Split, dim: usize) -> AttributedSplit<'_> {
+fn attributed(s: &Split) -> AttributedSplit<'_> {
     AttributedSplit {
         data: Labelled {
-            x: &s.x,
-            dim,
+            x: &s.x.data,
+            dim: s.x.cols,
             y: &s.y,
         },
         attribute: &s.place,
@@ -351,25 +385,25 @@ fn run_xrm(args: RunArgs) -> Result<()> {
     if args.seeds == 0 {
         bail!("--seeds 0: expected at least 1");
     }
-    let (mut train, mut dim) = read_split(&args.data, "train")?;
-    let (mut val, _) = read_split(&args.data, "val")?;
-    let (mut test, _) = read_split(&args.data, "test")?;
-    if args.pca > 0 && args.pca < dim {
-        let pca = Pca::fit(&train.x, dim, args.pca, args.whiten)?;
+    let (mut train, mut val, mut test) = (
+        read_split(&args.data, "train")?,
+        read_split(&args.data, "val")?,
+        read_split(&args.data, "test")?,
+    );
+    if args.pca > 0 && args.pca < train.x.cols {
+        let pca = Pca::fit(&train.x, args.pca).context("--data train_x.npy")?;
         for (split, name) in [
             (&mut train, "train"),
             (&mut val, "val"),
             (&mut test, "test"),
         ] {
-            split.x = pca.project(&split.x, &format!("--data {name}_x.npy"))?;
+            split.x = pca
+                .project_as(&split.x, "features", args.whiten)
+                .with_context(|| format!("--data {name}_x.npy"))?;
         }
-        dim = pca.components();
     }
-    let (tr, va, te) = (
-        attributed(&train, dim),
-        attributed(&val, dim),
-        attributed(&test, dim),
-    );
+    let dim = train.x.cols;
+    let (tr, va, te) = (attributed(&train), attributed(&val), attributed(&test));
     let opts = XrmOptions {
         steps: args.steps,
         ..XrmOptions::default()

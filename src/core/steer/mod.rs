@@ -28,7 +28,6 @@
 
 mod error;
 pub mod eval;
-pub mod pca;
 pub mod probe;
 
 pub use error::SteerError;
@@ -36,7 +35,6 @@ pub use eval::{
     correctly_predicted_classes, evaluate, fit_and_evaluate, tpr_gap, ClassGap, EvalOptions,
     Evaluation, TprGap,
 };
-pub use pca::Pca;
 pub use probe::{train_test_split, LinearProbe, ProbeOptions};
 
 use nalgebra::{DMatrix, SymmetricEigen};

@@ -25,13 +25,11 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 mod compare;
-mod pca;
 
 pub use compare::{
     compare, AttributedSplit, Comparison, MeanStd, MethodSummary, RecoverySummary, SeedRun,
     Summary, Table,
 };
-pub use pca::Pca;
 
 /// Bad data or parameters, named.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
