@@ -176,9 +176,27 @@ print(len(items), "stamps")
 PY
 }
 
+# XRM's composited birds, their thumbnails and features for the site's XRM page (GPL
+# pictures: made locally by the native CLI at build time, never committed; ~3 minutes).
+make_xrm_site_data() {
+  local dest=www/public/xrm
+  [ -f "$dest/pictures.json" ] && return 0
+  if [ ! -d /usr/share/tuxpaint/templates ]; then
+    log "Tux Paint is not installed: the site's XRM page will say its pictures are missing"
+    return 0
+  fi
+  log "compositing and embedding XRM's birds for the site (latentlab xrm data)"
+  cargo build --bin latentlab
+  rm -rf "$dest.partial"
+  "$CARGO_TARGET_DIR/debug/latentlab" xrm data --out "$dest.partial" --thumbnails 112 >/dev/null
+  rm -rf "$dest.partial/samples"
+  mv "$dest.partial" "$dest"
+}
+
 build_site() {
   copy_models_to_site
   copy_stamps_to_site
+  make_xrm_site_data
   log "building the site into www/dist"
   npx vite build --config www/vite.config.js --logLevel warn
 }
@@ -188,6 +206,7 @@ build_all() {
   ensure_wasm_bindgen
   ensure_node_modules
   ensure_models
+  ensure_stamps
   build_wasm
   build_site
 }

@@ -23,6 +23,7 @@ export default defineConfig({
         steer: fileURLToPath(new URL('./steer.html', import.meta.url)),
         collapse: fileURLToPath(new URL('./collapse.html', import.meta.url)),
         tiny: fileURLToPath(new URL('./tiny.html', import.meta.url)),
+        xrm: fileURLToPath(new URL('./xrm.html', import.meta.url)),
       },
     },
   },

@@ -13,6 +13,7 @@ mod ot;
 mod plan;
 mod steer;
 mod tiny;
+mod xrm;
 
 pub use align::*;
 pub use collapse::*;

@@ -1,5 +1,5 @@
 // Shared page chrome: the site header with navigation, and the footer.
-// Pages call renderShell('home' | 'plans' | 'search' | 'ot' | 'align' | 'steer' | 'collapse' | 'tiny') before rendering their own content.
+// Pages call renderShell('home' | 'plans' | 'search' | 'ot' | 'align' | 'steer' | 'collapse' | 'tiny' | 'xrm') before rendering their own content.
 
 const PAGES = [
   { key: 'home', href: './index.html', label: 'Home' },
@@ -10,6 +10,7 @@ const PAGES = [
   { key: 'steer', href: './steer.html', label: 'Steering' },
   { key: 'collapse', href: './collapse.html', label: 'Model collapse' },
   { key: 'tiny', href: './tiny.html', label: 'tinyBenchmarks' },
+  { key: 'xrm', href: './xrm.html', label: 'XRM' },
 ];
 
 /** Fills <header id="site-header"> and <footer id="site-footer">, marking `current`. */

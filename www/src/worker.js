@@ -9,6 +9,7 @@ import { steerOps } from './steer-ops.js';
 import { otOps } from './ot-ops.js';
 import { alignOps } from './align-ops.js';
 import { tinyOps } from './tiny-ops.js';
+import { xrmOps } from './xrm-ops.js';
 import { galleryEmbeddings } from './gallery-embeds.js';
 
 // Instantiate the wasm once; every message waits on the same promise.
@@ -52,6 +53,8 @@ const ops = {
   ...alignOps,
   // tinyBenchmarks: tiny.holdout, tiny.fit, tiny.estimate.
   ...tinyOps,
+  // XRM: xrm.compare.
+  ...xrmOps,
 };
 
 /** Readable text for every number of seconds the page shows: ranges and axis ticks. */
