@@ -13,7 +13,7 @@ use super::{js_error, to_js, Options};
 use crate::core::matrix::Matrix;
 use crate::core::pca::Pca;
 use crate::core::xrm::DroResult;
-use crate::core::xrm::{compare, AttributedSplit, Labelled, SeedRun, Summary, XrmOptions};
+use crate::core::xrm::{compare, AttributedSplit, SeedRun, Summary, XrmOptions};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPESCRIPT_TYPES: &str = r#"
@@ -128,14 +128,7 @@ fn split(value: JsValue, name: &'static str, dim: usize) -> Result<Split, JsErro
 }
 
 fn attributed(s: &Split) -> AttributedSplit<'_> {
-    AttributedSplit {
-        data: Labelled {
-            x: &s.x.data,
-            dim: s.x.cols,
-            y: &s.y,
-        },
-        attribute: &s.attribute,
-    }
+    AttributedSplit::of(&s.x, &s.y, &s.attribute)
 }
 
 #[derive(Serialize)]

@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use image::imageops::{self, FilterType};
 use latentlab::core::matrix::Matrix;
 use latentlab::core::pca::Pca;
-use latentlab::core::xrm::{compare, AttributedSplit, Labelled, XrmOptions};
+use latentlab::core::xrm::{compare, AttributedSplit, XrmOptions};
 use latentlab::encode::RgbaImage;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -371,14 +371,7 @@ fn read_split(dir: &Path, name: &str) -> Result<Split> {
 }
 
 fn attributed(s: &Split) -> AttributedSplit<'_> {
-    AttributedSplit {
-        data: Labelled {
-            x: &s.x.data,
-            dim: s.x.cols,
-            y: &s.y,
-        },
-        attribute: &s.place,
-    }
+    AttributedSplit::of(&s.x, &s.y, &s.place)
 }
 
 fn run_xrm(args: RunArgs) -> Result<()> {

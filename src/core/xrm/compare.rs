@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+use crate::core::matrix::Matrix;
+
 use super::{
     discover_environments, erm, group_dro, recovery, DroResult, Environments, Grouped, Labelled,
     Recovery, XrmError, XrmOptions,
@@ -18,7 +20,19 @@ pub struct AttributedSplit<'a> {
     pub attribute: &'a [usize],
 }
 
-impl AttributedSplit<'_> {
+impl<'a> AttributedSplit<'a> {
+    /// The rows of `x` with their classes and attributes.
+    pub fn of(x: &'a Matrix, y: &'a [usize], attribute: &'a [usize]) -> Self {
+        AttributedSplit {
+            data: Labelled {
+                x: &x.data,
+                dim: x.cols,
+                y,
+            },
+            attribute,
+        }
+    }
+
     fn minority(&self) -> Vec<bool> {
         self.data
             .y
