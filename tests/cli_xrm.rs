@@ -74,3 +74,51 @@ fn bad_input_is_named() {
         &["train_x.npy"],
     );
 }
+
+#[test]
+fn the_larger_variant_and_the_site_pictures() {
+    let dir = TempDir::new("xrm", "animals");
+    let out = dir.path("data");
+    let v = json(&latentlab(&[
+        "xrm",
+        "data",
+        "--variant",
+        "animals",
+        "--out",
+        &out,
+        "--train",
+        "12",
+        "--val",
+        "6",
+        "--test",
+        "6",
+        "--size",
+        "64",
+        "--thumbnails",
+        "32",
+    ]));
+    assert_eq!(v["variant"], "animals");
+    let all: Vec<String> = ["train", "test"]
+        .iter()
+        .flat_map(|s| ["water", "land"].map(|k| v["splits"][s]["species"][k].clone()))
+        .flat_map(|a| a.as_array().unwrap().clone())
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    for kind in ["birds/", "fish/", "mammals/aquatic/", "marsupials/"] {
+        assert!(all.iter().any(|s| s.starts_with(kind)), "{kind}: {all:?}");
+    }
+    // pictures.json lists every picture with its label, background and thumbnail
+    let listing: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{out}/pictures.json")).unwrap())
+            .unwrap();
+    let train = listing["pictures"]["train"].as_array().unwrap();
+    assert_eq!(train.len(), 12);
+    for p in train {
+        let file = p["file"].as_str().unwrap();
+        let bytes = std::fs::read(format!("{out}/{file}")).unwrap();
+        assert_eq!(&bytes[..2], &[0xff, 0xd8], "{file} is a JPEG");
+        assert!(p["y"] == 0 || p["y"] == 1);
+        let species = p["species"].as_str().unwrap();
+        assert!(all.iter().any(|s| s == species), "{species}");
+    }
+}

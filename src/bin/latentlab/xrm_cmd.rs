@@ -55,6 +55,10 @@ pub struct DataArgs {
     /// The bird's longest side as a share of the picture's side.
     #[arg(long, default_value_t = 0.35)]
     bird_scale: f64,
+    /// Which animals: Tux Paint's water and land birds, or those plus fish, shellfish and
+    /// aquatic mammals against land mammals and marsupials.
+    #[arg(long, value_enum, default_value_t = Variant::Birds)]
+    variant: Variant,
     /// Side of the square pictures, in pixels.
     #[arg(long, default_value_t = 224)]
     size: u32,
@@ -134,6 +138,95 @@ const LAND_BIRDS: [&str; 22] = [
     "turkey",
     "vulture",
 ];
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+pub enum Variant {
+    Birds,
+    Animals,
+}
+
+/// The larger variant's animals of the water (label 1) and of the land (label 0), as paths
+/// under Tux Paint's `stamps/animals/`: one pose per species (so no species is in both the
+/// training and the test split), semi-aquatic ones (beaver, capybara, hippopotamus) and
+/// cartoons left out.
+const WATER_ANIMALS: [&str; 18] = [
+    "fish/bluegroper",
+    "fish/butterflyfish",
+    "fish/clownfish",
+    "fish/coraltrout",
+    "fish/dolphinfish",
+    "fish/lionfish",
+    "fish/lobster",
+    "fish/moonwrasse",
+    "fish/seahorse",
+    "fish/shrimp",
+    "fish/stripedfish",
+    "shellfish/abalone",
+    "shellfish/murray-mussel",
+    "mammals/aquatic/dolphin",
+    "mammals/aquatic/orca",
+    "mammals/aquatic/otter",
+    "mammals/aquatic/sea_lion",
+    "mammals/aquatic/whale",
+];
+const LAND_ANIMALS: [&str; 44] = [
+    "mammals/apes/chimp",
+    "mammals/apes/gorilla",
+    "mammals/apes/tamarin_emperor",
+    "mammals/badger",
+    "mammals/bears/bear",
+    "mammals/bovines/bison",
+    "mammals/bovines/bull",
+    "mammals/bovines/cow",
+    "mammals/bovines/gnu-stand",
+    "mammals/bovines/goat",
+    "mammals/bovines/indian_blackbuck",
+    "mammals/bovines/mountaingoat",
+    "mammals/bovines/ram",
+    "mammals/bovines/sheep",
+    "mammals/bovines/yak",
+    "mammals/bovines/zebu",
+    "mammals/camel/camel",
+    "mammals/camel/dromedary",
+    "mammals/cats/lion",
+    "mammals/cats/tiger",
+    "mammals/deer/caribou",
+    "mammals/deer/deer",
+    "mammals/deer/wapiti",
+    "mammals/dogs/dingo",
+    "mammals/dogs/dog",
+    "mammals/dogs/fox",
+    "mammals/echidna",
+    "mammals/elephant",
+    "mammals/equines/donkey",
+    "mammals/equines/horse",
+    "mammals/equines/zebra",
+    "mammals/ferret",
+    "mammals/giraffe",
+    "mammals/hedgehog",
+    "mammals/pig",
+    "mammals/rhino_black",
+    "mammals/rodents/marmot",
+    "mammals/rodents/mouse",
+    "mammals/rodents/rabbit",
+    "mammals/rodents/squirrel",
+    "mammals/wildboar",
+    "marsupials/kangaroo",
+    "marsupials/koala",
+    "marsupials/wombat",
+];
+
+/// The variant's (water, land) species as paths under `stamps/animals/`.
+fn species(variant: Variant) -> (Vec<String>, Vec<String>) {
+    let birds =
+        |names: &[&str]| -> Vec<String> { names.iter().map(|n| format!("birds/{n}")).collect() };
+    let (mut water, mut land) = (birds(&WATER_BIRDS), birds(&LAND_BIRDS));
+    if variant == Variant::Animals {
+        water.extend(WATER_ANIMALS.iter().map(|s| s.to_string()));
+        land.extend(LAND_ANIMALS.iter().map(|s| s.to_string()));
+    }
+    (water, land)
+}
+
 /// Tux Paint's template photos of water (place 1) and land (place 0).
 const WATER_PLACES: [&str; 3] = ["ocean_splash.jpg", "ocean_waves.jpg", "jellyfish.jpg"];
 const LAND_PLACES: [&str; 5] = [
@@ -201,37 +294,28 @@ fn data(args: DataArgs) -> Result<()> {
     if args.size < 32 {
         bail!("--size {}: expected at least 32 pixels", args.size);
     }
-    let birds_dir = args.tuxpaint.join("stamps/animals/birds");
+    let animals_dir = args.tuxpaint.join("stamps/animals");
     let places_dir = args.tuxpaint.join("templates");
-    let load_all = |dir: &Path, names: &[&str], ext: &str| -> Result<Vec<image::RgbaImage>> {
+    let load_all = |dir: &Path, names: &[String], ext: &str| -> Result<Vec<image::RgbaImage>> {
         names
             .iter()
             .map(|n| load(&dir.join(format!("{n}{ext}"))))
             .collect()
     };
     // species split: every third species (of each kind) is a test species
-    let split_species = |names: &[&'static str]| -> (Vec<&'static str>, Vec<&'static str>) {
-        let test = names
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|(i, _)| i % 3 == 2)
-            .map(|p| p.1)
-            .collect();
-        let rest = names
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|(i, _)| i % 3 != 2)
-            .map(|p| p.1)
-            .collect();
-        (rest, test)
+    let split_species = |names: Vec<String>| -> (Vec<String>, Vec<String>) {
+        let (test, rest): (Vec<_>, Vec<_>) =
+            names.into_iter().enumerate().partition(|(i, _)| i % 3 == 2);
+        let names = |v: Vec<(usize, String)>| v.into_iter().map(|p| p.1).collect();
+        (names(rest), names(test))
     };
-    let (water_fit, water_test) = split_species(&WATER_BIRDS);
-    let (land_fit, land_test) = split_species(&LAND_BIRDS);
+    let (water, land) = species(args.variant);
+    let (water_fit, water_test) = split_species(water);
+    let (land_fit, land_test) = split_species(land);
+    let names = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_string()).collect() };
     let places = [
-        load_all(&places_dir, &LAND_PLACES, "")?,
-        load_all(&places_dir, &WATER_PLACES, "")?,
+        load_all(&places_dir, &names(&LAND_PLACES), "")?,
+        load_all(&places_dir, &names(&WATER_PLACES), "")?,
     ];
     let models = Models::open(args.model.models.as_deref())?;
     let (_, image, _, _) = models.image_text_pair(args.model.model.clone())?;
@@ -253,8 +337,8 @@ fn data(args: DataArgs) -> Result<()> {
             bail!("--{split} 0: every split needs pictures");
         }
         let birds = [
-            load_all(&birds_dir, land, ".png")?,
-            load_all(&birds_dir, water, ".png")?,
+            load_all(&animals_dir, land, ".png")?,
+            load_all(&animals_dir, water, ".png")?,
         ];
         let bar = progress(n, &format!("{split} pictures"));
         let (mut ys, mut places_of) = (Vec::with_capacity(n), Vec::with_capacity(n));
@@ -278,7 +362,7 @@ fn data(args: DataArgs) -> Result<()> {
                 args.bird_scale,
                 &mut rng,
             );
-            let species = if y == 1 { water } else { land }[bird_index];
+            let species = &if y == 1 { water } else { land }[bird_index];
             let background = [&LAND_PLACES[..], &WATER_PLACES[..]][place][bg_index];
             let mut picture =
                 json!({"y": y, "place": place, "species": species, "background": background});
@@ -327,6 +411,7 @@ fn data(args: DataArgs) -> Result<()> {
     }
     let report = json!({
         "out": args.out, "agree": args.agree, "bird_scale": args.bird_scale, "size": args.size,
+        "variant": if args.variant == Variant::Birds { "birds" } else { "animals" },
         "splits": summary, "features": image.entry().name,
     });
     let mut with_pictures = report.clone();
