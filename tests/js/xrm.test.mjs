@@ -83,6 +83,12 @@ test('bad input is refused with a message naming it', () => {
   assert.throws(() => xrmCompare(train, validation, testSplit, 5, { seeds: 0 }), /`seeds` is 0/);
   assert.throws(() => xrmCompare(train, validation, { x: testSplit.x, y: 3, attribute: testSplit.attribute }, 5, opts),
     /`test.y` must be an array/);
+  const empty = { x: new Float32Array(0), y: [], attribute: [] };
+  assert.throws(() => xrmCompare(train, empty, testSplit, 5, { ...opts, pca: 0 }), /`validation` is empty/);
+  assert.throws(() => xrmCompare(train, empty, testSplit, 5, { ...opts, pca: 2 }), /`validation.x` is empty/);
+  const oneClass = { ...train, y: new Uint32Array(600) };
+  assert.throws(() => xrmCompare(oneClass, { ...validation, y: new Uint32Array(300) },
+    { ...testSplit, y: new Uint32Array(600) }, 5, opts), /at least 2 classes/);
   const nan = Float32Array.from(train.x);
   nan[7] = NaN;
   assert.throws(() => xrmCompare({ ...train, x: nan }, validation, testSplit, 5, { ...opts, pca: 0 }), /NaN/);
