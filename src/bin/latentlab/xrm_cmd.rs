@@ -227,6 +227,45 @@ fn species(variant: Variant) -> (Vec<String>, Vec<String>) {
     (water, land)
 }
 
+/// Stamps that show one species (two sexes, poses or views), so the split keeps them together.
+const SAME_SPECIES: [(&str, &str); 11] = [
+    ("birds/drake", "duck"),
+    ("birds/duck", "duck"),
+    ("birds/heron_greatblue", "heron"),
+    ("birds/heron_greatblue_flying", "heron"),
+    ("birds/seagull", "gull"),
+    ("birds/silver-gull", "gull"),
+    ("birds/chicken_profile", "chicken"),
+    ("birds/hen", "chicken"),
+    ("birds/rooster", "chicken"),
+    ("birds/albino_peahen", "peafowl"),
+    ("birds/peacock", "peafowl"),
+];
+
+/// (training, test) stamps: every third species, in the list's order, is a test species.
+fn split_by_species(stamps: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let species_of = |stamp: &str| -> String {
+        SAME_SPECIES
+            .iter()
+            .find(|(s, _)| *s == stamp)
+            .map_or(stamp.to_string(), |(_, species)| species.to_string())
+    };
+    let mut order: Vec<String> = Vec::new();
+    for stamp in &stamps {
+        let sp = species_of(stamp);
+        if !order.contains(&sp) {
+            order.push(sp);
+        }
+    }
+    stamps.into_iter().partition(|stamp| {
+        let sp = species_of(stamp);
+        order
+            .iter()
+            .position(|o| *o == sp)
+            .is_some_and(|i| i % 3 != 2)
+    })
+}
+
 /// Tux Paint's template photos of water (place 1) and land (place 0).
 const WATER_PLACES: [&str; 3] = ["ocean_splash.jpg", "ocean_waves.jpg", "jellyfish.jpg"];
 const LAND_PLACES: [&str; 5] = [
@@ -303,15 +342,9 @@ fn data(args: DataArgs) -> Result<()> {
             .collect()
     };
     // species split: every third species (of each kind) is a test species
-    let split_species = |names: Vec<String>| -> (Vec<String>, Vec<String>) {
-        let (test, rest): (Vec<_>, Vec<_>) =
-            names.into_iter().enumerate().partition(|(i, _)| i % 3 == 2);
-        let names = |v: Vec<(usize, String)>| v.into_iter().map(|p| p.1).collect();
-        (names(rest), names(test))
-    };
     let (water, land) = species(args.variant);
-    let (water_fit, water_test) = split_species(water);
-    let (land_fit, land_test) = split_species(land);
+    let (water_fit, water_test) = split_by_species(water);
+    let (land_fit, land_test) = split_by_species(land);
     let names = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_string()).collect() };
     let places = [
         load_all(&places_dir, &names(&LAND_PLACES), "")?,
@@ -513,4 +546,35 @@ fn run_xrm(args: RunArgs) -> Result<()> {
         "table": summary.table,
         "runs": rows,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_of_one_species_stay_on_one_side_of_the_split() {
+        for variant in [Variant::Birds, Variant::Animals] {
+            let (water, land) = species(variant);
+            for stamps in [water, land] {
+                let (fit, test) = split_by_species(stamps.clone());
+                assert_eq!(fit.len() + test.len(), stamps.len());
+                assert!(!test.is_empty() && fit.len() > test.len());
+                for (a, b) in SAME_SPECIES
+                    .iter()
+                    .flat_map(|x| SAME_SPECIES.iter().map(move |y| (x, y)))
+                {
+                    if a.1 == b.1 && stamps.iter().any(|s| s == a.0) {
+                        assert_eq!(
+                            test.iter().any(|s| s == a.0),
+                            test.iter().any(|s| s == b.0),
+                            "{} and {}",
+                            a.0,
+                            b.0
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
