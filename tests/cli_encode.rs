@@ -199,3 +199,54 @@ fn bad_input_is_a_clear_error() {
         assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn search_with_a_learned_fusion_model() {
+    let search = |extra: &[&str]| {
+        let mut args = vec![
+            "search",
+            "--gallery",
+            "www/public/gallery",
+            "--image",
+            "www/public/gallery/chelsea.png",
+            "--query",
+            "in black and white",
+            "-k",
+            "12",
+        ];
+        args.extend_from_slice(extra);
+        latentlab(&args)
+    };
+    let fused = json(&search(&[
+        "--fusion-model",
+        "tests/fixtures/fusion_tiny/fusion.onnx",
+    ]));
+    assert_eq!(
+        fused["fusion_model"],
+        "tests/fixtures/fusion_tiny/fusion.onnx"
+    );
+    assert!(fused["weight"].is_null(), "{fused}");
+    let weighted = json(&search(&[]));
+    assert_eq!(weighted["weight"], 0.5);
+    // the learned fusion makes another query: the scores of the same pictures differ
+    let score = |v: &serde_json::Value, item: &str| {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["item"].as_str().unwrap().ends_with(item))
+            .unwrap()["score"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!((score(&fused, "horse.png") - score(&weighted, "horse.png")).abs() > 1e-3);
+    let out = search(&[
+        "--fusion-model",
+        "tests/fixtures/clip_tiny/vision_model.onnx",
+    ]);
+    assert!(
+        stderr(&out).contains("has no input \"image_embeds\""),
+        "{}",
+        stderr(&out)
+    );
+}

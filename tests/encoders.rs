@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use latentlab::core::matrix::{cosine, Matrix};
 use latentlab::encode::{
-    preprocess, EncodeError, ImageEncoder, Manifest, ModelEntry, RgbaImage, TextEncoder,
+    preprocess, EncodeError, FusionModel, ImageEncoder, Manifest, ModelEntry, RgbaImage,
+    TextEncoder,
 };
 
 fn root() -> PathBuf {
@@ -362,4 +363,37 @@ fn bad_inputs_are_refused_with_a_named_error() {
             .contains("399 bytes of RGBA for 10×10 (400 expected)"),
         "{err}"
     );
+}
+
+/// A MagicLens-style fusion ONNX (tests/fixtures/fusion_tiny/, random weights) plugs into
+/// composed search: tract's fused queries match onnxruntime's, normalised.
+#[test]
+fn a_fusion_model_matches_onnxruntime() {
+    let dir = "tests/fixtures/fusion_tiny";
+    let fusion =
+        FusionModel::from_bytes("fusion-tiny", &read(format!("{dir}/fusion.onnx"))).unwrap();
+    let load = |name: &str| npy(&format!("../fusion_tiny/{name}"));
+    let (image, text) = (load("image_embeds.npy"), load("text_embeds.npy"));
+    let ours = fusion.fuse(&image, &text).unwrap();
+    let mut theirs = load("expected_query_embeds.npy");
+    theirs.normalize_rows();
+    assert_rows_close(&ours, &theirs, 0.9999, "fusion");
+    for r in 0..ours.rows {
+        let norm: f32 = ours.row(r).iter().map(|v| v * v).sum();
+        assert!((norm - 1.0).abs() < 1e-5);
+    }
+    // mismatched batches and a model without the fusion signature are refused by name
+    let one = Matrix {
+        rows: 1,
+        cols: image.cols,
+        data: image.row(0).to_vec(),
+    };
+    let err = fusion.fuse(&image, &one).unwrap_err().to_string();
+    assert!(err.contains("5×384 but text embeddings 1×384"), "{err}");
+    let clip = read("tests/fixtures/clip_tiny/vision_model.onnx");
+    let err = FusionModel::from_bytes("vision", &clip)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("no input \"image_embeds\""), "{err}");
 }

@@ -6,11 +6,13 @@
 //! Results are [`Matrix`] values with L2-normalised rows, the type the rest of latentlab
 //! works with.
 
+mod fusion;
 mod image;
 mod manifest;
 mod runtime;
 mod text;
 
+pub use fusion::FusionModel;
 pub use image::{preprocess, ImageEncoder, RgbaImage, MAX_IMAGE_PIXELS};
 pub use manifest::{
     Filter, Manifest, ModelEntry, ModelKind, Pooling, Preprocessing, ResizeMode, TensorSpec,

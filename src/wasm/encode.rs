@@ -10,7 +10,9 @@ use wasm_bindgen::JsCast;
 use super::{js_error, to_js};
 use crate::core::matrix::Matrix;
 use crate::core::search::{evaluate_retrieval, fuse, Index};
-use crate::encode::{sha256_hex, ImageEncoder, Manifest, ModelEntry, RgbaImage, TextEncoder};
+use crate::encode::{
+    sha256_hex, FusionModel, ImageEncoder, Manifest, ModelEntry, RgbaImage, TextEncoder,
+};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPESCRIPT_TYPES: &str = r#"
@@ -251,6 +253,38 @@ impl JsIndex {
 #[wasm_bindgen(js_name = fuseQuery)]
 pub fn fuse_query(image: &[f32], text: &[f32], weight: f32) -> Result<Vec<f32>, JsError> {
     fuse(image, text, weight).map_err(js_error)
+}
+
+/// A learned (MagicLens-style) image + instruction fusion, plugged in instead of `fuseQuery`
+/// when its ONNX is supplied: inputs `image_embeds`, `text_embeds`, output `query_embeds`.
+#[wasm_bindgen(js_name = FusionModel)]
+pub struct JsFusionModel {
+    inner: FusionModel,
+}
+
+#[wasm_bindgen(js_class = FusionModel)]
+impl JsFusionModel {
+    /// `name` labels errors (e.g. the URL it came from).
+    #[wasm_bindgen(js_name = fromBytes)]
+    pub fn from_bytes(name: &str, model: &[u8]) -> Result<JsFusionModel, JsError> {
+        let inner = FusionModel::from_bytes(name, model).map_err(js_error)?;
+        Ok(JsFusionModel { inner })
+    }
+
+    /// `rows` normalised queries: row i fuses image row i with text row i (`rows × cols`
+    /// each, row-major).
+    #[wasm_bindgen(unchecked_return_type = "EmbeddingMatrix")]
+    pub fn fuse(
+        &self,
+        image: &[f32],
+        text: &[f32],
+        rows: usize,
+        cols: usize,
+    ) -> Result<JsValue, JsError> {
+        let image = matrix_from_js(image, rows, cols, "image embeddings")?;
+        let text = matrix_from_js(text, rows, cols, "text embeddings")?;
+        matrix_to_js(&self.inner.fuse(&image, &text).map_err(js_error)?)
+    }
 }
 
 /// Paired retrieval: query row i's correct target is target row i.

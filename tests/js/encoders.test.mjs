@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Encoder, Index, parseManifest, fuseQuery, evaluateRetrieval, TextEmbedder } from 'latentlab';
+import { Encoder, Index, parseManifest, fuseQuery, evaluateRetrieval, TextEmbedder, FusionModel } from 'latentlab';
 import { decodePng } from './png.mjs';
 import { readNpy, cosine } from './npy.mjs';
 
@@ -61,4 +61,24 @@ test('a wrong sha256 or a corrupt model is a clear error', async () => {
     /not a readable ONNX model/,
   );
   assert.throws(() => TextEmbedder.fromBytes({ name: 'x' }, new Uint8Array(), new Uint8Array()), /bad model entry/);
+});
+
+test('a MagicLens-style fusion ONNX plugs in: FusionModel matches onnxruntime', () => {
+  const dir = `${root}tests/fixtures/fusion_tiny/`;
+  const fusion = FusionModel.fromBytes('fusion-tiny', readFileSync(`${dir}fusion.onnx`));
+  const image = readNpy(`${dir}image_embeds.npy`);
+  const text = readNpy(`${dir}text_embeds.npy`);
+  const expected = readNpy(`${dir}expected_query_embeds.npy`);
+  const [rows, cols] = image.shape;
+  const fused = fusion.fuse(image.data, text.data, rows, cols);
+  assert.equal(fused.rows, rows);
+  for (let r = 0; r < rows; r++) {
+    const row = fused.data.subarray(r * cols, (r + 1) * cols);
+    assert.ok(cosine(row, expected.data.subarray(r * cols, (r + 1) * cols)) > 0.9999);
+    assert.ok(Math.abs(cosine(row, row) - 1) < 1e-6);
+  }
+  assert.throws(() => fusion.fuse(image.data, text.data.subarray(0, cols), rows, cols), /text embeddings/);
+  assert.throws(() => FusionModel.fromBytes('vision', readFileSync(`${root}tests/fixtures/clip_tiny/vision_model.onnx`)),
+    /vision has no input "image_embeds"/);
+  fusion.free();
 });

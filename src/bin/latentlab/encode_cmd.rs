@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use latentlab::core::matrix::Matrix;
 use latentlab::core::search::{evaluate_retrieval, fuse, Index};
-use latentlab::encode::ModelKind;
+use latentlab::encode::{FusionModel, ModelKind};
 use serde_json::json;
 
 use crate::common::{emit, image_files, load_image, progress, Models};
@@ -70,6 +70,10 @@ pub struct SearchArgs {
     /// Weight of the instruction in an image + instruction query (0 = image only).
     #[arg(long, default_value_t = 0.5)]
     weight: f64,
+    /// A learned (MagicLens-style) fusion ONNX for image + instruction queries, used instead
+    /// of the weighted fusion: inputs image_embeds and text_embeds, output query_embeds.
+    #[arg(long, value_name = "ONNX")]
+    fusion_model: Option<PathBuf>,
     #[arg(short, long, default_value_t = 5)]
     k: usize,
 }
@@ -250,7 +254,22 @@ pub fn search(args: SearchArgs) -> Result<bool> {
             let image = encoder.embed(&[load_image(file)?])?.data;
             match query {
                 None => image,
-                Some(q) => fuse(&image, &text.embed(&[q.as_str()])?.data, args.weight as f32)?,
+                Some(q) => {
+                    let instruction = text.embed(&[q.as_str()])?;
+                    match &args.fusion_model {
+                        None => fuse(&image, &instruction.data, args.weight as f32)?,
+                        Some(path) => {
+                            let bytes = std::fs::read(path)
+                                .with_context(|| format!("--fusion-model {}", path.display()))?;
+                            let fusion = FusionModel::from_bytes(
+                                &format!("--fusion-model {}", path.display()),
+                                &bytes,
+                            )?;
+                            let image = Matrix::new(1, image.len(), image, "image query")?;
+                            fusion.fuse(&image, &instruction)?.data
+                        }
+                    }
+                }
             }
         }
         (None, None) => unreachable!("checked above"),
@@ -264,7 +283,9 @@ pub fn search(args: SearchArgs) -> Result<bool> {
         .map(|(rank, h)| json!({"rank": rank + 1, "item": labels[h.index], "score": h.score}))
         .collect();
     emit(&json!({
-            "query": args.query, "image": args.image, "weight": args.image.as_ref().and(args.query.as_ref()).map(|_| args.weight),
+            "query": args.query, "image": args.image,
+            "weight": args.image.as_ref().and(args.query.as_ref()).filter(|_| args.fusion_model.is_none()).map(|_| args.weight),
+            "fusion_model": args.fusion_model,
             "model": if args.corpus.is_some() { text_name } else { image_name }, "n": labels.len(), "results": results,
     }))?;
     Ok(true)
