@@ -1,9 +1,11 @@
-// Runs in headless Chromium (see browser_encoders.mjs): the bundled image encoder's ONNX file
-// through latentlab's wasm (tract) and through onnxruntime-web's wasm backend, one thread each,
-// on the 12 gallery photos. Decoding (createImageBitmap) is outside the timings; latentlab's
+// Runs in headless Chromium (see browser_encoders.mjs): the bundled encoders' ONNX files
+// through latentlab's wasm (tract) and through onnxruntime-web's wasm backend, one thread each.
+// Images: the 12 gallery photos. Texts: the 9 fixture sentences one at a time (8 to 256
+// tokens); latentlab tokenises them itself, onnxruntime-web gets the reference token ids
+// (tests/fixtures/encoders/sentences.json). Decoding (createImageBitmap) is outside the timings; latentlab's
 // time includes its letterbox and normalisation, onnxruntime-web gets a ready 1×3×224×224
 // tensor. Both are timed after one warm-up run; best of `repeats`.
-import init, { ImageEmbedder } from '/pkg/latentlab.js';
+import init, { ImageEmbedder, TextEmbedder } from '/pkg/latentlab.js';
 import * as ort from '/.cache/bench/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
 
 const params = new URLSearchParams(location.search);
@@ -48,7 +50,32 @@ async function main() {
   const onnxruntime = await best(async () => {
     for (let i = 0; i < images.length; i++) await session.run({ [name]: input });
   });
+  const textEntry = manifest.models.find((m) => m.kind === 'text');
+  const textBytes = new Uint8Array(await (await fetch(`/models/${textEntry.file}`)).arrayBuffer());
+  const tokenizer = new Uint8Array(await (await fetch(`/models/${textEntry.tokenizer}`)).arrayBuffer());
+  const { sentences, token_ids: tokenIds } = await (await fetch('/tests/fixtures/encoders/sentences.json')).json();
+  const textEmbedder = TextEmbedder.fromBytes(textEntry, textBytes, tokenizer);
+  const latentlabText = await best(async () => {
+    for (const s of sentences) textEmbedder.embed([s]);
+  });
+  const textSession = await ort.InferenceSession.create(textBytes, { executionProviders: ['wasm'] });
+  const feeds = tokenIds.map((ids) => {
+    const shape = [1, ids.length];
+    const tensor = (values) => new ort.Tensor('int64', BigInt64Array.from(values, BigInt), shape);
+    return {
+      input_ids: tensor(ids),
+      attention_mask: tensor(ids.map(() => 1)),
+      token_type_ids: tensor(ids.map(() => 0)),
+    };
+  });
+  const onnxruntimeText = await best(async () => {
+    for (const feed of feeds) await textSession.run(feed);
+  });
   return {
+    sentences: sentences.length,
+    latentlab_text_ms_per_sentence: latentlabText / sentences.length,
+    onnxruntime_web_text_ms_per_sentence: onnxruntimeText / sentences.length,
+    text_ratio: latentlabText / onnxruntimeText,
     images: images.length,
     latentlab_ms_per_image: latentlab / images.length,
     onnxruntime_web_ms_per_image: onnxruntime / images.length,
