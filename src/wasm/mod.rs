@@ -134,6 +134,20 @@ pub(crate) fn set(object: &JsValue, key: &str, value: &JsValue) -> Result<(), Js
         .map_err(|_| JsError::new("could not build the result object"))
 }
 
+/// `onProgress(done, total)` as the core's progress callback (nothing when not given). A
+/// throwing callback must not stop the work: its error is dropped.
+pub(crate) fn progress_reporter(on_progress: Option<js_sys::Function>) -> impl FnMut(usize, usize) {
+    move |done, total| {
+        if let Some(f) = &on_progress {
+            let _ = f.call2(
+                &JsValue::NULL,
+                &JsValue::from(done as f64),
+                &JsValue::from(total as f64),
+            );
+        }
+    }
+}
+
 pub(crate) fn f32_array(values: &[f32]) -> JsValue {
     js_sys::Float32Array::from(values).into()
 }

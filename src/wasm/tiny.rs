@@ -5,7 +5,7 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use super::{js_error, to_js, Options};
+use super::{js_error, progress_reporter, to_js, Options};
 use crate::core::tiny::{
     fit_benchmark, holdout, random_split, BenchmarkOptions, HoldoutRow, IrtFitOptions,
     ResponseMatrix, Sampling, TinyBenchmark,
@@ -225,16 +225,14 @@ pub fn tiny_holdout(
         o.get("splitSeed")?.unwrap_or(0),
     )
     .map_err(js_error)?;
-    let report = holdout(m.view(), &test, &counts, seeds, &opts, |done, total| {
-        if let Some(f) = &on_progress {
-            // a throwing callback must not stop the evaluation: its error is dropped
-            let _ = f.call2(
-                &JsValue::NULL,
-                &JsValue::from(done as f64),
-                &JsValue::from(total as f64),
-            );
-        }
-    })
+    let report = holdout(
+        m.view(),
+        &test,
+        &counts,
+        seeds,
+        &opts,
+        progress_reporter(on_progress),
+    )
     .map_err(js_error)?;
     to_js(&Holdout {
         dim: report.dim,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::{js_error, to_js, Options};
+use super::{js_error, progress_reporter, to_js, Options};
 use crate::core::matrix::Matrix;
 use crate::core::pca::Pca;
 use crate::core::xrm::DroResult;
@@ -192,16 +192,7 @@ pub fn xrm_compare(
         attributed(&test),
         seeds,
         &opts,
-        |done, total| {
-            if let Some(f) = &on_progress {
-                // a throwing callback must not stop the training: its error is dropped
-                let _ = f.call2(
-                    &JsValue::NULL,
-                    &JsValue::from(done as f64),
-                    &JsValue::from(total as f64),
-                );
-            }
-        },
+        progress_reporter(on_progress),
     )
     .map_err(js_error)?;
     to_js(&Compared {

@@ -1,32 +1,19 @@
 // Browser end to end: the alignment page embeds the gallery and sentences with the bundled
 // encoders, shows every metric with the chance level, the mutual-kNN curve, the items that
 // agree or disagree most, and a clear error for a bad k.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { serveStatic } from './static-server.mjs';
-import { launch, openPage } from './browser.mjs';
+import { launch, openPage, servedSite } from './browser.mjs';
 
-const dist = fileURLToPath(new URL('../../www/dist', import.meta.url));
-let server;
-let browser;
-
-before(async () => {
-  assert.ok(existsSync(`${dist}/align.html`), 'www/dist is built (scripts/build)');
-  server = await serveStatic(dist);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const site = servedSite([
+  ['align.html', 'www/dist is built (scripts/build)'],
+]);
 
 const score = (page, metric) =>
   page.$eval(`[data-testid="metrics"] tr[data-metric="${metric}"]`, (tr) => Number(tr.dataset.score));
 
 test('three pairs of representations, every metric, agreement per item', async () => {
-  const { page, requests, errors } = await openPage(browser, `${server.url}/align.html`);
+  const { page, requests, errors } = await openPage(site.browser, `${site.url}/align.html`);
   await page.waitForSelector('body[data-measured="1"]', { timeout: 120_000 });
   // Without --enable-unsafe-webgpu headless Chromium has no adapter: the CPU, and why.
   assert.equal(await page.evaluate(() => document.body.dataset.backend), 'cpu');
@@ -51,7 +38,7 @@ test('three pairs of representations, every metric, agreement per item', async (
   await page.waitForFunction(() => !document.querySelector('[data-testid="error"]').hidden);
   assert.match(await page.getByTestId('error').textContent(), /k is 40/);
 
-  const outside = requests.filter((u) => !u.startsWith(server.url + '/') && !u.startsWith('data:') && !u.startsWith('blob:'));
+  const outside = requests.filter((u) => !u.startsWith(site.url + '/') && !u.startsWith('data:') && !u.startsWith('blob:'));
   assert.deepEqual(outside, [], 'no request left the origin');
   assert.deepEqual(errors, []);
   await page.close();
@@ -61,7 +48,7 @@ test('with WebGPU (SwiftShader) the neighbour search runs on the GPU and every s
   const gpuBrowser = await launch({ webgpu: true });
   try {
     const measured = async (query) => {
-      const { page, errors } = await openPage(gpuBrowser, `${server.url}/align.html${query}`);
+      const { page, errors } = await openPage(gpuBrowser, `${site.url}/align.html${query}`);
       await page.waitForSelector('body[data-measured="1"]', { timeout: 120_000 });
       const scores = await page.$$eval('[data-testid="metrics"] tbody tr', (trs) =>
         Object.fromEntries(trs.map((tr) => [tr.dataset.metric, tr.dataset.score])));

@@ -1,5 +1,10 @@
 // Debian's Chromium driven by playwright-core; no browser is ever downloaded.
+import { before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { serveStatic } from './static-server.mjs';
 
 const FLAGS = [
   '--no-sandbox',
@@ -31,4 +36,26 @@ export async function openPage(browser, url) {
   });
   await page.goto(url);
   return { page, requests, errors };
+}
+
+const DIST = fileURLToPath(new URL('../../www/dist', import.meta.url));
+
+/**
+ * For a page test file: before its tests, checks that the built site has each of `required`
+ * ([file under www/dist, what is missing otherwise]), serves www/dist on localhost and
+ * launches Chromium; after them, closes both. `site.url`, `site.browser` are set by then.
+ */
+export function servedSite(required) {
+  const site = { dist: DIST, url: null, browser: null, server: null };
+  before(async () => {
+    for (const [file, why] of required) assert.ok(existsSync(`${DIST}/${file}`), why);
+    site.server = await serveStatic(DIST);
+    site.url = site.server.url;
+    site.browser = await launch();
+  });
+  after(async () => {
+    await site.browser?.close();
+    await site.server?.close();
+  });
+  return site;
 }

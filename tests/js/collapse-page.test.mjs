@@ -1,30 +1,17 @@
 // Browser end to end: the model collapse page simulates in its worker, draws both strategies
 // beside the closed forms, and shows an error (and recovers) for T ≤ d + 1.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { serveStatic } from './static-server.mjs';
-import { launch, openPage } from './browser.mjs';
+import { openPage, servedSite } from './browser.mjs';
 
-const dist = fileURLToPath(new URL('../../www/dist', import.meta.url));
-let server;
-let browser;
-
-before(async () => {
-  assert.ok(existsSync(`${dist}/collapse.html`), 'www/dist is built (scripts/build)');
-  server = await serveStatic(dist);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const site = servedSite([
+  ['collapse.html', 'www/dist is built (scripts/build)'],
+]);
 
 const value = (page, id) => page.$eval(`[data-testid="${id}"]`, (el) => Number(el.dataset.value));
 
 test('replace grows past accumulate, each near its closed form', async () => {
-  const { page, errors } = await openPage(browser, `${server.url}/collapse.html`);
+  const { page, errors } = await openPage(site.browser, `${site.url}/collapse.html`);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
   await page.waitForFunction(() => document.querySelector('[data-testid="replace-sim"]').dataset.value);
   const replace = await value(page, 'replace-sim');

@@ -1,29 +1,16 @@
 // Browser end to end: the optimal-transport page solves two draggable clouds and three clouds
 // (M3G) in its worker, re-solves when a point is dragged, and matches the gallery's photos to
 // their captions with a plan drawn as a heat map. The backend used is reported.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { serveStatic } from './static-server.mjs';
-import { launch, openPage } from './browser.mjs';
+import { launch, openPage, servedSite } from './browser.mjs';
 
-const dist = fileURLToPath(new URL('../../www/dist', import.meta.url));
-let server;
-let browser;
-
-before(async () => {
-  assert.ok(existsSync(`${dist}/ot.html`), 'www/dist is built (scripts/build)');
-  server = await serveStatic(dist);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const site = servedSite([
+  ['ot.html', 'www/dist is built (scripts/build)'],
+]);
 
 test('dragging a point re-solves; M3G and the gallery plan are shown with their backend', async () => {
-  const { page, requests, errors } = await openPage(browser, `${server.url}/ot.html`);
+  const { page, requests, errors } = await openPage(site.browser, `${site.url}/ot.html`);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
   const result = page.getByTestId('two-result');
   // Without --enable-unsafe-webgpu headless Chromium has no adapter: the CPU, and why.
@@ -56,7 +43,7 @@ test('dragging a point re-solves; M3G and the gallery plan are shown with their 
   const correct = Number(await page.getByTestId('real-status').getAttribute('data-correct'));
   assert.ok(correct >= 7, `${correct} of 12 photos matched to their own caption`);
 
-  const outside = requests.filter((u) => !u.startsWith(server.url + '/') && !u.startsWith('data:') && !u.startsWith('blob:'));
+  const outside = requests.filter((u) => !u.startsWith(site.url + '/') && !u.startsWith('data:') && !u.startsWith('blob:'));
   assert.deepEqual(outside, [], 'no request left the origin');
   assert.deepEqual(errors, []);
   await page.close();
@@ -66,7 +53,7 @@ test('with WebGPU (SwiftShader) the two-cloud plan and the three-cloud M3G run o
   const gpuBrowser = await launch({ webgpu: true });
   try {
     const solved = async (query) => {
-      const { page, errors } = await openPage(gpuBrowser, `${server.url}/ot.html${query}`);
+      const { page, errors } = await openPage(gpuBrowser, `${site.url}/ot.html${query}`);
       await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
       await page.waitForSelector('body[data-three-solved="true"]', { timeout: 120_000 });
       const result = page.getByTestId('two-result');

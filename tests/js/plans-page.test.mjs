@@ -1,34 +1,21 @@
 // Browser end to end: the built site (www/dist), served locally, in headless Chromium.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { serveStatic } from './static-server.mjs';
-import { launch, openPage } from './browser.mjs';
+import { openPage, servedSite } from './browser.mjs';
 
-const dist = fileURLToPath(new URL('../../www/dist', import.meta.url));
-let server;
-let browser;
-
-before(async () => {
-  assert.ok(existsSync(`${dist}/plans.html`), 'www/dist is built (scripts/build)');
-  server = await serveStatic(dist);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const site = servedSite([
+  ['plans.html', 'www/dist is built (scripts/build)'],
+]);
 
 async function plansPage() {
-  const opened = await openPage(browser, `${server.url}/plans.html`);
+  const opened = await openPage(site.browser, `${site.url}/plans.html`);
   await opened.page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
   return opened;
 }
 
 function onlyOwnOrigin(requests) {
   const outside = requests.filter(
-    (u) => !u.startsWith(server.url + '/') && !u.startsWith('data:') && !u.startsWith('blob:'),
+    (u) => !u.startsWith(site.url + '/') && !u.startsWith('data:') && !u.startsWith('blob:'),
   );
   assert.deepEqual(outside, [], 'no request left the origin');
 }
@@ -114,7 +101,7 @@ test('bad input shows a clear error and the page stays usable', async () => {
 });
 
 test('the home page links to the plan page', async () => {
-  const { page, requests, errors } = await openPage(browser, `${server.url}/`);
+  const { page, requests, errors } = await openPage(site.browser, `${site.url}/`);
   await page.getByRole('link', { name: /plan graphs/i }).first().click();
   await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
   assert.match(page.url(), /plans\.html$/);

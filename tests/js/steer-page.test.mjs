@@ -1,32 +1,19 @@
 // Browser end to end: the steering page embeds the synthetic biographies with the bundled
 // text encoder in its worker, fits and evaluates steering, draws the PCA charts and runs a
 // retrieval query before and after; bad settings show an error and the page stays usable.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { serveStatic } from './static-server.mjs';
-import { launch, openPage } from './browser.mjs';
+import { openPage, servedSite } from './browser.mjs';
 
-const dist = fileURLToPath(new URL('../../www/dist', import.meta.url));
-let server;
-let browser;
-
-before(async () => {
-  assert.ok(existsSync(`${dist}/steer.html`), 'www/dist is built (scripts/build)');
-  server = await serveStatic(dist);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const site = servedSite([
+  ['steer.html', 'www/dist is built (scripts/build)'],
+]);
 
 const value = (page, id) =>
   page.$eval(`[data-testid="${id}"]`, (el) => Number(el.dataset.value));
 
 test('steering erases gender, shrinks the TPR-gap, and changes search results', async () => {
-  const { page, requests, errors } = await openPage(browser, `${server.url}/steer.html`);
+  const { page, requests, errors } = await openPage(site.browser, `${site.url}/steer.html`);
   await page.waitForSelector('body[data-evaluated="true"]', { timeout: 180_000 });
 
   const conceptChance = await value(page, 'concept-chance');
@@ -68,14 +55,14 @@ test('steering erases gender, shrinks the TPR-gap, and changes search results', 
   assert.ok(await men('before') >= 8, `before: ${await men('before')} of 10 are men`);
   assert.ok(await men('after') <= 7, `after: ${await men('after')} of 10 are men`);
 
-  const outside = requests.filter((u) => !u.startsWith(server.url + '/') && !u.startsWith('data:') && !u.startsWith('blob:'));
+  const outside = requests.filter((u) => !u.startsWith(site.url + '/') && !u.startsWith('data:') && !u.startsWith('blob:'));
   assert.deepEqual(outside, [], 'no request left the origin');
   assert.deepEqual(errors, []);
   await page.close();
 });
 
 test('erasing region, a concept unrelated to profession, keeps the profession probe', async () => {
-  const { page, errors } = await openPage(browser, `${server.url}/steer.html`);
+  const { page, errors } = await openPage(site.browser, `${site.url}/steer.html`);
   await page.waitForSelector('body[data-evaluated="true"]', { timeout: 180_000 });
   await page.getByTestId('concept').selectOption('region');
   await page.evaluate(() => { delete document.body.dataset.evaluated; });
@@ -90,7 +77,7 @@ test('erasing region, a concept unrelated to profession, keeps the profession pr
 });
 
 test('a bad setting shows an error and the page stays usable', async () => {
-  const { page } = await openPage(browser, `${server.url}/steer.html`);
+  const { page } = await openPage(site.browser, `${site.url}/steer.html`);
   await page.waitForSelector('body[data-evaluated="true"]', { timeout: 180_000 });
   await page.getByTestId('relative-reg').fill('-1');
   await page.getByTestId('run').click();

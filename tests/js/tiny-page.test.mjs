@@ -1,29 +1,16 @@
 // Browser end to end: the tinyBenchmarks page loads the real response matrix, shows the 30
 // anchor items, and on "Evaluate" runs the held-out evaluation in its worker: IRT anchors with
 // gp-IRT beat a random sample of the same size at every size.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { serveStatic } from './static-server.mjs';
-import { launch, openPage } from './browser.mjs';
+import { openPage, servedSite } from './browser.mjs';
 
-const dist = fileURLToPath(new URL('../../www/dist', import.meta.url));
-let server;
-let browser;
-
-before(async () => {
-  assert.ok(existsSync(`${dist}/tiny.html`), 'www/dist is built (scripts/build)');
-  server = await serveStatic(dist);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const site = servedSite([
+  ['tiny.html', 'www/dist is built (scripts/build)'],
+]);
 
 test('anchors are shown and the evaluation beats random sampling', async () => {
-  const { page, errors } = await openPage(browser, `${server.url}/tiny.html`);
+  const { page, errors } = await openPage(site.browser, `${site.url}/tiny.html`);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
   await page.waitForSelector('body[data-anchors="true"]', { timeout: 240_000 });
   const anchors = await page.$$('[data-testid="anchors"] li');

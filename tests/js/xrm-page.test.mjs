@@ -1,32 +1,19 @@
 // Browser end to end: the XRM page shows the composited birds made at build time, runs XRM and
 // the three baselines in its worker, and shows the accuracy table and the discovered groups as
 // galleries that partition the training pictures.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { serveStatic } from './static-server.mjs';
-import { launch, openPage } from './browser.mjs';
+import { readFileSync } from 'node:fs';
+import { openPage, servedSite } from './browser.mjs';
 
-const dist = fileURLToPath(new URL('../../www/dist', import.meta.url));
-let server;
-let browser;
-
-before(async () => {
-  assert.ok(existsSync(`${dist}/xrm.html`), 'www/dist is built (scripts/build)');
-  assert.ok(existsSync(`${dist}/xrm/pictures.json`),
-    'the site build made the XRM pictures (scripts/lib.sh make_xrm_site_data; Tux Paint installed)');
-  server = await serveStatic(dist);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const site = servedSite([
+  ['xrm.html', 'www/dist is built (scripts/build)'],
+  ['xrm/pictures.json', 'the site build made the XRM pictures (scripts/lib.sh make_xrm_site_data; Tux Paint installed)'],
+]);
 
 test('pictures, the accuracy table and the discovered groups', async () => {
-  const meta = JSON.parse(readFileSync(`${dist}/xrm/pictures.json`, 'utf8'));
-  const { page, errors } = await openPage(browser, `${server.url}/xrm.html`);
+  const meta = JSON.parse(readFileSync(`${site.dist}/xrm/pictures.json`, 'utf8'));
+  const { page, errors } = await openPage(site.browser, `${site.url}/xrm.html`);
   await page.waitForSelector('body[data-loaded="true"]', { timeout: 120_000 });
   const samples = await page.$$('[data-testid="samples"] figure');
   assert.equal(samples.length, 24);

@@ -358,21 +358,38 @@ fn data(args: DataArgs) -> Result<()> {
         std::fs::create_dir_all(args.out.join("pictures"))
             .with_context(|| format!("--out {}", args.out.display()))?;
     }
+    // training and validation share their species: each stamp is decoded once
+    let fit_birds = [
+        load_all(&animals_dir, &land_fit, ".png")?,
+        load_all(&animals_dir, &water_fit, ".png")?,
+    ];
+    let test_birds = [
+        load_all(&animals_dir, &land_test, ".png")?,
+        load_all(&animals_dir, &water_test, ".png")?,
+    ];
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let mut summary = serde_json::Map::new();
     let mut listing = serde_json::Map::new();
-    for (split, n, agree, (land, water)) in [
-        ("train", args.train, args.agree, (&land_fit, &water_fit)),
-        ("val", args.val, 0.5, (&land_fit, &water_fit)),
-        ("test", args.test, 0.5, (&land_test, &water_test)),
+    for (split, n, agree, (land, water), birds) in [
+        (
+            "train",
+            args.train,
+            args.agree,
+            (&land_fit, &water_fit),
+            &fit_birds,
+        ),
+        ("val", args.val, 0.5, (&land_fit, &water_fit), &fit_birds),
+        (
+            "test",
+            args.test,
+            0.5,
+            (&land_test, &water_test),
+            &test_birds,
+        ),
     ] {
         if n == 0 {
             bail!("--{split} 0: every split needs pictures");
         }
-        let birds = [
-            load_all(&animals_dir, land, ".png")?,
-            load_all(&animals_dir, water, ".png")?,
-        ];
         let bar = progress(n, &format!("{split} pictures"));
         let (mut ys, mut places_of) = (Vec::with_capacity(n), Vec::with_capacity(n));
         let mut pictures = Vec::with_capacity(n);
