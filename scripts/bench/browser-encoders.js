@@ -4,7 +4,9 @@
 // tokens); latentlab tokenises them itself, onnxruntime-web gets the reference token ids
 // (tests/fixtures/encoders/sentences.json). Decoding (createImageBitmap) is outside the timings; latentlab's
 // time includes its letterbox and normalisation, onnxruntime-web gets a ready 1×3×224×224
-// tensor. Both are timed after one warm-up run; best of `repeats`.
+// tensor. Both are timed after one warm-up run each; the two engines take turns within every
+// repeat (latentlab first on even repeats, onnxruntime-web first on odd ones), because this
+// machine's speed drifts between runs: best and median of `repeats` for each.
 import init, { ImageEmbedder, TextEmbedder } from '/pkg/latentlab.js';
 import * as ort from '/.cache/bench/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
 
@@ -19,15 +21,31 @@ async function rgba(url) {
   return ctx.getImageData(0, 0, bitmap.width, bitmap.height);
 }
 
-async function best(run) {
+async function timed(run) {
+  const start = performance.now();
   await run();
-  let fastest = Infinity;
+  return performance.now() - start;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Times `latentlab` and `onnxruntime` in alternation; returns best and median of each. */
+async function interleaved(latentlab, onnxruntime) {
+  await latentlab();
+  await onnxruntime();
+  const times = { latentlab: [], onnxruntime: [] };
   for (let r = 0; r < repeats; r++) {
-    const start = performance.now();
-    await run();
-    fastest = Math.min(fastest, performance.now() - start);
+    const order = r % 2 === 0 ? ['latentlab', 'onnxruntime'] : ['onnxruntime', 'latentlab'];
+    for (const name of order) {
+      times[name].push(await timed(name === 'latentlab' ? latentlab : onnxruntime));
+    }
   }
-  return fastest;
+  return {
+    latentlab: Math.min(...times.latentlab),
+    onnxruntime: Math.min(...times.onnxruntime),
+    latentlabMedian: median(times.latentlab),
+    onnxruntimeMedian: median(times.onnxruntime),
+  };
 }
 
 async function main() {
@@ -40,24 +58,22 @@ async function main() {
 
   await init();
   const embedder = ImageEmbedder.fromBytes(entry, bytes);
-  const latentlab = await best(async () => embedder.embed(images));
-
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.wasmPaths = '/.cache/bench/node_modules/onnxruntime-web/dist/';
   const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
   const input = new ort.Tensor('float32', new Float32Array(3 * 224 * 224).fill(0.1), [1, 3, 224, 224]);
   const name = session.inputNames[0];
-  const onnxruntime = await best(async () => {
-    for (let i = 0; i < images.length; i++) await session.run({ [name]: input });
-  });
+  const image = await interleaved(
+    async () => embedder.embed(images),
+    async () => {
+      for (let i = 0; i < images.length; i++) await session.run({ [name]: input });
+    },
+  );
   const textEntry = manifest.models.find((m) => m.kind === 'text');
   const textBytes = new Uint8Array(await (await fetch(`/models/${textEntry.file}`)).arrayBuffer());
   const tokenizer = new Uint8Array(await (await fetch(`/models/${textEntry.tokenizer}`)).arrayBuffer());
   const { sentences, token_ids: tokenIds } = await (await fetch('/tests/fixtures/encoders/sentences.json')).json();
   const textEmbedder = TextEmbedder.fromBytes(textEntry, textBytes, tokenizer);
-  const latentlabText = await best(async () => {
-    for (const s of sentences) textEmbedder.embed([s]);
-  });
   const textSession = await ort.InferenceSession.create(textBytes, { executionProviders: ['wasm'] });
   const feeds = tokenIds.map((ids) => {
     const shape = [1, ids.length];
@@ -68,18 +84,40 @@ async function main() {
       token_type_ids: tensor(ids.map(() => 0)),
     };
   });
-  const onnxruntimeText = await best(async () => {
-    for (const feed of feeds) await textSession.run(feed);
-  });
+  const text = await interleaved(
+    async () => {
+      for (const s of sentences) textEmbedder.embed([s]);
+    },
+    async () => {
+      for (const feed of feeds) await textSession.run(feed);
+    },
+  );
+  // Each sentence alone too: where the time goes by length.
+  const bySentence = [];
+  for (let i = 0; i < sentences.length; i++) {
+    const one = await interleaved(
+      async () => textEmbedder.embed([sentences[i]]),
+      async () => textSession.run(feeds[i]),
+    );
+    bySentence.push({
+      tokens: tokenIds[i].length,
+      latentlab_ms: Math.round(one.latentlab * 10) / 10,
+      onnxruntime_web_ms: Math.round(one.onnxruntime * 10) / 10,
+    });
+  }
+  const per = (total, n) => Math.round((1000 * total) / n) / 1000;
   return {
     sentences: sentences.length,
-    latentlab_text_ms_per_sentence: latentlabText / sentences.length,
-    onnxruntime_web_text_ms_per_sentence: onnxruntimeText / sentences.length,
-    text_ratio: latentlabText / onnxruntimeText,
+    latentlab_text_ms_per_sentence: per(text.latentlab, sentences.length),
+    onnxruntime_web_text_ms_per_sentence: per(text.onnxruntime, sentences.length),
+    text_ratio: text.latentlab / text.onnxruntime,
+    text_median_ratio: text.latentlabMedian / text.onnxruntimeMedian,
+    text_by_sentence: bySentence,
     images: images.length,
-    latentlab_ms_per_image: latentlab / images.length,
-    onnxruntime_web_ms_per_image: onnxruntime / images.length,
-    ratio: latentlab / onnxruntime,
+    latentlab_ms_per_image: per(image.latentlab, images.length),
+    onnxruntime_web_ms_per_image: per(image.onnxruntime, images.length),
+    ratio: image.latentlab / image.onnxruntime,
+    median_ratio: image.latentlabMedian / image.onnxruntimeMedian,
     onnxruntime_web: ort.env.versions?.web ?? 'unknown',
     user_agent: navigator.userAgent,
   };
