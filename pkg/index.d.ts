@@ -1,3 +1,13 @@
+import type { InitInput, InitOutput } from './latentlab.js';
 export * from './latentlab.js';
-export { default } from './latentlab.js';
 export * from './encoder.js';
+export { relaxedSimdSupported, wasmVariant } from './simd.js';
+
+export interface InitOptions {
+  /** Force (true) or refuse (false) the relaxed-SIMD build; default: what the engine validates. */
+  relaxedSimd?: boolean;
+  /** Instantiate this module instead (wasm-bindgen's own option). */
+  module_or_path?: InitInput | Promise<InitInput>;
+}
+/** Initialises the wasm module once; later calls return the same instance. */
+export default function init(options?: InitOptions): Promise<InitOutput>;

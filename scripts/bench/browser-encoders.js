@@ -7,11 +7,13 @@
 // tensor. Both are timed after one warm-up run each; the two engines take turns within every
 // repeat (latentlab first on even repeats, onnxruntime-web first on odd ones), because this
 // machine's speed drifts between runs: best and median of `repeats` for each.
-import init, { ImageEmbedder, TextEmbedder } from '/pkg/latentlab.js';
+import init, { ImageEmbedder, TextEmbedder, wasmVariant } from '/pkg/index.js';
 import * as ort from '/.cache/bench/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
 
 const params = new URLSearchParams(location.search);
 const repeats = Number(params.get('repeats') ?? 3);
+// `relaxed=0` measures the SIMD-only build; by default the build the package picks.
+const relaxedSimd = params.get('relaxed') === '0' ? false : undefined;
 
 async function rgba(url) {
   const bitmap = await createImageBitmap(await (await fetch(url)).blob());
@@ -56,7 +58,7 @@ async function main() {
   const files = (gallery.items ?? gallery.images ?? gallery).map((i) => i.file ?? i);
   const images = await Promise.all(files.map((f) => rgba(`/www/public/gallery/${f}`)));
 
-  await init();
+  await init({ relaxedSimd });
   const embedder = ImageEmbedder.fromBytes(entry, bytes);
   ort.env.wasm.numThreads = 1;
   ort.env.wasm.wasmPaths = '/.cache/bench/node_modules/onnxruntime-web/dist/';
@@ -118,6 +120,7 @@ async function main() {
     onnxruntime_web_ms_per_image: per(image.onnxruntime, images.length),
     ratio: image.latentlab / image.onnxruntime,
     median_ratio: image.latentlabMedian / image.onnxruntimeMedian,
+    latentlab_wasm: wasmVariant(),
     onnxruntime_web: ort.env.versions?.web ?? 'unknown',
     user_agent: navigator.userAgent,
   };

@@ -1,11 +1,17 @@
 // The npm package's encoders under Node: the wasm build of tract must give onnxruntime's
 // embeddings (cosine ≥ 0.9999) on the fixtures' sentences and photos, through the same
-// Encoder.load path a page uses (sha256 checked against the manifest).
+// Encoder.load path a page uses (sha256 checked against the manifest). The file runs once per
+// wasm build: itself under the build this Node picks, then again in a child process under the
+// other one (relaxed SIMD changes rounding in every matrix product).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Encoder, Index, parseManifest, fuseQuery, evaluateRetrieval, TextEmbedder, FusionModel } from 'latentlab';
+import {
+  Encoder, Index, parseManifest, fuseQuery, evaluateRetrieval, TextEmbedder, FusionModel,
+  relaxedSimdSupported, wasmVariant,
+} from 'latentlab';
 import { decodePng } from './png.mjs';
 import { readNpy, cosine } from './npy.mjs';
 
@@ -15,6 +21,29 @@ const manifest = parseManifest(readFileSync(`${root}models/manifest.json`, 'utf8
 // Node's fetch cannot read files: hand Encoder.load one that can.
 const fileFetch = async (url) => new Response(readFileSync(fileURLToPath(url)));
 const options = { baseUrl: `file://${root}models/`, fetch: fileFetch, cache: false };
+
+const inChild = process.env.LATENTLAB_OTHER_BUILD === '1';
+
+test('this process runs the wasm build it should', () => {
+  const expected = process.env.LATENTLAB_EXPECT_VARIANT ?? (relaxedSimdSupported() ? 'relaxed-simd' : 'simd128');
+  assert.equal(wasmVariant(), expected);
+});
+
+test('every test of this file passes under the other wasm build too', { skip: inChild }, () => {
+  // Node 20 runs relaxed SIMD only behind a flag; where it is native, refuse it instead.
+  const other = relaxedSimdSupported()
+    ? { args: [], env: { LATENTLAB_RELAXED_SIMD: '0' }, variant: 'simd128' }
+    : { args: ['--experimental-wasm-relaxed-simd'], env: {}, variant: 'relaxed-simd' };
+  // Without the test runner's context variable, the child reports in plain TAP.
+  const { NODE_TEST_CONTEXT, ...env } = process.env;
+  const child = spawnSync(process.execPath, [...other.args, fileURLToPath(import.meta.url)], {
+    encoding: 'utf8',
+    env: { ...env, ...other.env, LATENTLAB_OTHER_BUILD: '1', LATENTLAB_EXPECT_VARIANT: other.variant },
+  });
+  assert.equal(child.status, 0, `under ${other.variant}:\n${child.stdout}\n${child.stderr}`);
+  assert.match(child.stdout, /^# pass [1-9]/m);
+  assert.match(child.stdout, /^# fail 0$/m);
+});
 
 const rows = (m) => Array.from({ length: m.rows }, (_, i) => m.data.subarray(i * m.cols, (i + 1) * m.cols));
 
