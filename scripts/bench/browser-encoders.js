@@ -1,7 +1,7 @@
 // Runs in headless Chromium (see browser_encoders.mjs): the bundled encoders' ONNX files
 // through latentlab's wasm (tract) and through onnxruntime-web's wasm backend, one thread each.
-// Images: the 12 gallery photos. Texts: the 9 fixture sentences one at a time (8 to 256
-// tokens); latentlab tokenises them itself, onnxruntime-web gets the reference token ids
+// Images: the 12 gallery photos. Texts: throughput over the Tux Paint captions in batches of 32
+// (below), and latency: the 9 fixture sentences one at a time (3 to 256 tokens); latentlab tokenises them itself, onnxruntime-web gets the reference token ids
 // (tests/fixtures/encoders/sentences.json). Decoding (createImageBitmap) is outside the timings; latentlab's
 // time includes its letterbox and normalisation, onnxruntime-web gets a ready 1×3×224×224
 // tensor. Both are timed after one warm-up run each; the two engines take turns within every
@@ -107,6 +107,37 @@ async function main() {
       onnxruntime_web_ms: Math.round(one.onnxruntime * 10) / 10,
     });
   }
+  // Throughput: the Tux Paint captions (the site's sentences where they are not installed) in
+  // batches of 32, as an index is built. Both engines get the same batches padded to their
+  // longest text; onnxruntime-web's token ids come from latentlab's tokenizer (equal to
+  // Python's, tests/encoders.rs) and are made outside its timing.
+  const captions = await (async () => {
+    const stamps = await fetch('/www/public/stamps/captions.json');
+    if (stamps.ok) return (await stamps.json()).items.map((i) => i.caption);
+    const { sentences: site } = await (await fetch('/www/public/sentences.json')).json();
+    return Array.from({ length: 430 }, (_, i) => site[i % site.length]);
+  })();
+  const batches = [];
+  for (let i = 0; i < captions.length; i += 32) batches.push(captions.slice(i, i + 32));
+  const batchFeeds = batches.map((batch) => {
+    const ids = textEmbedder.tokenIds(batch);
+    const longest = Math.max(...ids.map((t) => t.length));
+    const shape = [batch.length, longest];
+    const padded = (f) => BigInt64Array.from(ids.flatMap((t) => Array.from({ length: longest }, (_, j) => f(t, j))), BigInt);
+    return {
+      input_ids: new ort.Tensor('int64', padded((t, j) => t[j] ?? 0), shape),
+      attention_mask: new ort.Tensor('int64', padded((t, j) => (j < t.length ? 1 : 0)), shape),
+      token_type_ids: new ort.Tensor('int64', padded(() => 0), shape),
+    };
+  });
+  const throughput = await interleaved(
+    async () => {
+      for (const batch of batches) textEmbedder.embed(batch);
+    },
+    async () => {
+      for (const feed of batchFeeds) await textSession.run(feed);
+    },
+  );
   const per = (total, n) => Math.round((1000 * total) / n) / 1000;
   return {
     sentences: sentences.length,
@@ -115,6 +146,11 @@ async function main() {
     text_ratio: text.latentlab / text.onnxruntime,
     text_median_ratio: text.latentlabMedian / text.onnxruntimeMedian,
     text_by_sentence: bySentence,
+    captions: captions.length,
+    latentlab_batched_ms_per_caption: per(throughput.latentlab, captions.length),
+    onnxruntime_web_batched_ms_per_caption: per(throughput.onnxruntime, captions.length),
+    batched_ratio: throughput.latentlab / throughput.onnxruntime,
+    batched_median_ratio: throughput.latentlabMedian / throughput.onnxruntimeMedian,
     images: images.length,
     latentlab_ms_per_image: per(image.latentlab, images.length),
     onnxruntime_web_ms_per_image: per(image.onnxruntime, images.length),
