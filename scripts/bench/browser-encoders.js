@@ -1,12 +1,12 @@
 // Runs in headless Chromium (see browser_encoders.mjs): the bundled encoders' ONNX files
 // through latentlab's wasm (tract) and through onnxruntime-web's wasm backend, one thread each.
-// Images: the 12 gallery photos. Texts: throughput over the Tux Paint captions in batches of 32
-// (below), and latency: the 9 fixture sentences one at a time (3 to 256 tokens); latentlab tokenises them itself, onnxruntime-web gets the reference token ids
-// (tests/fixtures/encoders/sentences.json). Decoding (createImageBitmap) is outside the timings; latentlab's
-// time includes its letterbox and normalisation, onnxruntime-web gets a ready 1×3×224×224
-// tensor. Both are timed after one warm-up run each; the two engines take turns within every
-// repeat (latentlab first on even repeats, onnxruntime-web first on odd ones), because this
-// machine's speed drifts between runs: best and median of `repeats` for each.
+// Images: the 12 gallery photos, one at a time. Text throughput: the Tux Paint captions in
+// batches of 32 (below). Text latency: the 9 fixture sentences one at a time (3 to 256 tokens).
+// latentlab tokenises inside its timing; onnxruntime-web gets the reference token ids
+// (tests/fixtures/encoders/sentences.json). Decoding (createImageBitmap) is outside the timings;
+// latentlab's time includes its letterbox and normalisation, onnxruntime-web gets a ready
+// 1×3×224×224 tensor. Both are timed after a warm-up (see warmUp), taking turns on every photo,
+// sentence and batch (see interleaved); best and median of `repeats` passes for each.
 import init, { ImageEmbedder, TextEmbedder, wasmVariant } from '/pkg/index.js';
 import * as ort from '/.cache/bench/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
 
@@ -31,22 +31,52 @@ async function timed(run) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Times `latentlab` and `onnxruntime` in alternation; returns best and median of each. */
-async function interleaved(latentlab, onnxruntime) {
-  await latentlab();
-  await onnxruntime();
-  const times = { latentlab: [], onnxruntime: [] };
+/**
+ * Runs every unit once, and the whole list again until 1.5 s have gone: V8 starts wasm functions
+ * in its baseline compiler and swaps in optimised code in the background, so right after load one
+ * call was not always enough (one run: an 11-token sentence 29 ms, another of 11 tokens a second
+ * later 21.5 ms, in the same page).
+ */
+async function warmUp(units) {
+  const start = performance.now();
+  do for (const unit of units) await unit(); while (performance.now() - start < 1500);
+}
+
+/**
+ * Times paired units of work — `pairs[i]` is the same job for both engines (one photo, one
+ * sentence, one batch) — with the two engines taking turns on every pair, the order alternating
+ * from pair to pair and repeat to repeat. This VM's speed drifts by up to 2x over seconds to
+ * minutes; when each engine ran a whole pass (10 s for the batches) before the other, a slow
+ * stretch could land on one engine's passes only and gave ratios of 2.5x that the next run did not
+ * repeat. Pairing keeps each comparison within a few hundred milliseconds.
+ * Returns, per engine, best and median over the repeats of the pass's total, and each pair's best.
+ */
+async function interleaved(pairs) {
+  await warmUp(pairs.map((p) => p.latentlab));
+  await warmUp(pairs.map((p) => p.onnxruntime));
+  const totals = { latentlab: [], onnxruntime: [] };
+  const perPair = pairs.map(() => ({ latentlab: Infinity, onnxruntime: Infinity }));
   for (let r = 0; r < repeats; r++) {
-    const order = r % 2 === 0 ? ['latentlab', 'onnxruntime'] : ['onnxruntime', 'latentlab'];
-    for (const name of order) {
-      times[name].push(await timed(name === 'latentlab' ? latentlab : onnxruntime));
+    const total = { latentlab: 0, onnxruntime: 0 };
+    for (let i = 0; i < pairs.length; i++) {
+      const order = (r + i) % 2 === 0 ? ['latentlab', 'onnxruntime'] : ['onnxruntime', 'latentlab'];
+      for (const engine of order) {
+        const ms = await timed(pairs[i][engine]);
+        total[engine] += ms;
+        perPair[i][engine] = Math.min(perPair[i][engine], ms);
+      }
     }
+    totals.latentlab.push(total.latentlab);
+    totals.onnxruntime.push(total.onnxruntime);
   }
   return {
-    latentlab: Math.min(...times.latentlab),
-    onnxruntime: Math.min(...times.onnxruntime),
-    latentlabMedian: median(times.latentlab),
-    onnxruntimeMedian: median(times.onnxruntime),
+    latentlab: Math.min(...totals.latentlab),
+    onnxruntime: Math.min(...totals.onnxruntime),
+    latentlabMedian: median(totals.latentlab),
+    onnxruntimeMedian: median(totals.onnxruntime),
+    perPair,
+    // Every repeat's totals, in order: a slow stretch shows whether it hit one engine or both.
+    totals,
   };
 }
 
@@ -65,12 +95,10 @@ async function main() {
   const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'] });
   const input = new ort.Tensor('float32', new Float32Array(3 * 224 * 224).fill(0.1), [1, 3, 224, 224]);
   const name = session.inputNames[0];
-  const image = await interleaved(
-    async () => embedder.embed(images),
-    async () => {
-      for (let i = 0; i < images.length; i++) await session.run({ [name]: input });
-    },
-  );
+  const image = await interleaved(images.map((picture) => ({
+    latentlab: async () => embedder.embed([picture]),
+    onnxruntime: async () => session.run({ [name]: input }),
+  })));
   const textEntry = manifest.models.find((m) => m.kind === 'text');
   const textBytes = new Uint8Array(await (await fetch(`/models/${textEntry.file}`)).arrayBuffer());
   const tokenizer = new Uint8Array(await (await fetch(`/models/${textEntry.tokenizer}`)).arrayBuffer());
@@ -86,27 +114,16 @@ async function main() {
       token_type_ids: tensor(ids.map(() => 0)),
     };
   });
-  const text = await interleaved(
-    async () => {
-      for (const s of sentences) textEmbedder.embed([s]);
-    },
-    async () => {
-      for (const feed of feeds) await textSession.run(feed);
-    },
-  );
-  // Each sentence alone too: where the time goes by length.
-  const bySentence = [];
-  for (let i = 0; i < sentences.length; i++) {
-    const one = await interleaved(
-      async () => textEmbedder.embed([sentences[i]]),
-      async () => textSession.run(feeds[i]),
-    );
-    bySentence.push({
-      tokens: tokenIds[i].length,
-      latentlab_ms: Math.round(one.latentlab * 10) / 10,
-      onnxruntime_web_ms: Math.round(one.onnxruntime * 10) / 10,
-    });
-  }
+  const text = await interleaved(sentences.map((sentence, i) => ({
+    latentlab: async () => textEmbedder.embed([sentence]),
+    onnxruntime: async () => textSession.run(feeds[i]),
+  })));
+  // Where the time goes by length: each sentence's best.
+  const bySentence = text.perPair.map((best, i) => ({
+    tokens: tokenIds[i].length,
+    latentlab_ms: Math.round(best.latentlab * 10) / 10,
+    onnxruntime_web_ms: Math.round(best.onnxruntime * 10) / 10,
+  }));
   // Throughput: the Tux Paint captions (the site's sentences where they are not installed) in
   // batches of 32, as an index is built. Both engines get the same batches padded to their
   // longest text; onnxruntime-web's token ids come from latentlab's tokenizer (equal to
@@ -130,14 +147,10 @@ async function main() {
       token_type_ids: new ort.Tensor('int64', padded(() => 0), shape),
     };
   });
-  const throughput = await interleaved(
-    async () => {
-      for (const batch of batches) textEmbedder.embed(batch);
-    },
-    async () => {
-      for (const feed of batchFeeds) await textSession.run(feed);
-    },
-  );
+  const throughput = await interleaved(batches.map((batch, i) => ({
+    latentlab: async () => textEmbedder.embed(batch),
+    onnxruntime: async () => textSession.run(batchFeeds[i]),
+  })));
   const per = (total, n) => Math.round((1000 * total) / n) / 1000;
   return {
     sentences: sentences.length,
@@ -156,6 +169,7 @@ async function main() {
     onnxruntime_web_ms_per_image: per(image.onnxruntime, images.length),
     ratio: image.latentlab / image.onnxruntime,
     median_ratio: image.latentlabMedian / image.onnxruntimeMedian,
+    totals: { images: image.totals, text: text.totals, batched: throughput.totals },
     latentlab_wasm: wasmVariant(),
     onnxruntime_web: ort.env.versions?.web ?? 'unknown',
     user_agent: navigator.userAgent,

@@ -11,6 +11,8 @@ mod image;
 mod manifest;
 mod runtime;
 mod text;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm_kernel;
 
 pub use fusion::FusionModel;
 pub use image::{preprocess, ImageEncoder, RgbaImage, MAX_IMAGE_PIXELS};

@@ -92,6 +92,27 @@ test('a wrong sha256 or a corrupt model is a clear error', async () => {
   assert.throws(() => TextEmbedder.fromBytes({ name: 'x' }, new Uint8Array(), new Uint8Array()), /bad model entry/);
 });
 
+test("latentlab's wasm matrix kernel matches onnxruntime through the operations tract fuses into it", () => {
+  // tests/fixtures/kernel_ops/make_kernel_ops.py: products with bias, clip, leaky relu, scalar
+  // and per-feature steps and a residual sum, at widths that are not whole kernel tiles.
+  const dir = `${root}tests/fixtures/kernel_ops/`;
+  const model = FusionModel.fromBytes('kernel-ops', readFileSync(`${dir}kernel_ops.onnx`));
+  const image = readNpy(`${dir}image_embeds.npy`);
+  const text = readNpy(`${dir}text_embeds.npy`);
+  const expected = readNpy(`${dir}expected_query_embeds.npy`);
+  const cols = image.shape[1];
+  for (const rows of [1, 2, 3, 4, 5, 8, 9, 17]) {
+    const fused = model.fuse(image.data.subarray(0, rows * cols), text.data.subarray(0, rows * cols), rows, cols);
+    for (let r = 0; r < rows; r++) {
+      const want = expected.data.subarray(r * cols, (r + 1) * cols);
+      const norm = Math.hypot(...want);
+      const worst = Math.max(...fused.data.subarray(r * cols, (r + 1) * cols).map((x, c) => Math.abs(x - want[c] / norm)));
+      assert.ok(worst < 2e-6, `${rows} rows: row ${r} is off by ${worst}`);
+    }
+  }
+  model.free();
+});
+
 test('a MagicLens-style fusion ONNX plugs in: FusionModel matches onnxruntime', () => {
   const dir = `${root}tests/fixtures/fusion_tiny/`;
   const fusion = FusionModel.fromBytes('fusion-tiny', readFileSync(`${dir}fusion.onnx`));
