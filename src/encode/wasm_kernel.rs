@@ -1,23 +1,27 @@
 //! A narrower f32 matrix kernel for tract on wasm: 8 rows × 4 columns, registered with
 //! tract-linalg's kernel inventory and preferred over its 8×8 kernel for every f32 product
-//! with more than one column.
+//! except a matrix–vector one of known shape (tract's GEMV kernels keep those).
 //!
 //! Why: tract's wasm 8×8 kernel keeps 16 v128 accumulators, and V8's x64 back end has 15
 //! allocatable xmm registers (xmm15 is its scratch), so its inner loop spills on every step;
 //! a Chromium profile put 87% of text-encoder time in that loop. This kernel keeps 8
-//! accumulators (one per column, holding 4 + 4 rows) with room for its operands. Its 4-column
-//! tile also wastes less on short inputs: tract puts a sentence's tokens on the kernel's column
-//! side, so a 9-token sentence paid for 16 columns and now pays for 12.
+//! accumulators (one pair per column, rows 0–3 and 4–7) with room for its operands. Its
+//! 4-column tile also wastes less on short inputs: tract puts a sentence's tokens on the
+//! kernel's column side, so a 9-token sentence paid for 16 columns and now pays for 12.
 //!
-//! Layout: A (tract's m side, the weights) is packed `[k][8]` exactly like the 8×8 kernel's, so
-//! weights are packed once either way; B (the activations) `[k][4]`. Accumulator `cJ_lo` holds
-//! rows 0–3 of column J, `cJ_hi` rows 4–7. Every fused operation of `FusedKerSpec` is
-//! implemented with tract's generic semantics (`tract_linalg::generic::mmm`): for the scalar,
-//! per-row and per-column forms the operand comes first (`ScalarSub(s)` is `s - acc`).
+//! How tract finds it: where the column count is known, tract asks its dispatch tiers, and ours
+//! (precedence 2) sits above tract's wasm tier (1); where it is symbolic (a sentence's tokens),
+//! tract keeps the kernels of highest preference, and the boost makes that this one alone.
 //!
-//! Tested in wasm only (it cannot run natively): tests/js/encoders.test.mjs under both builds
-//! (both encoders against onnxruntime), and `tests/wasm_facade.rs`, which runs tract products
-//! with fused operations through it against a naive product.
+//! Layout: A (tract's m side, the weights) is packed `[k][8]` exactly like the 8×8 kernel's;
+//! B (the activations) `[k][4]`. Every fused operation of `FusedKerSpec` follows tract's generic
+//! kernel (`tract_linalg::generic::mmm`): for the scalar, per-row and per-column forms the
+//! operand comes first (`ScalarSub(s)` is `s - acc`).
+//!
+//! Tested in wasm only (it cannot run natively): `tests/js/encoders.test.mjs`, under both wasm
+//! builds, runs `tests/fixtures/kernel_ops/kernel_ops.onnx` (products with the operations tract
+//! fuses into a kernel, border tiles, 1 to 17 rows) against onnxruntime, and both encoders'
+//! onnxruntime conformance goes through it.
 #![allow(unsafe_code)]
 
 use std::arch::wasm32::*;
