@@ -1,5 +1,5 @@
 // Which of the package's two wasm builds this engine runs: `latentlab_relaxed_bg.wasm` (SIMD +
-// relaxed SIMD: fused multiply-add in tract's matrix kernels, ~18% faster encoders in
+// relaxed SIMD: fused multiply-add in tract's matrix kernels, faster encoders in
 // Chromium) where the engine validates relaxed SIMD, else `latentlab_bg.wasm` (SIMD only:
 // Firefox, Safari, Node 20). Both come from the same Rust source and share one JS glue.
 

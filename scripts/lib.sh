@@ -134,7 +134,7 @@ copy_models_to_site() {
 
 # Release wasm and the npm package in pkg/. Two builds of one crate: SIMD (from
 # .cargo/config.toml; every current browser) and SIMD + relaxed SIMD, whose fused multiply-add
-# makes tract's matrix kernels ~18% faster in Chromium; pkg/index.js and pkg/node.js load the
+# makes the matrix kernels faster in Chromium (BENCHMARKS.md); pkg/index.js and pkg/node.js load the
 # second where the engine validates relaxed SIMD (Chromium 114+), the first elsewhere. Both
 # must give wasm-bindgen identical JS glue, which is checked here.
 build_wasm() {
