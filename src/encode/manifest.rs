@@ -8,6 +8,22 @@ use super::EncodeError;
 pub struct Manifest {
     pub version: u32,
     pub models: Vec<ModelEntry>,
+    /// Generative models (GGUF files run by `crate::lm`), kept apart from the encoders.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub language_models: Vec<LanguageModelEntry>,
+}
+
+/// A GGUF language model of the manifest: where it is and its digest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LanguageModelEntry {
+    pub name: String,
+    pub description: String,
+    /// Relative to the manifest's folder.
+    pub file: String,
+    pub sha256: String,
+    pub size: u64,
+    pub licence: String,
+    pub source: String,
 }
 
 impl Manifest {

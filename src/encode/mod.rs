@@ -6,6 +6,7 @@
 //! Results are [`Matrix`] values with L2-normalised rows, the type the rest of latentlab
 //! works with.
 
+mod bpe;
 mod fusion;
 mod image;
 mod manifest;
@@ -14,10 +15,12 @@ mod text;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm_kernel;
 
+pub use bpe::BpeTokenizer;
 pub use fusion::FusionModel;
 pub use image::{preprocess, ImageEncoder, RgbaImage, MAX_IMAGE_PIXELS};
 pub use manifest::{
-    Filter, Manifest, ModelEntry, ModelKind, Pooling, Preprocessing, ResizeMode, TensorSpec,
+    Filter, LanguageModelEntry, Manifest, ModelEntry, ModelKind, Pooling, Preprocessing,
+    ResizeMode, TensorSpec,
 };
 pub use text::TextEncoder;
 

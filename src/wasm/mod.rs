@@ -9,6 +9,7 @@
 mod align;
 mod collapse;
 mod encode;
+mod lm;
 mod ot;
 mod plan;
 mod steer;
@@ -18,6 +19,7 @@ mod xrm;
 pub use align::*;
 pub use collapse::*;
 pub use encode::*;
+pub use lm::*;
 pub use ot::*;
 pub use plan::*;
 pub use steer::*;

@@ -15,6 +15,8 @@ mod common;
 #[cfg(not(target_arch = "wasm32"))]
 mod encode_cmd;
 #[cfg(not(target_arch = "wasm32"))]
+mod lm_cmd;
+#[cfg(not(target_arch = "wasm32"))]
 mod npy;
 #[cfg(not(target_arch = "wasm32"))]
 mod ot_cmd;
@@ -76,6 +78,9 @@ fn main() -> std::process::ExitCode {
         /// Waterbirds-like set of real pictures, then GroupDRO on them.
         #[command(subcommand)]
         Xrm(xrm_cmd::XrmCommand),
+        /// A small language model (SmolLM2-135M-Instruct, GGUF): generate and score text.
+        #[command(subcommand)]
+        Lm(lm_cmd::LmCommand),
     }
 
     let result = match Cli::parse().command {
@@ -89,6 +94,7 @@ fn main() -> std::process::ExitCode {
         Command::Collapse(a) => collapse_cmd::run(a),
         Command::Tiny(c) => tiny_cmd::run(c),
         Command::Xrm(c) => xrm_cmd::run(c),
+        Command::Lm(c) => lm_cmd::run(c),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

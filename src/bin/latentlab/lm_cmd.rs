@@ -1,0 +1,237 @@
+//! `latentlab lm generate|score`: the bundled language model (SmolLM2-135M-Instruct, GGUF)
+//! or any Llama GGUF file given with `--model`.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use latentlab::core::lm::{
+    chat_user_prompt, generate, score_continuation, Decoder, GenerateOptions, SamplingOptions,
+    Tokenize,
+};
+use latentlab::encode::BpeTokenizer;
+use latentlab::lm::{GgufModel, Llama};
+use serde_json::json;
+
+use crate::common::{emit, models_dir, Models};
+
+#[derive(Subcommand)]
+pub enum LmCommand {
+    /// Continue a prompt: one JSON line with the text, its tokens and the speed (with
+    /// --stream, a line per token before it).
+    Generate(GenerateArgs),
+    /// The log-probability of a text after a context.
+    Score(ScoreArgs),
+}
+
+#[derive(Args)]
+pub struct ModelArgs {
+    /// A GGUF file (default: the manifest's first language model, checked by sha256).
+    #[arg(long, value_name = "FILE.gguf")]
+    pub model: Option<PathBuf>,
+    /// Folder of manifest.json (default: $LATENTLAB_MODELS, ./models or the repository's).
+    #[arg(long, value_name = "DIR")]
+    pub models: Option<PathBuf>,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DecoderName {
+    Argmax,
+    Sample,
+    Beam,
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    #[arg(long)]
+    pub prompt: String,
+    /// Wrap the prompt as a user turn of the model's chat template.
+    #[arg(long)]
+    pub chat: bool,
+    #[arg(long, default_value_t = 64)]
+    pub max_tokens: usize,
+    #[arg(long, value_enum, default_value = "argmax")]
+    pub decoder: DecoderName,
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Beam width of --decoder beam.
+    #[arg(long, default_value_t = 4)]
+    pub beams: usize,
+    /// End when the text contains this (repeatable); the text is cut before it.
+    #[arg(long)]
+    pub stop: Vec<String>,
+    /// Print a JSON line per token as it is generated.
+    #[arg(long)]
+    pub stream: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    #[arg(long)]
+    pub text: String,
+    #[arg(long, default_value = "")]
+    pub context: String,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+pub struct Loaded {
+    pub llama: Llama,
+    pub tokenizer: BpeTokenizer,
+    pub name: String,
+}
+
+/// Opens the model `args` names: a file given by path is taken as it is, the bundled one
+/// is checked against the manifest's sha256.
+pub fn load(args: &ModelArgs) -> Result<Loaded> {
+    if let Some(n) = args.threads {
+        if n == 0 {
+            bail!("--threads must be at least 1");
+        }
+        // Only fails if a pool already exists, which a fresh process never has.
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .ok();
+    }
+    let (path, sha, name) = match &args.model {
+        Some(path) => (path.clone(), None, None),
+        None => {
+            let models = Models::open(args.models.as_deref())?;
+            let entry = models.manifest.language_models.first().with_context(|| {
+                format!(
+                    "{} lists no language model",
+                    models_dir(args.models.as_deref())
+                        .join("manifest.json")
+                        .display()
+                )
+            })?;
+            (
+                models.dir.join(&entry.file),
+                Some(entry.sha256.clone()),
+                Some(entry.name.clone()),
+            )
+        }
+    };
+    let bytes = read_model(&path)?;
+    let model = GgufModel::from_bytes(bytes, sha.as_deref())
+        .with_context(|| format!("in {}", path.display()))?;
+    let tokenizer = BpeTokenizer::from_spec(&model.vocabulary)
+        .with_context(|| format!("the tokenizer of {}", path.display()))?;
+    let name = name
+        .or(model.name.clone())
+        .unwrap_or_else(|| path.display().to_string());
+    Ok(Loaded {
+        llama: model.llama,
+        tokenizer,
+        name,
+    })
+}
+
+fn read_model(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| {
+        format!(
+            "cannot read {} (the bundled language model is fetched by scripts/build, or python3 models/build_models.py)",
+            path.display()
+        )
+    })
+}
+
+pub fn run(command: LmCommand) -> Result<bool> {
+    match command {
+        LmCommand::Generate(args) => generate_cmd(args),
+        LmCommand::Score(args) => score_cmd(args),
+    }
+}
+
+fn generate_cmd(args: GenerateArgs) -> Result<bool> {
+    let decoder = match args.decoder {
+        DecoderName::Argmax => Decoder::Argmax,
+        DecoderName::Sample => Decoder::Sample(SamplingOptions {
+            temperature: args.temperature,
+            top_k: args.top_k,
+            top_p: args.top_p,
+            seed: args.seed,
+        }),
+        DecoderName::Beam => Decoder::Beam { width: args.beams },
+    };
+    let options = GenerateOptions {
+        decoder,
+        max_tokens: args.max_tokens,
+        stop: args.stop.clone(),
+        stop_at_eos: true,
+    };
+    let loaded = load(&args.model)?;
+    let prompt = if args.chat {
+        chat_user_prompt(&args.prompt)
+    } else {
+        args.prompt.clone()
+    };
+    let ids = loaded.tokenizer.encode(&prompt)?;
+    let start = Instant::now();
+    let mut first_token: Option<f64> = None;
+    let mut stream_error = None;
+    let generation = generate(&loaded.llama, &loaded.tokenizer, &ids, &options, |event| {
+        first_token.get_or_insert_with(|| start.elapsed().as_secs_f64());
+        if args.stream {
+            let line = json!({"token": event.token, "text": event.text, "logprob": event.logprob});
+            if let Err(e) = emit(&line) {
+                stream_error = Some(e);
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    })?;
+    if let Some(e) = stream_error {
+        return Err(e);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let first = first_token.unwrap_or(seconds);
+    let decode_tokens = generation.tokens.len().saturating_sub(1);
+    emit(&json!({
+        "model": loaded.name,
+        "text": generation.text,
+        "tokens": generation.tokens,
+        "logprobs": generation.logprobs,
+        "stop": generation.stop.as_str(),
+        "prompt_tokens": generation.prompt_tokens,
+        "seconds": seconds,
+        "seconds_to_first_token": first,
+        // Tokens after the first over the time after it: the generation speed, without
+        // prompt processing.
+        "tokens_per_second": if decode_tokens > 0 && seconds > first {
+            decode_tokens as f64 / (seconds - first)
+        } else {
+            0.0
+        },
+    }))?;
+    Ok(true)
+}
+
+fn score_cmd(args: ScoreArgs) -> Result<bool> {
+    let loaded = load(&args.model)?;
+    let start = Instant::now();
+    let score = score_continuation(&loaded.llama, &loaded.tokenizer, &args.context, &args.text)?;
+    emit(&json!({
+        "model": loaded.name,
+        "logprob": score.logprob,
+        "mean_logprob": score.mean(),
+        "tokens": score.tokens,
+        "per_token": score.per_token,
+        "seconds": start.elapsed().as_secs_f64(),
+    }))?;
+    Ok(true)
+}

@@ -1,0 +1,437 @@
+//! The Llama forward pass over GGUF weights (SmolLM2 and its kin): grouped-query attention,
+//! RoPE on adjacent pairs (llama.cpp's converter permutes Q/K so that the file expects its
+//! "normal" mode), RMSNorm, SwiGLU, tied or separate output embeddings.
+//!
+//! The KV cache is a list of fixed-size blocks behind `Arc`s: cloning a state (a beam fork)
+//! copies pointers, and a write copies only the one block it lands in if another state
+//! still shares it. Prompts are processed in chunks of `CHUNK` tokens, which bounds the
+//! scratch memory whatever the prompt's length.
+
+use std::sync::Arc;
+
+use super::gguf::Gguf;
+use super::quant::{dequantize, dot, GgmlType, QMatrix};
+use super::LmRuntimeError as E;
+use crate::core::lm::{LanguageModel, LmError, Logits, Want};
+use crate::core::par::for_each_chunk_mut;
+
+/// Positions a KV block holds.
+const BLOCK: usize = 64;
+/// Tokens a forward pass takes at once.
+const CHUNK: usize = 64;
+/// The most logits one call returns (256 MiB of f32): a browser tab's budget.
+const MAX_LOGITS: usize = 64 << 20;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LlamaConfig {
+    pub layers: usize,
+    pub embedding: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub ffn: usize,
+    pub context: usize,
+    pub vocab: usize,
+    pub rope_base: f64,
+    pub rms_eps: f32,
+}
+
+struct Layer {
+    attn_norm: Vec<f32>,
+    q: QMatrix,
+    k: QMatrix,
+    v: QMatrix,
+    o: QMatrix,
+    ffn_norm: Vec<f32>,
+    gate: QMatrix,
+    up: QMatrix,
+    down: QMatrix,
+}
+
+pub struct Llama {
+    pub config: LlamaConfig,
+    embed: QMatrix,
+    output: QMatrix,
+    norm: Vec<f32>,
+    layers: Vec<Layer>,
+    /// base^(-2i/d) for each rotated pair, computed once in f64.
+    inv_freq: Vec<f64>,
+}
+
+#[derive(Clone)]
+struct KvBlock {
+    k: Vec<f32>,
+    v: Vec<f32>,
+}
+
+/// What a sequence has read: per layer, keys and values in shared blocks.
+#[derive(Clone)]
+pub struct KvCache {
+    layers: Vec<Vec<Arc<KvBlock>>>,
+    len: usize,
+}
+
+fn meta_usize(g: &Gguf, key: &str) -> Result<usize, E> {
+    g.get(key)
+        .and_then(|v| v.as_u64())
+        .and_then(|v| usize::try_from(v).ok())
+        .ok_or_else(|| E::Metadata(format!("{key} is missing or not a count")))
+}
+
+fn meta_f64(g: &Gguf, key: &str, default: f64) -> Result<f64, E> {
+    match g.get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .as_f64()
+            .filter(|x| x.is_finite() && *x > 0.0)
+            .ok_or_else(|| E::Metadata(format!("{key} is {v:?}, not a positive number"))),
+    }
+}
+
+/// Model dimensions larger than these are no small on-device model, and would only
+/// overflow sizes further on.
+const MAX_DIM: usize = 1 << 16;
+const MAX_VOCAB: usize = 1 << 20;
+const MAX_LAYERS: usize = 512;
+
+impl LlamaConfig {
+    pub fn from_gguf(g: &Gguf) -> Result<LlamaConfig, E> {
+        let arch = g
+            .get("general.architecture")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| E::Metadata("general.architecture is missing".into()))?;
+        if arch != "llama" {
+            return Err(E::Unsupported(format!(
+                "architecture {arch:?} (latentlab runs \"llama\" models such as SmolLM2)"
+            )));
+        }
+        let embedding = meta_usize(g, "llama.embedding_length")?;
+        let heads = meta_usize(g, "llama.attention.head_count")?;
+        let kv_heads = match g.get("llama.attention.head_count_kv") {
+            None => heads,
+            Some(_) => meta_usize(g, "llama.attention.head_count_kv")?,
+        };
+        let vocab = match g.get("tokenizer.ggml.tokens") {
+            Some(super::gguf::MetaValue::Array(t)) => t.len(),
+            _ => meta_usize(g, "llama.vocab_size")?,
+        };
+        let config = LlamaConfig {
+            layers: meta_usize(g, "llama.block_count")?,
+            embedding,
+            heads,
+            kv_heads,
+            head_dim: if heads == 0 { 0 } else { embedding / heads },
+            ffn: meta_usize(g, "llama.feed_forward_length")?,
+            context: meta_usize(g, "llama.context_length")?,
+            vocab,
+            rope_base: meta_f64(g, "llama.rope.freq_base", 10_000.0)?,
+            rms_eps: meta_f64(g, "llama.attention.layer_norm_rms_epsilon", 1e-5)? as f32,
+        };
+        let c = &config;
+        let bad = |what: String| Err(E::Metadata(what));
+        if c.layers == 0 || c.layers > MAX_LAYERS {
+            return bad(format!("llama.block_count is {}", c.layers));
+        }
+        for (key, v) in [
+            ("llama.embedding_length", c.embedding),
+            ("llama.feed_forward_length", c.ffn),
+            ("llama.attention.head_count", c.heads),
+        ] {
+            if v == 0 || v > MAX_DIM {
+                return bad(format!("{key} is {v} (1 to {MAX_DIM} expected)"));
+            }
+        }
+        if c.vocab == 0 || c.vocab > MAX_VOCAB {
+            return bad(format!("the vocabulary has {} tokens", c.vocab));
+        }
+        if c.embedding % c.heads != 0 || c.head_dim % 2 != 0 {
+            return bad(format!(
+                "{} heads do not split the embedding of {} into even head sizes",
+                c.heads, c.embedding
+            ));
+        }
+        if c.kv_heads == 0 || c.heads % c.kv_heads != 0 {
+            return bad(format!(
+                "llama.attention.head_count_kv is {}, which does not divide {} heads",
+                c.kv_heads, c.heads
+            ));
+        }
+        if c.context == 0 {
+            return bad("llama.context_length is 0".into());
+        }
+        Ok(config)
+    }
+}
+
+impl Llama {
+    /// Reads a Llama model from a GGUF file's bytes (the model keeps them, quantised).
+    pub fn from_gguf(bytes: Arc<Vec<u8>>) -> Result<Llama, E> {
+        let g = Gguf::parse(&bytes)?;
+        Llama::from_parsed(&g, bytes)
+    }
+
+    pub fn from_parsed(g: &Gguf, bytes: Arc<Vec<u8>>) -> Result<Llama, E> {
+        let config = LlamaConfig::from_gguf(g)?;
+        let c = &config;
+        let matrix = |name: &str, rows: usize, cols: usize| -> Result<QMatrix, E> {
+            let t = g
+                .tensor(name)
+                .ok_or_else(|| E::Metadata(format!("tensor {name:?} is missing")))?;
+            if t.dims != [cols as u64, rows as u64] {
+                return Err(E::Metadata(format!(
+                    "tensor {name:?} has shape {:?}, expected [{cols}, {rows}] for this model's metadata",
+                    t.dims
+                )));
+            }
+            Ok(QMatrix::new(t.dtype, rows, cols, bytes.clone(), t.start))
+        };
+        let vector = |name: &str, len: usize| -> Result<Vec<f32>, E> {
+            let t = g
+                .tensor(name)
+                .ok_or_else(|| E::Metadata(format!("tensor {name:?} is missing")))?;
+            if t.dims != [len as u64] || !matches!(t.dtype, GgmlType::F32 | GgmlType::F16) {
+                return Err(E::Metadata(format!(
+                    "tensor {name:?} is {} {:?}, expected F32 [{len}]",
+                    t.dtype.name(),
+                    t.dims
+                )));
+            }
+            let mut out = vec![0f32; len];
+            dequantize(t.dtype, &bytes[t.start..t.start + t.len], &mut out);
+            Ok(out)
+        };
+        let kv_dim = c.kv_heads * c.head_dim;
+        let mut layers = Vec::with_capacity(c.layers);
+        for l in 0..c.layers {
+            let p = format!("blk.{l}.");
+            layers.push(Layer {
+                attn_norm: vector(&format!("{p}attn_norm.weight"), c.embedding)?,
+                q: matrix(&format!("{p}attn_q.weight"), c.embedding, c.embedding)?,
+                k: matrix(&format!("{p}attn_k.weight"), kv_dim, c.embedding)?,
+                v: matrix(&format!("{p}attn_v.weight"), kv_dim, c.embedding)?,
+                o: matrix(&format!("{p}attn_output.weight"), c.embedding, c.embedding)?,
+                ffn_norm: vector(&format!("{p}ffn_norm.weight"), c.embedding)?,
+                gate: matrix(&format!("{p}ffn_gate.weight"), c.ffn, c.embedding)?,
+                up: matrix(&format!("{p}ffn_up.weight"), c.ffn, c.embedding)?,
+                down: matrix(&format!("{p}ffn_down.weight"), c.embedding, c.ffn)?,
+            });
+        }
+        let embed = matrix("token_embd.weight", c.vocab, c.embedding)?;
+        let output = if g.tensor("output.weight").is_some() {
+            matrix("output.weight", c.vocab, c.embedding)?
+        } else {
+            embed.clone()
+        };
+        let inv_freq = (0..c.head_dim / 2)
+            .map(|i| libm::pow(c.rope_base, -2.0 * i as f64 / c.head_dim as f64))
+            .collect();
+        Ok(Llama {
+            norm: vector("output_norm.weight", c.embedding)?,
+            config,
+            embed,
+            output,
+            layers,
+            inv_freq,
+        })
+    }
+
+    fn rms_norm(&self, x: &[f32], weight: &[f32], out: &mut [f32]) {
+        let d = self.config.embedding;
+        for (xr, or) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+            let mean = dot(xr, xr) / d as f32;
+            let scale = 1.0 / (mean + self.config.rms_eps).sqrt();
+            for ((o, &v), &w) in or.iter_mut().zip(xr).zip(weight) {
+                *o = w * (v * scale);
+            }
+        }
+    }
+
+    /// Rotates adjacent pairs of every head of `x` (rows of `heads × head_dim`).
+    fn rope(&self, x: &mut [f32], heads: usize, first_pos: usize) {
+        let hd = self.config.head_dim;
+        for (t, row) in x.chunks_exact_mut(heads * hd).enumerate() {
+            let pos = (first_pos + t) as f64;
+            for (i, &f) in self.inv_freq.iter().enumerate() {
+                let angle = pos * f;
+                let (s, c) = (libm::sin(angle) as f32, libm::cos(angle) as f32);
+                for h in 0..heads {
+                    let a = h * hd + 2 * i;
+                    let (x0, x1) = (row[a], row[a + 1]);
+                    row[a] = x0 * c - x1 * s;
+                    row[a + 1] = x0 * s + x1 * c;
+                }
+            }
+        }
+    }
+
+    /// One chunk of tokens through every layer; returns the final hidden states.
+    fn forward_chunk(&self, cache: &mut KvCache, tokens: &[u32]) -> Vec<f32> {
+        let c = &self.config;
+        let (d, t, hd) = (c.embedding, tokens.len(), c.head_dim);
+        let kv_dim = c.kv_heads * hd;
+        let first = cache.len;
+        let mut x = vec![0f32; t * d];
+        for (row, &tok) in x.chunks_exact_mut(d).zip(tokens) {
+            self.embed.row_into(tok as usize, row);
+        }
+        let mut h = vec![0f32; t * d];
+        let (mut q, mut k, mut v) = (
+            vec![0f32; t * d],
+            vec![0f32; t * kv_dim],
+            vec![0f32; t * kv_dim],
+        );
+        let mut attn = vec![0f32; t * d];
+        let mut proj = vec![0f32; t * d];
+        let (mut g, mut u) = (vec![0f32; t * c.ffn], vec![0f32; t * c.ffn]);
+        for (l, layer) in self.layers.iter().enumerate() {
+            self.rms_norm(&x, &layer.attn_norm, &mut h);
+            layer.q.matmul(&h, &mut q);
+            layer.k.matmul(&h, &mut k);
+            layer.v.matmul(&h, &mut v);
+            self.rope(&mut q, c.heads, first);
+            self.rope(&mut k, c.kv_heads, first);
+            cache.write(l, first, &k, &v, kv_dim);
+            self.attend(cache, l, first, &q, &mut attn);
+            layer.o.matmul(&attn, &mut proj);
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+            self.rms_norm(&x, &layer.ffn_norm, &mut h);
+            layer.gate.matmul(&h, &mut g);
+            layer.up.matmul(&h, &mut u);
+            for (gv, uv) in g.iter_mut().zip(&u) {
+                *gv = *gv / (1.0 + libm::expf(-*gv)) * uv;
+            }
+            layer.down.matmul(&g, &mut proj);
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+        }
+        cache.len += t;
+        let mut out = vec![0f32; t * d];
+        self.rms_norm(&x, &self.norm, &mut out);
+        out
+    }
+
+    /// Causal attention of the chunk's queries (positions `first..`) over the cache.
+    fn attend(&self, cache: &KvCache, layer: usize, first: usize, q: &[f32], out: &mut [f32]) {
+        let c = &self.config;
+        let hd = c.head_dim;
+        let group = c.heads / c.kv_heads;
+        let kv_dim = c.kv_heads * hd;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let blocks = &cache.layers[layer];
+        // One task per (position, head): each owns its `hd` outputs.
+        for_each_chunk_mut(out, hd, |task, o| {
+            let (t, head) = (task / c.heads, task % c.heads);
+            let kvh = head / group;
+            let qv = &q[task * hd..(task + 1) * hd];
+            let upto = first + t + 1;
+            let mut scores = Vec::with_capacity(upto);
+            for p in 0..upto {
+                let b = &blocks[p / BLOCK];
+                let at = (p % BLOCK) * kv_dim + kvh * hd;
+                scores.push(dot(qv, &b.k[at..at + hd]) * scale);
+            }
+            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for s in scores.iter_mut() {
+                *s = libm::expf(*s - max);
+                sum += *s;
+            }
+            o.fill(0.0);
+            for (p, s) in scores.iter().enumerate() {
+                let b = &blocks[p / BLOCK];
+                let at = (p % BLOCK) * kv_dim + kvh * hd;
+                let w = s / sum;
+                for (ov, vv) in o.iter_mut().zip(&b.v[at..at + hd]) {
+                    *ov += w * vv;
+                }
+            }
+        });
+    }
+}
+
+impl KvCache {
+    fn new(layers: usize) -> KvCache {
+        KvCache {
+            layers: vec![Vec::new(); layers],
+            len: 0,
+        }
+    }
+
+    fn write(&mut self, layer: usize, first: usize, k: &[f32], v: &[f32], kv_dim: usize) {
+        let blocks = &mut self.layers[layer];
+        for (i, (kr, vr)) in k
+            .chunks_exact(kv_dim)
+            .zip(v.chunks_exact(kv_dim))
+            .enumerate()
+        {
+            let p = first + i;
+            if p / BLOCK == blocks.len() {
+                blocks.push(Arc::new(KvBlock {
+                    k: vec![0.0; BLOCK * kv_dim],
+                    v: vec![0.0; BLOCK * kv_dim],
+                }));
+            }
+            let block = Arc::make_mut(&mut blocks[p / BLOCK]);
+            let at = (p % BLOCK) * kv_dim;
+            block.k[at..at + kv_dim].copy_from_slice(kr);
+            block.v[at..at + kv_dim].copy_from_slice(vr);
+        }
+    }
+
+    /// Positions read.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl LanguageModel for Llama {
+    type State = KvCache;
+
+    fn vocab_size(&self) -> usize {
+        self.config.vocab
+    }
+
+    fn context_length(&self) -> usize {
+        self.config.context
+    }
+
+    fn new_state(&self) -> KvCache {
+        KvCache::new(self.config.layers)
+    }
+
+    fn state_len(&self, state: &KvCache) -> usize {
+        state.len
+    }
+
+    fn extend(&self, state: &mut KvCache, tokens: &[u32], want: Want) -> Result<Logits, LmError> {
+        crate::core::lm::check_tokens(self, "the input", state.len, tokens)?;
+        if state.layers.len() != self.config.layers {
+            return Err(LmError::Model("this state belongs to another model".into()));
+        }
+        let (d, vocab) = (self.config.embedding, self.config.vocab);
+        if want == Want::All && tokens.len().saturating_mul(vocab) > MAX_LOGITS {
+            return Err(LmError::BadOption {
+                name: "input",
+                value: format!("{} tokens", tokens.len()),
+                why: "too long to return logits for every position at once (score it in parts)",
+            });
+        }
+        let mut data = Vec::new();
+        let chunks = tokens.len().div_ceil(CHUNK);
+        for (i, chunk) in tokens.chunks(CHUNK).enumerate() {
+            let hidden = self.forward_chunk(state, chunk);
+            let rows: &[f32] = match want {
+                Want::All => &hidden,
+                Want::Last if i + 1 == chunks => &hidden[hidden.len() - d..],
+                Want::Last => continue,
+            };
+            let mut logits = vec![0f32; rows.len() / d * vocab];
+            self.output.matmul(rows, &mut logits);
+            data.extend(logits);
+        }
+        Ok(Logits { vocab, data })
+    }
+}

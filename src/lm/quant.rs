@@ -1,0 +1,351 @@
+//! ggml tensor types and the matrix product over them.
+//!
+//! Weights stay quantised in memory; a product dequantises one weight row at a time into a
+//! small scratch buffer (exactly as the `gguf` reference does: `d * q + m` in f32) and
+//! takes its dot product with every input row, so prompt chunks pay the unpacking once per
+//! row. The dot product keeps eight independent f32 lanes and sums them in a fixed order
+//! without fused multiply-add, so native and wasm builds give the same bits whatever the
+//! SIMD width (Rust never contracts `a * b + c` on its own). Why not candle: BENCHMARKS.md.
+
+use std::sync::Arc;
+
+use half::f16;
+
+use crate::core::par::for_each_chunk_mut;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum GgmlType {
+    F32,
+    F16,
+    Q4_0,
+    Q4_1,
+    Q8_0,
+}
+
+impl GgmlType {
+    pub const SUPPORTED: &'static str = "F32, F16, Q4_0, Q4_1 and Q8_0";
+
+    pub fn from_id(id: u32) -> Option<GgmlType> {
+        Some(match id {
+            0 => GgmlType::F32,
+            1 => GgmlType::F16,
+            2 => GgmlType::Q4_0,
+            3 => GgmlType::Q4_1,
+            8 => GgmlType::Q8_0,
+            _ => return None,
+        })
+    }
+
+    pub fn id(self) -> u32 {
+        match self {
+            GgmlType::F32 => 0,
+            GgmlType::F16 => 1,
+            GgmlType::Q4_0 => 2,
+            GgmlType::Q4_1 => 3,
+            GgmlType::Q8_0 => 8,
+        }
+    }
+
+    /// ggml's names for its type ids, for error messages about the ones not run here.
+    pub fn name_of(id: u32) -> &'static str {
+        const NAMES: [&str; 31] = [
+            "F32", "F16", "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0", "Q8_1", "Q2_K",
+            "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",
+            "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS", "I8", "I16", "I32", "I64", "F64", "IQ1_M",
+            "BF16",
+        ];
+        NAMES.get(id as usize).copied().unwrap_or("unknown")
+    }
+
+    pub fn name(self) -> &'static str {
+        GgmlType::name_of(self.id())
+    }
+
+    /// (elements per block, bytes per block).
+    pub fn block(self) -> (u64, u64) {
+        match self {
+            GgmlType::F32 => (1, 4),
+            GgmlType::F16 => (1, 2),
+            GgmlType::Q4_0 => (32, 18),
+            GgmlType::Q4_1 => (32, 20),
+            GgmlType::Q8_0 => (32, 34),
+        }
+    }
+
+    /// Bytes of a tensor of these dims; None if a row is not whole blocks or the size
+    /// overflows.
+    pub fn byte_len(self, dims: &[u64]) -> Option<u64> {
+        let (per, bytes) = self.block();
+        let row = *dims.first()?;
+        if row % per != 0 {
+            return None;
+        }
+        let rows = dims[1..].iter().try_fold(1u64, |a, &d| a.checked_mul(d))?;
+        (row / per).checked_mul(bytes)?.checked_mul(rows)
+    }
+}
+
+fn half(b: &[u8]) -> f32 {
+    f16::from_le_bytes([b[0], b[1]]).to_f32()
+}
+
+/// Dequantises the whole blocks in `src` into `out` (`out.len()` elements).
+pub fn dequantize(dtype: GgmlType, src: &[u8], out: &mut [f32]) {
+    match dtype {
+        GgmlType::F32 => {
+            for (o, b) in out.iter_mut().zip(src.chunks_exact(4)) {
+                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
+        GgmlType::F16 => {
+            for (o, b) in out.iter_mut().zip(src.chunks_exact(2)) {
+                *o = half(b);
+            }
+        }
+        GgmlType::Q4_0 => {
+            for (o, b) in out.chunks_exact_mut(32).zip(src.chunks_exact(18)) {
+                let d = half(b);
+                for j in 0..16 {
+                    o[j] = ((b[2 + j] & 15) as i32 - 8) as f32 * d;
+                    o[j + 16] = ((b[2 + j] >> 4) as i32 - 8) as f32 * d;
+                }
+            }
+        }
+        GgmlType::Q4_1 => {
+            for (o, b) in out.chunks_exact_mut(32).zip(src.chunks_exact(20)) {
+                let (d, m) = (half(b), half(&b[2..]));
+                for j in 0..16 {
+                    o[j] = (b[4 + j] & 15) as f32 * d + m;
+                    o[j + 16] = (b[4 + j] >> 4) as f32 * d + m;
+                }
+            }
+        }
+        GgmlType::Q8_0 => {
+            for (o, b) in out.chunks_exact_mut(32).zip(src.chunks_exact(34)) {
+                let d = half(b);
+                for j in 0..32 {
+                    o[j] = (b[2 + j] as i8) as f32 * d;
+                }
+            }
+        }
+    }
+}
+
+/// Encodes `values` (whole blocks) in `dtype`, as llama.cpp's reference quantisers do.
+pub fn quantize(dtype: GgmlType, values: &[f32]) -> Vec<u8> {
+    let mut out = Vec::new();
+    match dtype {
+        GgmlType::F32 => values.iter().for_each(|v| out.extend(v.to_le_bytes())),
+        GgmlType::F16 => values
+            .iter()
+            .for_each(|v| out.extend(f16::from_f32(*v).to_le_bytes())),
+        GgmlType::Q4_0 => {
+            for block in values.chunks_exact(32) {
+                let max = block
+                    .iter()
+                    .copied()
+                    .max_by(|a, b| a.abs().total_cmp(&b.abs()))
+                    .unwrap_or(0.0);
+                let d = max / -8.0;
+                let inv = if d != 0.0 { 1.0 / d } else { 0.0 };
+                out.extend(f16::from_f32(d).to_le_bytes());
+                let q = |x: f32| ((x * inv + 8.5) as i32).clamp(0, 15) as u8;
+                for j in 0..16 {
+                    out.push(q(block[j]) | (q(block[j + 16]) << 4));
+                }
+            }
+        }
+        GgmlType::Q4_1 => {
+            for block in values.chunks_exact(32) {
+                let min = block.iter().copied().fold(f32::INFINITY, f32::min);
+                let max = block.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let d = (max - min) / 15.0;
+                let inv = if d != 0.0 { 1.0 / d } else { 0.0 };
+                out.extend(f16::from_f32(d).to_le_bytes());
+                out.extend(f16::from_f32(min).to_le_bytes());
+                let q = |x: f32| (((x - min) * inv + 0.5) as i32).clamp(0, 15) as u8;
+                for j in 0..16 {
+                    out.push(q(block[j]) | (q(block[j + 16]) << 4));
+                }
+            }
+        }
+        GgmlType::Q8_0 => {
+            for block in values.chunks_exact(32) {
+                let amax = block.iter().fold(0f32, |a, v| a.max(v.abs()));
+                let d = amax / 127.0;
+                let inv = if d != 0.0 { 1.0 / d } else { 0.0 };
+                out.extend(f16::from_f32(d).to_le_bytes());
+                out.extend(block.iter().map(|v| (v * inv).round() as i8 as u8));
+            }
+        }
+    }
+    out
+}
+
+/// Σ a·b with eight independent lanes summed in a fixed order: vectorised by the compiler,
+/// the same bits on every target.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut lanes = [0f32; 8];
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    for (i, (x, y)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
+        lanes[i] += x * y;
+    }
+    ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5]))
+        + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]))
+}
+
+/// A 2-D weight `rows × cols` (ggml: dims `[cols, rows]`), stored as the file has it.
+#[derive(Clone)]
+pub struct QMatrix {
+    pub dtype: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    bytes: Arc<Vec<u8>>,
+    start: usize,
+    row_bytes: usize,
+}
+
+/// Rows a parallel task takes: enough to amortise the task, few enough to share 2 cores.
+const ROWS_PER_TASK: usize = 32;
+
+impl QMatrix {
+    /// `bytes[start..]` must hold `rows` rows of `cols` elements of `dtype` (checked by the
+    /// GGUF reader).
+    pub fn new(
+        dtype: GgmlType,
+        rows: usize,
+        cols: usize,
+        bytes: Arc<Vec<u8>>,
+        start: usize,
+    ) -> QMatrix {
+        let (per, b) = dtype.block();
+        let row_bytes = (cols as u64 / per * b) as usize;
+        QMatrix {
+            dtype,
+            rows,
+            cols,
+            bytes,
+            start,
+            row_bytes,
+        }
+    }
+
+    pub fn row_into(&self, r: usize, out: &mut [f32]) {
+        let at = self.start + r * self.row_bytes;
+        dequantize(
+            self.dtype,
+            &self.bytes[at..at + self.row_bytes],
+            &mut out[..self.cols],
+        );
+    }
+
+    /// `out[t × rows + r] = x[t] · W[r]` for the `t = x.len() / cols` input rows.
+    pub fn matmul(&self, x: &[f32], out: &mut [f32]) {
+        let t = x.len() / self.cols;
+        debug_assert_eq!(out.len(), t * self.rows);
+        if t == 1 {
+            for_each_chunk_mut(out, ROWS_PER_TASK, |chunk, out| {
+                let mut w = vec![0f32; self.cols];
+                for (i, o) in out.iter_mut().enumerate() {
+                    self.row_into(chunk * ROWS_PER_TASK + i, &mut w);
+                    *o = dot(&w, x);
+                }
+            });
+            return;
+        }
+        // Row-major by weight row so that tasks own contiguous output, then transposed.
+        let mut by_row = vec![0f32; t * self.rows];
+        for_each_chunk_mut(&mut by_row, ROWS_PER_TASK * t, |chunk, out| {
+            let mut w = vec![0f32; self.cols];
+            for (i, o) in out.chunks_mut(t).enumerate() {
+                self.row_into(chunk * ROWS_PER_TASK + i, &mut w);
+                for (j, v) in o.iter_mut().enumerate() {
+                    *v = dot(&w, &x[j * self.cols..(j + 1) * self.cols]);
+                }
+            }
+        });
+        for r in 0..self.rows {
+            for j in 0..t {
+                out[j * self.rows + r] = by_row[r * t + j];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantise_then_dequantise_is_close() {
+        let values: Vec<f32> = (0..64)
+            .map(|i| ((i * 37 % 64) as f32 - 30.0) / 10.0)
+            .collect();
+        for (dtype, tol) in [
+            (GgmlType::F32, 0.0),
+            (GgmlType::F16, 2e-3),
+            (GgmlType::Q8_0, 0.02),
+            (GgmlType::Q4_1, 0.21),
+            (GgmlType::Q4_0, 0.41),
+        ] {
+            let bytes = quantize(dtype, &values);
+            assert_eq!(bytes.len() as u64, dtype.byte_len(&[64]).unwrap());
+            let mut back = vec![0f32; 64];
+            dequantize(dtype, &bytes, &mut back);
+            let err = values
+                .iter()
+                .zip(&back)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(err <= tol, "{dtype:?}: max error {err}");
+        }
+    }
+
+    #[test]
+    fn q4_1_block_layout_is_ggmls() {
+        // d = 0.5, m = -1: element j is low nibble of byte j, element j + 16 its high nibble.
+        let mut block = Vec::new();
+        block.extend(f16::from_f32(0.5).to_le_bytes());
+        block.extend(f16::from_f32(-1.0).to_le_bytes());
+        block.extend((0..16u8).map(|j| j | ((15 - j) << 4)));
+        let mut out = [0f32; 32];
+        dequantize(GgmlType::Q4_1, &block, &mut out);
+        assert_eq!(out[3], 3.0 * 0.5 - 1.0);
+        assert_eq!(out[16 + 3], 12.0 * 0.5 - 1.0);
+    }
+
+    #[test]
+    fn matmul_equals_plain_loops() {
+        let (rows, cols) = (70, 64);
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 7919 % 101) as f32 - 50.0) / 50.0)
+            .collect();
+        let bytes = Arc::new(quantize(GgmlType::Q8_0, &w));
+        let m = QMatrix::new(GgmlType::Q8_0, rows, cols, bytes.clone(), 0);
+        let mut deq = vec![0f32; rows * cols];
+        dequantize(GgmlType::Q8_0, &bytes, &mut deq);
+        for t in [1, 3] {
+            let x: Vec<f32> = (0..t * cols).map(|i| (i as f32 * 0.37).sin()).collect();
+            let mut out = vec![0f32; t * rows];
+            m.matmul(&x, &mut out);
+            for j in 0..t {
+                for r in 0..rows {
+                    let want: f64 = (0..cols)
+                        .map(|c| deq[r * cols + c] as f64 * x[j * cols + c] as f64)
+                        .sum();
+                    assert!((out[j * rows + r] as f64 - want).abs() < 1e-4);
+                }
+            }
+        }
+    }
+}

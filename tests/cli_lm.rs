@@ -1,0 +1,193 @@
+//! `latentlab lm generate|score` from outside: JSON keys, streaming, seeds, errors. Most
+//! cases run a tiny random GGUF the test writes (labelled random in its metadata); one runs
+//! the bundled SmolLM2.
+
+mod common;
+use common::{fails_with, json, latentlab};
+use latentlab::lm::testing::{random_tiny_llama, TinyShape};
+
+fn tiny_model_file(tag: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("latentlab-cli-lm-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tiny-random.gguf");
+    std::fs::write(&path, random_tiny_llama(3, &TinyShape::default())).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn generate_prints_text_tokens_and_speed() {
+    let model = tiny_model_file("gen");
+    let v = json(&latentlab(&[
+        "lm",
+        "generate",
+        "--model",
+        &model,
+        "--prompt",
+        "the cat",
+        "--max-tokens",
+        "6",
+    ]));
+    let tokens = v["tokens"].as_array().unwrap();
+    assert!(!tokens.is_empty() && tokens.len() <= 6, "{v}");
+    assert!(v["text"].is_string());
+    assert!(v["tokens_per_second"].as_f64().unwrap() >= 0.0);
+    assert_eq!(v["logprobs"].as_array().unwrap().len(), tokens.len());
+    assert!(v["model"].as_str().unwrap().contains("random"));
+}
+
+#[test]
+fn sampling_with_a_seed_repeats_and_streaming_adds_up_to_the_text() {
+    let model = tiny_model_file("seed");
+    let run = |seed: &str| {
+        json(&latentlab(&[
+            "lm",
+            "generate",
+            "--model",
+            &model,
+            "--prompt",
+            "in the",
+            "--decoder",
+            "sample",
+            "--temperature",
+            "1.5",
+            "--seed",
+            seed,
+            "--max-tokens",
+            "12",
+        ]))
+    };
+    assert_eq!(run("5")["text"], run("5")["text"]);
+    let texts: std::collections::HashSet<String> = ["1", "2", "3", "4"]
+        .iter()
+        .map(|s| run(s)["text"].as_str().unwrap().to_string())
+        .collect();
+    assert!(texts.len() > 1, "four seeds gave one text: {texts:?}");
+    let out = latentlab(&[
+        "lm",
+        "generate",
+        "--model",
+        &model,
+        "--prompt",
+        "a",
+        "--max-tokens",
+        "5",
+        "--stream",
+    ]);
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let last = lines.last().unwrap();
+    let streamed: String = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(streamed, last["text"].as_str().unwrap());
+    assert_eq!(lines.len() - 1, last["tokens"].as_array().unwrap().len());
+}
+
+#[test]
+fn score_prints_logprob_tokens_and_per_token() {
+    let model = tiny_model_file("score");
+    let v = json(&latentlab(&[
+        "lm",
+        "score",
+        "--model",
+        &model,
+        "--context",
+        "the",
+        "--text",
+        " cat sat",
+    ]));
+    let per = v["per_token"].as_array().unwrap();
+    assert_eq!(per.len(), v["tokens"].as_array().unwrap().len());
+    let sum: f64 = per.iter().map(|x| x.as_f64().unwrap()).sum();
+    assert!((sum - v["logprob"].as_f64().unwrap()).abs() < 1e-9);
+    assert!(per.iter().all(|x| x.as_f64().unwrap() < 0.0));
+}
+
+#[test]
+fn bad_models_and_options_are_named() {
+    let model = tiny_model_file("bad");
+    fails_with(
+        &latentlab(&[
+            "lm",
+            "generate",
+            "--model",
+            "/nonexistent.gguf",
+            "--prompt",
+            "a",
+        ]),
+        &["cannot read /nonexistent.gguf"],
+    );
+    let dir = std::env::temp_dir().join(format!("latentlab-cli-lm-{}-junk", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junk = dir.join("junk.gguf");
+    std::fs::write(&junk, b"GGUF\x03\0\0\0garbage").unwrap();
+    fails_with(
+        &latentlab(&[
+            "lm",
+            "score",
+            "--model",
+            junk.to_str().unwrap(),
+            "--text",
+            "a",
+        ]),
+        &["corrupt", "truncated"],
+    );
+    fails_with(
+        &latentlab(&[
+            "lm",
+            "generate",
+            "--model",
+            &model,
+            "--prompt",
+            "a",
+            "--decoder",
+            "sample",
+            "--temperature",
+            "0",
+        ]),
+        &["temperature is 0"],
+    );
+    fails_with(
+        &latentlab(&["lm", "generate", "--model", &model, "--prompt", ""]),
+        &["the prompt is empty"],
+    );
+    let long = "a ".repeat(400);
+    fails_with(
+        &latentlab(&["lm", "generate", "--model", &model, "--prompt", &long]),
+        &["more than the model's context of 256 tokens"],
+    );
+    let out = latentlab(&[
+        "lm",
+        "generate",
+        "--model",
+        &model,
+        "--prompt",
+        "a",
+        "--decoder",
+        "nucleus",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "clap refuses an unknown decoder"
+    );
+}
+
+#[test]
+fn the_bundled_model_says_paris() {
+    let v = json(&latentlab(&[
+        "lm",
+        "generate",
+        "--prompt",
+        "The capital of France is",
+        "--max-tokens",
+        "3",
+    ]));
+    assert!(v["text"].as_str().unwrap().starts_with(" Paris"), "{v}");
+    assert_eq!(v["model"], "smollm2-135m-instruct");
+}
