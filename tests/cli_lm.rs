@@ -191,3 +191,78 @@ fn the_bundled_model_says_paris() {
     assert!(v["text"].as_str().unwrap().starts_with(" Paris"), "{v}");
     assert_eq!(v["model"], "smollm2-135m-instruct");
 }
+
+#[test]
+fn sketch_run_prints_values_and_joint_logprobs() {
+    let model = tiny_model_file("sketch");
+    let dir = std::env::temp_dir().join(format!("latentlab-cli-lm-{}-sk", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let template = dir.join("t.txt");
+    std::fs::write(
+        &template,
+        "the cat[A] in the[B].\nwhere A in [\" sat\", \" ran\"] and INT(B) and len(TOKENS(B)) < 3",
+    )
+    .unwrap();
+    for decoder in ["argmax", "sample", "beam", "var", "beam-var"] {
+        let v = json(&latentlab(&[
+            "sketch",
+            "run",
+            "--model",
+            &model,
+            "--template",
+            template.to_str().unwrap(),
+            "--decoder",
+            decoder,
+        ]));
+        let a = v["values"]["A"].as_str().unwrap();
+        assert!(a == " sat" || a == " ran", "{v}");
+        assert!(
+            v["values"]["B"]
+                .as_str()
+                .unwrap()
+                .trim()
+                .bytes()
+                .all(|b| b.is_ascii_digit()),
+            "{v}"
+        );
+        let lp = v["logprob"].as_f64().unwrap();
+        assert!(
+            (lp - v["template_logprob"].as_f64().unwrap()
+                - v["generated_logprob"].as_f64().unwrap())
+            .abs()
+                < 1e-9
+        );
+        assert_eq!(v["decoder"], decoder.replace('-', "_"));
+        assert!(
+            v["tokens_generated"].as_u64().unwrap() >= 1 && v["seconds"].as_f64().unwrap() >= 0.0
+        );
+        assert!(v["text"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("the cat{a} in the")));
+    }
+    std::fs::write(&template, "the [A\nwhere A in [\"x\"]").unwrap();
+    fails_with(
+        &latentlab(&[
+            "sketch",
+            "run",
+            "--model",
+            &model,
+            "--template",
+            template.to_str().unwrap(),
+        ]),
+        &["template line 1, column 5", "not closed"],
+    );
+    std::fs::write(&template, "the[A].\nwhere A in [\"x\"] and INT(A)").unwrap();
+    fails_with(
+        &latentlab(&[
+            "sketch",
+            "run",
+            "--model",
+            &model,
+            "--template",
+            template.to_str().unwrap(),
+        ]),
+        &["hole A: no token can satisfy"],
+    );
+}

@@ -10,6 +10,7 @@ pub(crate) mod par;
 pub mod pca;
 pub mod plan;
 pub mod search;
+pub mod sketch;
 pub mod steer;
 pub mod tiny;
 pub mod xrm;

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use tokenizers::Tokenizer;
 
 use super::EncodeError;
-use crate::core::lm::{LmError, Tokenize, VocabularySpec};
+use crate::core::lm::{byte_level_chars, LmError, Tokenize, VocabularySpec};
 
 /// llama.cpp token type of control tokens (`<|im_start|>` and the like).
 const CONTROL: i32 = 3;
@@ -15,6 +15,8 @@ const USER_DEFINED: i32 = 4;
 /// A tokenizer for a language model: text ↔ ids, special tokens recognised in text.
 pub struct BpeTokenizer {
     tokenizer: Tokenizer,
+    /// Each token's bytes (None for control tokens), for constrained decoding.
+    bytes: Vec<Option<Vec<u8>>>,
     eos: Option<u32>,
     bos: Option<u32>,
 }
@@ -82,8 +84,25 @@ impl BpeTokenizer {
             serde_json::to_vec(&config).map_err(|e| EncodeError::Tokenizer(e.to_string()))?;
         let tokenizer =
             Tokenizer::from_bytes(bytes).map_err(|e| EncodeError::Tokenizer(e.to_string()))?;
+        let to_byte: std::collections::HashMap<char, u8> = byte_level_chars()
+            .into_iter()
+            .enumerate()
+            .map(|(b, c)| (c, b as u8))
+            .collect();
+        let bytes = spec
+            .tokens
+            .iter()
+            .zip(&spec.token_types)
+            .map(|(t, &ty)| match ty {
+                CONTROL => None,
+                // User-defined tokens are matched literally in text.
+                USER_DEFINED => Some(t.as_bytes().to_vec()),
+                _ => t.chars().map(|c| to_byte.get(&c).copied()).collect(),
+            })
+            .collect();
         Ok(BpeTokenizer {
             tokenizer,
+            bytes,
             eos: spec.eos,
             bos: spec.bos,
         })
@@ -115,5 +134,9 @@ impl Tokenize for BpeTokenizer {
 
     fn eos(&self) -> Option<u32> {
         self.eos
+    }
+
+    fn token_bytes(&self, id: u32) -> Option<Vec<u8>> {
+        self.bytes.get(id as usize).cloned().flatten()
     }
 }

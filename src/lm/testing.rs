@@ -5,26 +5,10 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub use crate::core::lm::byte_level_chars;
+
 use super::gguf::{GgufWriter, MetaValue};
 use super::quant::{quantize, GgmlType};
-
-/// GPT-2's byte → printable-character map, which byte-level BPE vocabularies are spelled in.
-pub fn byte_level_chars() -> Vec<char> {
-    let mut printable: Vec<u32> = (33..=126).chain(161..=172).chain(174..=255).collect();
-    let mut chars = vec!['\0'; 256];
-    for &b in &printable {
-        chars[b as usize] = char::from_u32(b).unwrap_or('?');
-    }
-    let mut next = 256;
-    for b in 0..256u32 {
-        if !printable.contains(&b) {
-            chars[b as usize] = char::from_u32(next).unwrap_or('?');
-            next += 1;
-            printable.push(b);
-        }
-    }
-    chars
-}
 
 /// Shapes of the tiny model.
 pub struct TinyShape {

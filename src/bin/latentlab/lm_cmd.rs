@@ -11,6 +11,7 @@ use latentlab::core::lm::{
     chat_user_prompt, generate, score_continuation, Decoder, GenerateOptions, SamplingOptions,
     Tokenize,
 };
+use latentlab::core::sketch::{run_sketch, Sketch, SketchDecoder};
 use latentlab::encode::BpeTokenizer;
 use latentlab::lm::{GgufModel, Llama};
 use serde_json::json;
@@ -231,6 +232,95 @@ fn score_cmd(args: ScoreArgs) -> Result<bool> {
         "mean_logprob": score.mean(),
         "tokens": score.tokens,
         "per_token": score.per_token,
+        "seconds": start.elapsed().as_secs_f64(),
+    }))?;
+    Ok(true)
+}
+
+#[derive(Subcommand)]
+pub enum SketchCommand {
+    /// Fill a sketch template (text with [HOLES] and a `where` clause of constraints).
+    Run(SketchRunArgs),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SketchDecoderName {
+    Argmax,
+    Sample,
+    Beam,
+    Var,
+    BeamVar,
+}
+
+#[derive(Args)]
+pub struct SketchRunArgs {
+    /// The template file; `-` reads standard input.
+    #[arg(long, value_name = "FILE|-")]
+    pub template: String,
+    #[arg(long, value_enum, default_value = "argmax")]
+    pub decoder: SketchDecoderName,
+    /// Beam width (beam, beam_var) or hypotheses kept between holes (var).
+    #[arg(long, default_value_t = 2)]
+    pub beams: usize,
+    /// var's beam width inside a hole (default: --beams).
+    #[arg(long)]
+    pub var_width: Option<usize>,
+    /// beam_var's length normalisation exponent.
+    #[arg(long, default_value_t = 0.7)]
+    pub alpha: f64,
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+pub fn run_sketch_cmd(command: SketchCommand) -> Result<bool> {
+    let SketchCommand::Run(args) = command;
+    let source = if args.template == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .context("cannot read the template from standard input")?;
+        s
+    } else {
+        std::fs::read_to_string(&args.template)
+            .with_context(|| format!("cannot read {}", args.template))?
+    };
+    let sketch = Sketch::parse(&source).with_context(|| format!("in {}", args.template))?;
+    let decoder = match args.decoder {
+        SketchDecoderName::Argmax => SketchDecoder::Argmax,
+        SketchDecoderName::Sample => SketchDecoder::Sample {
+            temperature: args.temperature,
+            seed: args.seed,
+        },
+        SketchDecoderName::Beam => SketchDecoder::Beam { n: args.beams },
+        SketchDecoderName::Var => SketchDecoder::Var {
+            b: args.var_width.unwrap_or(args.beams),
+            n: args.beams,
+        },
+        SketchDecoderName::BeamVar => SketchDecoder::BeamVar {
+            n: args.beams,
+            alpha: args.alpha,
+        },
+    };
+    let loaded = load(&args.model)?;
+    let start = Instant::now();
+    let r = run_sketch(&loaded.llama, &loaded.tokenizer, &sketch, &decoder)?;
+    let values: serde_json::Map<String, serde_json::Value> = r
+        .values
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    emit(&json!({
+        "model": loaded.name,
+        "values": values,
+        "text": r.text,
+        "logprob": r.logprob,
+        "template_logprob": r.template_logprob,
+        "generated_logprob": r.generated_logprob,
+        "decoder": r.decoder,
+        "tokens_generated": r.tokens_generated,
         "seconds": start.elapsed().as_secs_f64(),
     }))?;
     Ok(true)

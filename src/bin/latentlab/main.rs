@@ -81,6 +81,9 @@ fn main() -> std::process::ExitCode {
         /// A small language model (SmolLM2-135M-Instruct, GGUF): generate and score text.
         #[command(subcommand)]
         Lm(lm_cmd::LmCommand),
+        /// Prompt Sketching (LMQL's constraints and sketch-aware decoders) on the language model.
+        #[command(subcommand)]
+        Sketch(lm_cmd::SketchCommand),
     }
 
     let result = match Cli::parse().command {
@@ -95,6 +98,7 @@ fn main() -> std::process::ExitCode {
         Command::Tiny(c) => tiny_cmd::run(c),
         Command::Xrm(c) => xrm_cmd::run(c),
         Command::Lm(c) => lm_cmd::run(c),
+        Command::Sketch(c) => lm_cmd::run_sketch_cmd(c),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

@@ -101,6 +101,28 @@ pub trait Tokenize {
     fn decode(&self, ids: &[u32]) -> Result<String, LmError>;
     /// The end-of-sequence token, if the vocabulary has one.
     fn eos(&self) -> Option<u32>;
+    /// The bytes a token stands for; None for control tokens (`<|im_start|>`, the end of
+    /// sequence), which constrained decoding never puts inside a value.
+    fn token_bytes(&self, id: u32) -> Option<Vec<u8>>;
+}
+
+/// GPT-2's byte → printable-character map, in which byte-level BPE vocabularies spell
+/// their tokens (`Ġ` is the space).
+pub fn byte_level_chars() -> Vec<char> {
+    let mut printable: Vec<u32> = (33..=126).chain(161..=172).chain(174..=255).collect();
+    let mut chars = vec!['\0'; 256];
+    for &b in &printable {
+        chars[b as usize] = char::from_u32(b).unwrap_or('?');
+    }
+    let mut next = 256;
+    for b in 0..256u32 {
+        if !printable.contains(&b) {
+            chars[b as usize] = char::from_u32(next).unwrap_or('?');
+            next += 1;
+            printable.push(b);
+        }
+    }
+    chars
 }
 
 /// Checks that a token sequence fits the model and its vocabulary before any work.

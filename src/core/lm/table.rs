@@ -111,4 +111,7 @@ impl Tokenize for TableTokenizer {
     fn eos(&self) -> Option<u32> {
         Some(0)
     }
+    fn token_bytes(&self, id: u32) -> Option<Vec<u8>> {
+        (id != 0).then(|| self.vocab[id as usize].as_bytes().to_vec())
+    }
 }
