@@ -121,10 +121,9 @@ fn every_value_satisfies_its_constraints() {
             r.logprob <= 0.0 && (r.logprob - r.template_logprob - r.generated_logprob).abs() < 1e-9
         );
         let expected_text: String = {
-            let mut t = sketch.parts.iter();
             let mut out = String::new();
             let mut values = r.values.iter();
-            while let Some(p) = t.next() {
+            for p in &sketch.parts {
                 match p {
                     latentlab::core::sketch::Part::Text(s) => out.push_str(s),
                     latentlab::core::sketch::Part::Hole(_) => {

@@ -120,7 +120,7 @@ impl LlamaConfig {
             embedding,
             heads,
             kv_heads,
-            head_dim: if heads == 0 { 0 } else { embedding / heads },
+            head_dim: embedding.checked_div(heads).unwrap_or(0),
             ffn: meta_usize(g, "llama.feed_forward_length")?,
             context: meta_usize(g, "llama.context_length")?,
             vocab,

@@ -67,8 +67,8 @@ pub fn score_continuation<M: LanguageModel, T: Tokenize>(
     // Row i predicts token i + 1.
     let first = context_ids.len().max(1);
     let mut per_token = Vec::with_capacity(all.len() - first);
-    for i in first..all.len() {
-        per_token.push(token_logprob(logits.row(i - 1), all[i]));
+    for (i, &token) in all.iter().enumerate().skip(first) {
+        per_token.push(token_logprob(logits.row(i - 1), token));
     }
     if per_token.is_empty() {
         return Err(LmError::Empty {

@@ -5,11 +5,14 @@
 
 use super::{LanguageModel, LmError, Logits, Tokenize, Want};
 
+/// (suffix of the read tokens, [(next token, probability)]).
+pub(crate) type Rule = (Vec<u32>, Vec<(u32, f64)>);
+
 pub(crate) struct TableModel {
     pub vocab: Vec<&'static str>,
     /// (suffix of the read tokens, [(next token, probability)]); the longest matching
     /// suffix wins, the empty suffix is the fallback. Unlisted tokens get probability 0.
-    pub rules: Vec<(Vec<u32>, Vec<(u32, f64)>)>,
+    pub rules: Vec<Rule>,
     pub context: usize,
 }
 

@@ -10,6 +10,7 @@
 //!   hypothesis has completed (Post & Vilar 2018), ranked by Σ log p / L^α over template
 //!   tokens plus the same over generated tokens; stops after 2n completions or when the best
 //!   active hypothesis scores below the worst finished one.
+//!
 //! `var` and `beam_var` return the finished hypothesis with the highest joint Σ log p.
 //!
 //! Hypotheses are lazy: choosing a token only records it; the forward pass runs when a
