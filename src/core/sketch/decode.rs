@@ -445,6 +445,21 @@ pub fn run_sketch<M: LanguageModel, T: Tokenize>(
     decoder: &SketchDecoder,
 ) -> Result<SketchResult, SketchError> {
     check(decoder)?;
+    // `Sketch::parse` guarantees this shape; a sketch built by hand must have it too.
+    let alternates = matches!(sketch.parts.first(), Some(Part::Text(_)))
+        && sketch.parts.windows(2).all(|w| {
+            matches!(
+                (&w[0], &w[1]),
+                (Part::Text(_), Part::Hole(_)) | (Part::Hole(_), Part::Text(_))
+            )
+        });
+    if !alternates {
+        return Err(SketchError::BadOption {
+            name: "sketch",
+            value: format!("{} parts", sketch.parts.len()),
+            why: "must start with text and alternate text and holes (build it with Sketch::parse)",
+        });
+    }
     let vocab = Vocabulary {
         bytes: (0..model.vocab_size() as u32)
             .map(|i| tokenizer.token_bytes(i))
