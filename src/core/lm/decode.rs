@@ -254,7 +254,7 @@ pub(crate) fn argmax(row: &[f32]) -> u32 {
 }
 
 /// A uniform draw in [0, 1) from the top 53 bits: the same on every platform.
-fn uniform(rng: &mut ChaCha8Rng) -> f64 {
+pub(crate) fn uniform(rng: &mut ChaCha8Rng) -> f64 {
     (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 

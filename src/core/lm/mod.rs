@@ -11,6 +11,7 @@ mod score;
 #[cfg(test)]
 pub(crate) mod table;
 
+pub(crate) use decode::uniform;
 pub use decode::{
     generate, Decoder, GenerateOptions, Generation, SamplingOptions, StopReason, TokenEvent,
 };

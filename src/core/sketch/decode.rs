@@ -20,11 +20,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rand::{RngCore, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::template::{Hole, Part, Sketch};
-use crate::core::lm::{log_softmax, LanguageModel, LmError, Tokenize, Want};
+use crate::core::lm::{log_softmax, uniform, LanguageModel, LmError, Tokenize, Want};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum SketchDecoder {
@@ -502,7 +502,7 @@ fn single<M: LanguageModel, T: Tokenize>(
                 // Masked and renormalised at the temperature, drawn as core::lm samples.
                 let scaled: Vec<f32> = cands.iter().map(|c| (c.1 / *temperature) as f32).collect();
                 let probs: Vec<f64> = log_softmax(&scaled).into_iter().map(libm::exp).collect();
-                let mut u = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+                let mut u = uniform(rng);
                 let mut pick = cands.len() - 1;
                 for (i, p) in probs.iter().enumerate() {
                     if u < *p {

@@ -60,6 +60,15 @@ impl fmt::Display for SketchSyntaxError {
     }
 }
 
+fn syntax_error(src: &str, byte: usize, message: String) -> SketchSyntaxError {
+    let (line, column) = position(src, byte);
+    SketchSyntaxError {
+        line,
+        column,
+        message,
+    }
+}
+
 fn position(text: &str, byte: usize) -> (usize, usize) {
     let before = &text[..byte.min(text.len())];
     let line = before.matches('\n').count() + 1;
@@ -143,14 +152,7 @@ impl<'a> Cursor<'a> {
 
 impl Sketch {
     pub fn parse(src: &str) -> Result<Sketch, SketchSyntaxError> {
-        let err = |byte: usize, message: String| {
-            let (line, column) = position(src, byte);
-            SketchSyntaxError {
-                line,
-                column,
-                message,
-            }
-        };
+        let err = |byte: usize, message: String| syntax_error(src, byte, message);
         // The where clause starts at the first line beginning with "where".
         let mut split = src.len();
         let mut offset = 0;
@@ -249,14 +251,7 @@ impl Sketch {
 
     fn parse_where(&mut self, src: &str, start: usize) -> Result<(), SketchSyntaxError> {
         let mut c = Cursor { src, at: start };
-        let err = |byte: usize, message: String| {
-            let (line, column) = position(src, byte);
-            SketchSyntaxError {
-                line,
-                column,
-                message,
-            }
-        };
+        let err = |byte: usize, message: String| syntax_error(src, byte, message);
         c.eat("where");
         loop {
             c.skip_ws();
