@@ -1,11 +1,10 @@
 //! ggml tensor types and the matrix product over them.
 //!
-//! Weights stay quantised in memory; a product dequantises one weight row at a time into a
-//! small scratch buffer (exactly as the `gguf` reference does: `d * q + m` in f32) and
-//! takes its dot product with every input row, so prompt chunks pay the unpacking once per
-//! row. The dot product keeps eight independent f32 lanes and sums them in a fixed order
-//! without fused multiply-add, so native and wasm builds give the same bits whatever the
-//! SIMD width (Rust never contracts `a * b + c` on its own). Why not candle: BENCHMARKS.md.
+//! Weights stay quantised in memory. A product with a quantised matrix works block by block
+//! (`BlockKernel`: per 32 weights `d · Σ q·x + m · Σ x`, each block unpacked once for every
+//! input row of a prompt chunk), in f32 with eight lanes summed in a fixed order and no
+//! fused multiply-add, so native and wasm builds give the same bits whatever the SIMD width
+//! (Rust never contracts `a * b + c` on its own). Why not candle: BENCHMARKS.md.
 
 use std::sync::Arc;
 
@@ -253,17 +252,41 @@ impl QMatrix {
     pub fn matmul(&self, x: &[f32], out: &mut [f32]) {
         let t = x.len() / self.cols;
         debug_assert_eq!(out.len(), t * self.rows);
+        if matches!(self.dtype, GgmlType::F32 | GgmlType::F16) {
+            return self.matmul_dequantised(x, t, out);
+        }
+        // Σ of each input row's 32-element blocks: a Q4_1 block's offset m multiplies it.
+        let blocks = self.cols / 32;
+        let sums: Vec<f32> = x.chunks_exact(32).map(|b| b.iter().sum()).collect();
+        let table = f16_table();
+        let kernel = BlockKernel {
+            m: self,
+            table,
+            x,
+            sums: &sums,
+            t,
+            blocks,
+        };
         if t == 1 {
             for_each_chunk_mut(out, ROWS_PER_TASK, |chunk, out| {
-                let mut w = vec![0f32; self.cols];
-                for (i, o) in out.iter_mut().enumerate() {
-                    self.row_into(chunk * ROWS_PER_TASK + i, &mut w);
-                    *o = dot(&w, x);
-                }
+                kernel.rows(chunk * ROWS_PER_TASK, out)
             });
             return;
         }
         // Row-major by weight row so that tasks own contiguous output, then transposed.
+        let mut by_row = vec![0f32; t * self.rows];
+        for_each_chunk_mut(&mut by_row, ROWS_PER_TASK * t, |chunk, out| {
+            kernel.rows(chunk * ROWS_PER_TASK, out)
+        });
+        for r in 0..self.rows {
+            for j in 0..t {
+                out[j * self.rows + r] = by_row[r * t + j];
+            }
+        }
+    }
+
+    /// F32 and F16 weights (norms and small test models): the row dequantised, then `dot`.
+    fn matmul_dequantised(&self, x: &[f32], t: usize, out: &mut [f32]) {
         let mut by_row = vec![0f32; t * self.rows];
         for_each_chunk_mut(&mut by_row, ROWS_PER_TASK * t, |chunk, out| {
             let mut w = vec![0f32; self.cols];
@@ -279,6 +302,122 @@ impl QMatrix {
                 out[j * self.rows + r] = by_row[r * t + j];
             }
         }
+    }
+}
+
+/// f16 bits → f32 for all 65,536 patterns, built once: every block scale goes through it.
+/// (`half`'s conversion asks the CPU for F16C on each call, which profiled at a tenth of
+/// generation time; the table is 256 KiB and stays in cache.)
+fn f16_table() -> &'static [f32] {
+    static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| (0..=u16::MAX).map(|b| f16::from_bits(b).to_f32()).collect())
+}
+
+/// The fused product of quantised rows with f32 inputs, without unpacking a row into
+/// memory: per 32-weight block `d · Σ q·x (+ m · Σ x)`, the Σ q·x in eight lanes that carry
+/// across blocks and are summed once per row in a fixed order. No fused multiply-add and a
+/// fixed order, so the same bits on every build (baseline x86-64, AVX2, wasm simd128).
+/// Hand-written because candle's CPU kernels are scalar for Q4_1 (BENCHMARKS.md); measured
+/// there against the unpack-then-dot path it replaced.
+struct BlockKernel<'a> {
+    m: &'a QMatrix,
+    table: &'a [f32],
+    x: &'a [f32],
+    sums: &'a [f32],
+    t: usize,
+    blocks: usize,
+}
+
+impl BlockKernel<'_> {
+    /// `out[i × t + j] = W[first + i] · x[j]`.
+    fn rows(&self, first: usize, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above), the only requirement of
+            // `rows_avx2`; it runs the same safe code, compiled for wider vectors.
+            unsafe { self.rows_avx2(first, out) };
+            return;
+        }
+        self.rows_portable(first, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn rows_avx2(&self, first: usize, out: &mut [f32]) {
+        self.rows_portable(first, out)
+    }
+
+    #[inline(always)]
+    fn rows_portable(&self, first: usize, out: &mut [f32]) {
+        let (t, m) = (self.t, self.m);
+        let block_bytes = m.dtype.block().1 as usize;
+        let mut acc = vec![[0f32; 8]; t];
+        let mut offsets = vec![0f32; t];
+        for (i, o) in out.chunks_mut(t).enumerate() {
+            let at = m.start + (first + i) * m.row_bytes;
+            let row = &m.bytes[at..at + m.row_bytes];
+            acc.iter_mut().for_each(|a| *a = [0.0; 8]);
+            offsets.iter_mut().for_each(|v| *v = 0.0);
+            for (b, block) in row.chunks_exact(block_bytes).enumerate() {
+                let mut q = [0f32; 32];
+                let (d, off) = unpack(m.dtype, block, self.table, &mut q);
+                for j in 0..t {
+                    let x: &[f32; 32] = self.x[(j * self.blocks + b) * 32..][..32]
+                        .try_into()
+                        .expect("32 elements");
+                    // Written as whole-lane loops over local arrays so that LLVM keeps the
+                    // lanes in one vector register (an expression per lane stayed scalar).
+                    let mut p = [0f32; 8];
+                    for k in 0..4 {
+                        for l in 0..8 {
+                            p[l] += q[8 * k + l] * x[8 * k + l];
+                        }
+                    }
+                    let mut a = acc[j];
+                    for l in 0..8 {
+                        a[l] += d * p[l];
+                    }
+                    acc[j] = a;
+                    if let Some(off) = off {
+                        offsets[j] += off * self.sums[j * self.blocks + b];
+                    }
+                }
+            }
+            for j in 0..t {
+                let a = &acc[j];
+                o[j] =
+                    ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])) + offsets[j];
+            }
+        }
+    }
+}
+
+/// A block's integer levels as f32 (`q`), its scale, and its offset (Q4_1's `m`).
+#[inline(always)]
+fn unpack(dtype: GgmlType, b: &[u8], table: &[f32], q: &mut [f32; 32]) -> (f32, Option<f32>) {
+    let scale = |at: usize| table[u16::from_le_bytes([b[at], b[at + 1]]) as usize];
+    match dtype {
+        GgmlType::Q4_1 => {
+            for j in 0..16 {
+                q[j] = (b[4 + j] & 15) as f32;
+                q[j + 16] = (b[4 + j] >> 4) as f32;
+            }
+            (scale(0), Some(scale(2)))
+        }
+        GgmlType::Q4_0 => {
+            for j in 0..16 {
+                q[j] = ((b[2 + j] & 15) as i32 - 8) as f32;
+                q[j + 16] = ((b[2 + j] >> 4) as i32 - 8) as f32;
+            }
+            (scale(0), None)
+        }
+        GgmlType::Q8_0 => {
+            for j in 0..32 {
+                q[j] = (b[2 + j] as i8) as f32;
+            }
+            (scale(0), None)
+        }
+        GgmlType::F32 | GgmlType::F16 => unreachable!("matmul_dequantised takes these"),
     }
 }
 
@@ -326,14 +465,26 @@ mod tests {
 
     #[test]
     fn matmul_equals_plain_loops() {
-        let (rows, cols) = (70, 64);
+        for dtype in [
+            GgmlType::Q8_0,
+            GgmlType::Q4_1,
+            GgmlType::Q4_0,
+            GgmlType::F16,
+            GgmlType::F32,
+        ] {
+            matmul_equals_plain_loops_for(dtype);
+        }
+    }
+
+    fn matmul_equals_plain_loops_for(dtype: GgmlType) {
+        let (rows, cols) = (70, 96);
         let w: Vec<f32> = (0..rows * cols)
             .map(|i| ((i * 7919 % 101) as f32 - 50.0) / 50.0)
             .collect();
-        let bytes = Arc::new(quantize(GgmlType::Q8_0, &w));
-        let m = QMatrix::new(GgmlType::Q8_0, rows, cols, bytes.clone(), 0);
+        let bytes = Arc::new(quantize(dtype, &w));
+        let m = QMatrix::new(dtype, rows, cols, bytes.clone(), 0);
         let mut deq = vec![0f32; rows * cols];
-        dequantize(GgmlType::Q8_0, &bytes, &mut deq);
+        dequantize(dtype, &bytes, &mut deq);
         for t in [1, 3] {
             let x: Vec<f32> = (0..t * cols).map(|i| (i as f32 * 0.37).sin()).collect();
             let mut out = vec![0f32; t * rows];
@@ -343,8 +494,47 @@ mod tests {
                     let want: f64 = (0..cols)
                         .map(|c| deq[r * cols + c] as f64 * x[j * cols + c] as f64)
                         .sum();
-                    assert!((out[j * rows + r] as f64 - want).abs() < 1e-4);
+                    let got = out[j * rows + r] as f64;
+                    assert!((got - want).abs() < 1e-4, "{dtype:?}: {got} vs {want}");
                 }
+            }
+        }
+    }
+
+    /// The AVX2 build of the kernel must give the portable build's bits (the wasm build
+    /// runs the portable code), on every quantised type and prompt-chunk shape.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_kernel_gives_the_portable_bits() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let (rows, cols) = (40, 128);
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 7919 % 997) as f32 - 498.0) / 311.0)
+            .collect();
+        for dtype in [GgmlType::Q8_0, GgmlType::Q4_1, GgmlType::Q4_0] {
+            let m = QMatrix::new(dtype, rows, cols, Arc::new(quantize(dtype, &w)), 0);
+            for t in [1, 5] {
+                let x: Vec<f32> = (0..t * cols)
+                    .map(|i| (i as f32 * 0.731).sin() * 3.0)
+                    .collect();
+                let sums: Vec<f32> = x.chunks_exact(32).map(|b| b.iter().sum()).collect();
+                let kernel = BlockKernel {
+                    m: &m,
+                    table: f16_table(),
+                    x: &x,
+                    sums: &sums,
+                    t,
+                    blocks: cols / 32,
+                };
+                let mut portable = vec![0f32; rows * t];
+                let mut avx2 = vec![0f32; rows * t];
+                kernel.rows_portable(0, &mut portable);
+                // SAFETY: AVX2 was detected above.
+                unsafe { kernel.rows_avx2(0, &mut avx2) };
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&portable), bits(&avx2), "{dtype:?}, t = {t}");
             }
         }
     }
