@@ -203,7 +203,7 @@ fn sketch_run_prints_values_and_joint_logprobs() {
         "the cat[A] in the[B].\nwhere A in [\" sat\", \" ran\"] and INT(B) and len(TOKENS(B)) < 3",
     )
     .unwrap();
-    for decoder in ["argmax", "sample", "beam", "var", "beam-var"] {
+    for decoder in ["argmax", "sample", "beam", "var", "beam_var"] {
         let v = json(&latentlab(&[
             "sketch",
             "run",
@@ -232,7 +232,7 @@ fn sketch_run_prints_values_and_joint_logprobs() {
             .abs()
                 < 1e-9
         );
-        assert_eq!(v["decoder"], decoder.replace('-', "_"));
+        assert_eq!(v["decoder"], decoder);
         assert!(
             v["tokens_generated"].as_u64().unwrap() >= 1 && v["seconds"].as_f64().unwrap() >= 0.0
         );
@@ -264,5 +264,166 @@ fn sketch_run_prints_values_and_joint_logprobs() {
             template.to_str().unwrap(),
         ]),
         &["hole A: no token can satisfy"],
+    );
+}
+
+#[test]
+fn sketch_eval_reports_accuracy_with_an_interval_for_every_mode() {
+    let model = tiny_model_file("eval");
+    for (mode, decoder) in [
+        ("direct", "argmax"),
+        ("rank", "none"),
+        ("sketch", "argmax"),
+        ("sketch", "beam_var"),
+    ] {
+        let mut args = vec![
+            "sketch",
+            "eval",
+            "--model",
+            &model,
+            "--task",
+            "date_understanding",
+            "--mode",
+            mode,
+            "--limit",
+            "3",
+            "--max-tokens",
+            "4",
+            "--per-example",
+        ];
+        if mode == "sketch" {
+            args.extend(["--decoder", decoder]);
+        }
+        let v = json(&latentlab(&args));
+        assert_eq!(v["task"], "date_understanding");
+        assert_eq!(
+            (v["mode"].as_str(), v["decoder"].as_str()),
+            (Some(mode), Some(decoder))
+        );
+        assert_eq!(v["n"], 3);
+        let correct = v["correct"].as_u64().unwrap();
+        let accuracy = v["accuracy"].as_f64().unwrap();
+        assert!((accuracy - correct as f64 / 3.0).abs() < 1e-12, "{v}");
+        let ci = v["ci95"].as_array().unwrap();
+        let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+        assert!(
+            0.0 <= lo && lo <= accuracy && accuracy <= hi && hi <= 1.0,
+            "{v}"
+        );
+        // The first three date questions have six options each.
+        assert!(
+            (v["chance"].as_f64().unwrap() - 1.0 / 6.0).abs() < 1e-12,
+            "{v}"
+        );
+        let examples = v["examples"].as_array().unwrap();
+        assert_eq!(examples.len(), 3);
+        let counted = examples.iter().filter(|e| e["correct"] == true).count();
+        assert_eq!(counted as u64, correct);
+        if mode != "direct" {
+            // A choice hole and ranking always name an option.
+            assert_eq!(v["unparsed"], 0, "{v}");
+            assert!(examples.iter().all(|e| e["predicted"].is_string()), "{v}");
+        }
+    }
+}
+
+/// `--mode rank` picks the option `lm score` finds likeliest after the same question.
+#[test]
+fn sketch_eval_rank_agrees_with_lm_score() {
+    let model = tiny_model_file("rank");
+    let v = json(&latentlab(&[
+        "sketch",
+        "eval",
+        "--model",
+        &model,
+        "--task",
+        "date_understanding",
+        "--mode",
+        "rank",
+        "--limit",
+        "1",
+        "--per-example",
+    ]));
+    let task: serde_json::Value = serde_json::from_str(include_str!(
+        "../www/public/bigbench/date_understanding.json"
+    ))
+    .unwrap();
+    let example = &task["examples"][0];
+    let context = format!(
+        "Q: {}\nA: The date is",
+        example["input"].as_str().unwrap().trim_end()
+    );
+    let best = example["target_scores"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|option| {
+            let s = json(&latentlab(&[
+                "lm",
+                "score",
+                "--model",
+                &model,
+                "--context",
+                &context,
+                "--text",
+                &format!(" {option}"),
+            ]));
+            (option.clone(), s["logprob"].as_f64().unwrap())
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    assert_eq!(v["examples"][0]["predicted"], best.0.as_str(), "{v}");
+}
+
+#[test]
+fn sketch_eval_refuses_bad_arguments_by_name() {
+    let model = tiny_model_file("evalbad");
+    let task = [
+        "sketch",
+        "eval",
+        "--model",
+        &model,
+        "--task",
+        "date_understanding",
+    ];
+    fails_with(
+        &latentlab(&[&task[..], &["--limit", "0"]].concat()),
+        &["--limit 0"],
+    );
+    fails_with(
+        &latentlab(&[&task[..], &["--decoder", "beam_var", "--beams", "0"]].concat()),
+        &["beams is 0"],
+    );
+    // A question longer than the model's context is named with its example.
+    let long = latentlab(&[
+        "sketch",
+        "eval",
+        "--model",
+        &model,
+        "--task",
+        "tracking_shuffled_objects_three",
+        "--limit",
+        "1",
+    ]);
+    fails_with(
+        &long,
+        &[
+            "task tracking_shuffled_objects_three, example 0",
+            "context of 256 tokens",
+        ],
+    );
+    assert_eq!(
+        common::stderr(&long)
+            .matches("more than the model's context")
+            .count(),
+        1
+    );
+    // An unknown task is clap's usage error (exit 2), naming the value and the choices.
+    let out = latentlab(&["sketch", "eval", "--model", &model, "--task", "arithmetic"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("arithmetic") && err.contains("date_understanding"),
+        "{err}"
     );
 }

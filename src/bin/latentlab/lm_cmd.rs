@@ -11,12 +11,14 @@ use latentlab::core::lm::{
     chat_user_prompt, generate, score_continuation, Decoder, GenerateOptions, SamplingOptions,
     Tokenize,
 };
-use latentlab::core::sketch::{run_sketch, Sketch, SketchDecoder};
+use latentlab::core::sketch::{
+    run_sketch, wilson_ci95, ChoiceTask, EvalMode, Sketch, SketchDecoder,
+};
 use latentlab::encode::BpeTokenizer;
 use latentlab::lm::{GgufModel, Llama};
 use serde_json::json;
 
-use crate::common::{emit, models_dir, Models};
+use crate::common::{emit, models_dir, progress, Models};
 
 #[derive(Subcommand)]
 pub enum LmCommand {
@@ -241,6 +243,66 @@ fn score_cmd(args: ScoreArgs) -> Result<bool> {
 pub enum SketchCommand {
     /// Fill a sketch template (text with [HOLES] and a `where` clause of constraints).
     Run(SketchRunArgs),
+    /// Accuracy on a BIG-bench multiple-choice task: asking directly, a sketch with a
+    /// choice hole, or ranking the options by log-likelihood.
+    Eval(SketchEvalArgs),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalTaskName {
+    #[value(name = "date_understanding")]
+    DateUnderstanding,
+    #[value(name = "tracking_shuffled_objects_three")]
+    TrackingShuffledObjectsThree,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalModeName {
+    Direct,
+    Sketch,
+    Rank,
+}
+
+#[derive(Args)]
+pub struct SketchEvalArgs {
+    #[arg(long, value_enum)]
+    pub task: EvalTaskName,
+    #[arg(long, value_enum, default_value = "sketch")]
+    pub mode: EvalModeName,
+    /// The sketch's decoder (--mode sketch only).
+    #[arg(long, value_enum, default_value = "argmax")]
+    pub decoder: SketchDecoderName,
+    /// Beam width (beam, beam_var) or hypotheses kept between holes (var).
+    #[arg(long, default_value_t = 2)]
+    pub beams: usize,
+    #[arg(long, default_value_t = 0.7)]
+    pub alpha: f64,
+    /// Evaluate only the task's first N examples.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Tokens --mode direct may generate.
+    #[arg(long, default_value_t = 24)]
+    pub max_tokens: usize,
+    /// Also list every example's prediction under "examples".
+    #[arg(long)]
+    pub per_example: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// The tasks ship with the site (www/public/bigbench/, BIG-bench, Apache-2.0) and are built
+/// into the CLI so that `sketch eval` needs no data folder.
+fn bigbench_json(task: EvalTaskName) -> (&'static str, &'static str) {
+    match task {
+        EvalTaskName::DateUnderstanding => (
+            "date_understanding",
+            include_str!("../../../www/public/bigbench/date_understanding.json"),
+        ),
+        EvalTaskName::TrackingShuffledObjectsThree => (
+            "tracking_shuffled_objects_three",
+            include_str!("../../../www/public/bigbench/tracking_shuffled_objects_three.json"),
+        ),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -249,6 +311,7 @@ pub enum SketchDecoderName {
     Sample,
     Beam,
     Var,
+    #[value(name = "beam_var", alias = "beam-var")]
     BeamVar,
 }
 
@@ -276,8 +339,31 @@ pub struct SketchRunArgs {
     pub model: ModelArgs,
 }
 
+fn sketch_decoder(
+    name: SketchDecoderName,
+    beams: usize,
+    var_width: Option<usize>,
+    alpha: f64,
+    temperature: f64,
+    seed: u64,
+) -> SketchDecoder {
+    match name {
+        SketchDecoderName::Argmax => SketchDecoder::Argmax,
+        SketchDecoderName::Sample => SketchDecoder::Sample { temperature, seed },
+        SketchDecoderName::Beam => SketchDecoder::Beam { n: beams },
+        SketchDecoderName::Var => SketchDecoder::Var {
+            b: var_width.unwrap_or(beams),
+            n: beams,
+        },
+        SketchDecoderName::BeamVar => SketchDecoder::BeamVar { n: beams, alpha },
+    }
+}
+
 pub fn run_sketch_cmd(command: SketchCommand) -> Result<bool> {
-    let SketchCommand::Run(args) = command;
+    let args = match command {
+        SketchCommand::Run(args) => args,
+        SketchCommand::Eval(args) => return run_sketch_eval(args),
+    };
     let source = if args.template == "-" {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
@@ -288,22 +374,14 @@ pub fn run_sketch_cmd(command: SketchCommand) -> Result<bool> {
             .with_context(|| format!("cannot read {}", args.template))?
     };
     let sketch = Sketch::parse(&source).with_context(|| format!("in {}", args.template))?;
-    let decoder = match args.decoder {
-        SketchDecoderName::Argmax => SketchDecoder::Argmax,
-        SketchDecoderName::Sample => SketchDecoder::Sample {
-            temperature: args.temperature,
-            seed: args.seed,
-        },
-        SketchDecoderName::Beam => SketchDecoder::Beam { n: args.beams },
-        SketchDecoderName::Var => SketchDecoder::Var {
-            b: args.var_width.unwrap_or(args.beams),
-            n: args.beams,
-        },
-        SketchDecoderName::BeamVar => SketchDecoder::BeamVar {
-            n: args.beams,
-            alpha: args.alpha,
-        },
-    };
+    let decoder = sketch_decoder(
+        args.decoder,
+        args.beams,
+        args.var_width,
+        args.alpha,
+        args.temperature,
+        args.seed,
+    );
     let loaded = load(&args.model)?;
     let start = Instant::now();
     let r = run_sketch(&loaded.llama, &loaded.tokenizer, &sketch, &decoder)?;
@@ -323,5 +401,83 @@ pub fn run_sketch_cmd(command: SketchCommand) -> Result<bool> {
         "tokens_generated": r.tokens_generated,
         "seconds": start.elapsed().as_secs_f64(),
     }))?;
+    Ok(true)
+}
+
+fn run_sketch_eval(args: SketchEvalArgs) -> Result<bool> {
+    let (name, json) = bigbench_json(args.task);
+    let format = ChoiceTask::format_for(name).expect("every task name has a format");
+    let task = ChoiceTask::from_bigbench_json(name, format, json)?;
+    let n = match args.limit {
+        Some(0) => bail!("--limit 0: evaluate at least one example"),
+        Some(l) => l.min(task.examples.len()),
+        None => task.examples.len(),
+    };
+    let (mode, decoder_name) = match args.mode {
+        EvalModeName::Direct => {
+            if args.max_tokens == 0 {
+                bail!("--max-tokens 0: a direct answer needs at least one token");
+            }
+            (
+                EvalMode::Direct {
+                    max_tokens: args.max_tokens,
+                },
+                "argmax",
+            )
+        }
+        EvalModeName::Rank => (EvalMode::Rank, "none"),
+        EvalModeName::Sketch => {
+            let d = sketch_decoder(args.decoder, args.beams, None, args.alpha, 1.0, 0);
+            let name = d.name();
+            (EvalMode::Sketch(d), name)
+        }
+    };
+    let loaded = load(&args.model)?;
+    let start = Instant::now();
+    let bar = progress(n, "examples");
+    let (mut correct, mut unparsed, mut tokens) = (0usize, 0usize, 0usize);
+    let mut examples = Vec::new();
+    for i in 0..n {
+        let outcome = task.evaluate(&loaded.llama, &loaded.tokenizer, i, &mode)?;
+        correct += outcome.correct as usize;
+        unparsed += outcome.predicted.is_none() as usize;
+        tokens += outcome.tokens;
+        if args.per_example {
+            examples.push(json!({
+                "index": i,
+                "predicted": outcome.predicted.map(|p| task.examples[i].options[p].clone()),
+                "target": task.examples[i].options[task.examples[i].correct],
+                "correct": outcome.correct,
+                "output": outcome.output,
+            }));
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let (lo, hi) = wilson_ci95(correct, n);
+    let chance: f64 = task.examples[..n]
+        .iter()
+        .map(|e| 1.0 / e.options.len() as f64)
+        .sum::<f64>()
+        / n as f64;
+    let mut out = json!({
+        "model": loaded.name,
+        "task": name,
+        "mode": mode.name(),
+        "decoder": decoder_name,
+        "n": n,
+        "correct": correct,
+        "accuracy": correct as f64 / n as f64,
+        "ci95": [lo, hi],
+        "chance": chance,
+        "unparsed": unparsed,
+        "tokens": tokens,
+        "seconds": seconds,
+    });
+    if args.per_example {
+        out["examples"] = json!(examples);
+    }
+    emit(&out)?;
     Ok(true)
 }

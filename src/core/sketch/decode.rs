@@ -18,6 +18,7 @@
 //! not n².
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use rand::SeedableRng;
@@ -57,8 +58,26 @@ pub enum SketchError {
         value: String,
         why: &'static str,
     },
+    #[error("the sketch was cancelled")]
+    Cancelled,
     #[error(transparent)]
     Lm(#[from] LmError),
+}
+
+/// What the decoder holds best so far, reported after every step: with `argmax` and
+/// `sample` a plain stream; with the beam decoders the leading hypothesis, which may change
+/// (LMQL's playground shows the same).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SketchStep {
+    /// The template filled up to where the leading hypothesis is.
+    pub text: String,
+    /// (hole, value so far) for the holes it has reached.
+    pub values: Vec<(String, String)>,
+    /// The hole it is filling (None once it is past the last hole).
+    pub hole: Option<String>,
+    pub tokens_generated: usize,
+    /// `text` in pieces: template text (None) and hole values (Some(hole)), for display.
+    pub segments: Vec<(String, Option<String>)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -138,12 +157,15 @@ struct Vocabulary {
     eos: Option<u32>,
 }
 
+type OnStep<'a> = &'a mut dyn FnMut(&SketchStep) -> ControlFlow<()>;
+
 struct Engine<'a, M: LanguageModel, T: Tokenize> {
     model: &'a M,
     tokenizer: &'a T,
     sketch: &'a Sketch,
     vocab: Vocabulary,
     next_id: usize,
+    on_step: OnStep<'a>,
 }
 
 fn is_int_prefix(v: &[u8]) -> bool {
@@ -341,6 +363,44 @@ impl<'a, M: LanguageModel, T: Tokenize> Engine<'a, M, T> {
         Ok(())
     }
 
+    /// Tells the caller where `best` is; the caller may cancel.
+    fn report(&mut self, best: Option<&Hyp<M::State>>) -> Result<(), SketchError> {
+        let Some(h) = best else { return Ok(()) };
+        let mut step = SketchStep {
+            text: String::new(),
+            values: Vec::new(),
+            hole: None,
+            tokens_generated: h.generated,
+            segments: Vec::new(),
+        };
+        let mut done = h.values.iter();
+        for (i, part) in self.sketch.parts.iter().enumerate() {
+            match part {
+                Part::Text(t) if i < h.part => {
+                    step.text.push_str(t);
+                    step.segments.push((t.clone(), None));
+                }
+                Part::Hole(hole) if i <= h.part => {
+                    let value = match done.next() {
+                        Some(v) => v.clone(),
+                        None => String::from_utf8_lossy(&h.value).into_owned(),
+                    };
+                    step.text.push_str(&value);
+                    step.segments.push((value.clone(), Some(hole.name.clone())));
+                    step.values.push((hole.name.clone(), value));
+                    if i == h.part {
+                        step.hole = Some(hole.name.clone());
+                    }
+                }
+                _ => break,
+            }
+        }
+        match (self.on_step)(&step) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(SketchError::Cancelled),
+        }
+    }
+
     fn result(&self, h: &Hyp<M::State>, decoder: &'static str) -> SketchResult {
         let mut text = String::new();
         let mut values = Vec::new();
@@ -444,6 +504,20 @@ pub fn run_sketch<M: LanguageModel, T: Tokenize>(
     sketch: &Sketch,
     decoder: &SketchDecoder,
 ) -> Result<SketchResult, SketchError> {
+    run_sketch_streaming(model, tokenizer, sketch, decoder, &mut |_| {
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`run_sketch`] that reports every step to `on_step`; `Break` cancels
+/// ([`SketchError::Cancelled`]).
+pub fn run_sketch_streaming<M: LanguageModel, T: Tokenize>(
+    model: &M,
+    tokenizer: &T,
+    sketch: &Sketch,
+    decoder: &SketchDecoder,
+    on_step: &mut dyn FnMut(&SketchStep) -> ControlFlow<()>,
+) -> Result<SketchResult, SketchError> {
     check(decoder)?;
     // `Sketch::parse` guarantees this shape; a sketch built by hand must have it too.
     let alternates = matches!(sketch.parts.first(), Some(Part::Text(_)))
@@ -472,6 +546,7 @@ pub fn run_sketch<M: LanguageModel, T: Tokenize>(
         sketch,
         vocab,
         next_id: 1,
+        on_step,
     };
     let start = e.start()?;
     let name = decoder.name();
@@ -516,6 +591,7 @@ fn single<M: LanguageModel, T: Tokenize>(
         };
         h = e.apply(&h, choice, lp)?;
         e.step(&mut h)?;
+        e.report(Some(&h))?;
     }
     Ok(h)
 }
@@ -566,6 +642,7 @@ fn beam<M: LanguageModel, T: Tokenize>(
             break;
         }
         active = top(expand(e, &open, n)?, n, |h| h.alpha(ALPHA));
+        e.report(active.first())?;
         let best_active = active
             .iter()
             .map(|h| h.alpha(ALPHA))
@@ -601,6 +678,7 @@ fn var<M: LanguageModel, T: Tokenize>(
             let (ended, open): (Vec<_>, Vec<_>) = expanded.into_iter().partition(|h| h.hole_done);
             values.extend(ended);
             active = top(open, b, |h| h.alpha(ALPHA));
+            e.report(active.first().or(values.last()))?;
             let best_active = active
                 .iter()
                 .map(|h| h.alpha(ALPHA))
@@ -729,6 +807,7 @@ fn beam_var<M: LanguageModel, T: Tokenize>(
             .filter(|(i, _)| keep.contains(i))
             .map(|(_, x)| x)
             .collect();
+        e.report(h.iter().max_by(|a, b| score(a).total_cmp(&score(b))))?;
     }
     done.into_iter()
         .max_by(|a, b| a.sum().total_cmp(&b.sum()))

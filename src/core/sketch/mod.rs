@@ -6,9 +6,16 @@
 //! hand-written table model, run on SmolLM2 through `crate::lm`.
 
 mod decode;
+mod eval;
 mod template;
 
-pub use decode::{run_sketch, SketchDecoder, SketchError, SketchResult};
+pub use decode::{
+    run_sketch, run_sketch_streaming, SketchDecoder, SketchError, SketchResult, SketchStep,
+};
+pub use eval::{
+    first_option_named, normalise_dates, wilson_ci95, ChoiceExample, ChoiceFormat, ChoiceTask,
+    EvalError, EvalMode, ExampleOutcome,
+};
 pub use template::{Hole, Part, Sketch, SketchSyntaxError, DEFAULT_MAX_TOKENS};
 
 #[cfg(test)]
@@ -96,5 +103,44 @@ mod tests {
             seed: 0,
         };
         assert!(run_sketch(&model, &tok, &sketch, &bad_t).is_err());
+    }
+
+    #[test]
+    fn steps_stream_the_leading_hypothesis_and_can_cancel() {
+        use std::ops::ControlFlow;
+        let (model, tok) = table();
+        let sketch = Sketch::parse("The answer is[A].\nwhere A in [\" yes\", \" no\"]").unwrap();
+        for decoder in [
+            SketchDecoder::Argmax,
+            SketchDecoder::BeamVar { n: 2, alpha: 0.7 },
+        ] {
+            let mut steps = Vec::new();
+            let r = run_sketch_streaming(&model, &tok, &sketch, &decoder, &mut |s| {
+                steps.push(s.clone());
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+            for s in &steps {
+                let joined: String = s.segments.iter().map(|p| p.0.as_str()).collect();
+                assert_eq!(joined, s.text);
+            }
+            let first = steps.first().expect("at least one step");
+            assert!(first.text.starts_with("The answer is"), "{first:?}");
+            assert_eq!(first.values.len(), 1, "{first:?}");
+            // Argmax streams a prefix of its result; the last step has the final text.
+            if decoder == SketchDecoder::Argmax {
+                assert!(
+                    steps.iter().all(|s| r.text.starts_with(&s.text)),
+                    "{steps:?}"
+                );
+                assert_eq!(steps.last().unwrap().text, r.text);
+                assert_eq!(steps.last().unwrap().hole, None);
+            }
+        }
+        let err = run_sketch_streaming(&model, &tok, &sketch, &SketchDecoder::Argmax, &mut |_| {
+            ControlFlow::Break(())
+        })
+        .unwrap_err();
+        assert_eq!(err, SketchError::Cancelled);
     }
 }
