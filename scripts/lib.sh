@@ -126,8 +126,8 @@ copy_models_to_site() {
   local file
   mkdir -p www/public/models
   cp -u models/manifest.json www/public/models/manifest.json
-  # The language model (98 MB) stays out of the site until its pages use it.
-  for file in $(cd models && ls -d */ | tr -d / | grep -v '^smollm2-'); do
+  # Every model, the 98 MB language model too (sketch.html loads it on request).
+  for file in $(cd models && ls -d */ | tr -d /); do
     mkdir -p "www/public/models/$file"
     cp -u models/"$file"/* "www/public/models/$file/"
   done

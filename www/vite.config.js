@@ -24,6 +24,7 @@ export default defineConfig({
         collapse: fileURLToPath(new URL('./collapse.html', import.meta.url)),
         tiny: fileURLToPath(new URL('./tiny.html', import.meta.url)),
         xrm: fileURLToPath(new URL('./xrm.html', import.meta.url)),
+        sketch: fileURLToPath(new URL('./sketch.html', import.meta.url)),
       },
     },
   },

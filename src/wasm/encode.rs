@@ -35,7 +35,10 @@ export interface ModelEntry {
   pooling?: "mean" | "cls" | "none"; embedding_output: string; embedding_dim: number;
   normalize?: boolean; preprocessing?: Record<string, unknown>;
 }
-export interface Manifest { version: number; models: ModelEntry[]; }
+export interface LanguageModelManifestEntry {
+  name: string; description: string; file: string; sha256: string; size: number; licence: string; source: string;
+}
+export interface Manifest { version: number; models: ModelEntry[]; language_models: LanguageModelManifestEntry[]; }
 "#;
 
 fn entry_from_js(entry: JsValue) -> Result<ModelEntry, JsError> {

@@ -15,6 +15,9 @@ use crate::core::lm::{
     chat_user_prompt, generate, score_continuation, Decoder, GenerateOptions, SamplingOptions,
     Tokenize,
 };
+use crate::core::sketch::{
+    run_sketch_streaming, wilson_ci95, ChoiceTask, EvalMode, Part, Sketch, SketchDecoder,
+};
 use crate::encode::BpeTokenizer;
 use crate::lm::testing::{random_tiny_llama, TinyShape};
 use crate::lm::{GgufModel, Llama};
@@ -40,10 +43,58 @@ export interface GenerateResult {
   stop: "max_tokens" | "eos" | "stop_string" | "context" | "cancelled";
   prompt_tokens: number; seconds: number; seconds_to_first_token: number; tokens_per_second: number;
 }
+export interface SketchOptions {
+  /** Default "argmax". */
+  decoder?: "argmax" | "sample" | "beam" | "var" | "beam_var";
+  /** Beam width (beam, beam_var) or hypotheses kept between holes (var); default 2. */
+  beams?: number;
+  /** var's beam width inside a hole (default: beams). */
+  varWidth?: number;
+  /** beam_var's length normalisation exponent (default 0.7). */
+  alpha?: number;
+  temperature?: number; seed?: number;
+}
+/** The decoder's leading hypothesis after a step (with beam decoders it may change). */
+/** Text in pieces: [template text, null] and [hole value, hole name]. */
+export type SketchSegment = [string, string | null];
+export interface SketchStep {
+  text: string; values: Record<string, string>; hole: string | null; tokens_generated: number;
+  segments: SketchSegment[];
+}
+export interface SketchResult {
+  model: string; values: Record<string, string>; text: string; logprob: number;
+  template_logprob: number; generated_logprob: number;
+  decoder: "argmax" | "sample" | "beam" | "var" | "beam_var";
+  tokens_generated: number; seconds: number; segments: SketchSegment[];
+}
+export interface ChoiceExample { input: string; options: string[]; correct: number; lead: string; }
+export interface ChoiceOptions {
+  /** "direct" (free generation, answer parsed), "sketch" (a choice hole) or "rank". */
+  mode: "direct" | "sketch" | "rank";
+  /** The sketch's decoder (mode "sketch"); default "argmax". */
+  decoder?: "argmax" | "sample" | "beam" | "var" | "beam_var";
+  beams?: number; alpha?: number;
+  /** Tokens a direct answer may take (default 24). */
+  maxTokens?: number;
+}
+export interface ChoiceOutcome {
+  predicted: string | null; target: string; correct: boolean; output: string; tokens: number; seconds: number;
+}
 export interface ScoreResult {
   model: string; logprob: number; mean_logprob: number; tokens: number[]; per_token: number[];
 }
 "#;
+
+const SKETCH_KEYS: &[&str] = &[
+    "decoder",
+    "beams",
+    "varWidth",
+    "alpha",
+    "temperature",
+    "seed",
+];
+
+const CHOICE_KEYS: &[&str] = &["mode", "decoder", "beams", "alpha", "maxTokens"];
 
 const GENERATE_KEYS: &[&str] = &[
     "maxTokens",
@@ -88,6 +139,45 @@ struct ScoreResult<'a> {
 
 fn now_seconds() -> f64 {
     js_sys::Date::now() / 1000.0
+}
+
+/// Calls a JS callback with `event`; `false` from it (or a throw, kept in `error`) stops.
+fn call_back(
+    f: Option<&js_sys::Function>,
+    name: &str,
+    event: &serde_json::Value,
+    error: &mut Option<JsError>,
+) -> ControlFlow<()> {
+    let Some(f) = f else {
+        return ControlFlow::Continue(());
+    };
+    let arg = match to_js(event) {
+        Ok(v) => v,
+        Err(e) => {
+            *error = Some(e);
+            return ControlFlow::Break(());
+        }
+    };
+    match f.call1(&JsValue::NULL, &arg) {
+        Ok(v) if v == JsValue::FALSE => ControlFlow::Break(()),
+        Ok(_) => ControlFlow::Continue(()),
+        Err(e) => {
+            *error = Some(JsError::new(&format!(
+                "{name} threw: {}",
+                e.as_string().unwrap_or_else(|| format!("{e:?}"))
+            )));
+            ControlFlow::Break(())
+        }
+    }
+}
+
+fn values_object(values: &[(String, String)]) -> serde_json::Value {
+    serde_json::Value::Object(
+        values
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+    )
 }
 
 #[wasm_bindgen]
@@ -178,29 +268,10 @@ impl LanguageModel {
         let mut callback_error = None;
         let generation = generate(&self.llama, &self.tokenizer, &ids, &options, |event| {
             first.get_or_insert_with(now_seconds);
-            let Some(f) = &on_token else {
-                return ControlFlow::Continue(());
-            };
-            let arg = match to_js(&serde_json::json!({
+            let event = serde_json::json!({
                 "token": event.token, "text": event.text, "logprob": event.logprob,
-            })) {
-                Ok(v) => v,
-                Err(e) => {
-                    callback_error = Some(e);
-                    return ControlFlow::Break(());
-                }
-            };
-            match f.call1(&JsValue::NULL, &arg) {
-                Ok(v) if v == JsValue::FALSE => ControlFlow::Break(()),
-                Ok(_) => ControlFlow::Continue(()),
-                Err(e) => {
-                    callback_error = Some(JsError::new(&format!(
-                        "onToken threw: {}",
-                        e.as_string().unwrap_or_else(|| format!("{e:?}"))
-                    )));
-                    ControlFlow::Break(())
-                }
-            }
+            });
+            call_back(on_token.as_ref(), "onToken", &event, &mut callback_error)
         })
         .map_err(js_error)?;
         if let Some(e) = callback_error {
@@ -226,6 +297,107 @@ impl LanguageModel {
         })
     }
 
+    /// Fills a sketch template (see `latentlab sketch run`). `onStep(step)` sees the
+    /// decoder's leading hypothesis after every step; returning `false` cancels (an error
+    /// "the sketch was cancelled").
+    #[wasm_bindgen(unchecked_return_type = "SketchResult")]
+    pub fn sketch(
+        &self,
+        template: &str,
+        #[wasm_bindgen(unchecked_param_type = "SketchOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(step: SketchStep) => boolean | void")]
+        on_step: Option<js_sys::Function>,
+    ) -> Result<JsValue, JsError> {
+        let o = Options::optional(options, SKETCH_KEYS, "sketch options")?;
+        let decoder = sketch_decoder(&o)?;
+        let sketch = Sketch::parse(template).map_err(js_error)?;
+        let start = now_seconds();
+        let mut callback_error = None;
+        let result = run_sketch_streaming(
+            &self.llama,
+            &self.tokenizer,
+            &sketch,
+            &decoder,
+            &mut |step| {
+                let event = serde_json::json!({
+                    "text": step.text,
+                    "values": values_object(&step.values),
+                    "hole": step.hole,
+                    "tokens_generated": step.tokens_generated,
+                    "segments": step.segments,
+                });
+                call_back(on_step.as_ref(), "onStep", &event, &mut callback_error)
+            },
+        );
+        if let Some(e) = callback_error {
+            return Err(e);
+        }
+        let r = result.map_err(js_error)?;
+        let mut values = r.values.iter();
+        let segments: Vec<(String, Option<String>)> = sketch
+            .parts
+            .iter()
+            .map(|part| match part {
+                Part::Text(t) => (t.clone(), None),
+                Part::Hole(h) => (
+                    values.next().map(|v| v.1.clone()).unwrap_or_default(),
+                    Some(h.name.clone()),
+                ),
+            })
+            .collect();
+        let mut report = r.report(&self.name, now_seconds() - start);
+        report["segments"] = serde_json::json!(segments);
+        to_js(&report)
+    }
+
+    /// One example of `task` answered in `options.mode` (see `latentlab sketch eval`).
+    #[wasm_bindgen(js_name = evaluateChoice, unchecked_return_type = "ChoiceOutcome")]
+    pub fn evaluate_choice(
+        &self,
+        task: &JsChoiceTask,
+        index: usize,
+        #[wasm_bindgen(unchecked_param_type = "ChoiceOptions")] options: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let o = Options::optional(options, CHOICE_KEYS, "choice options")?;
+        let mode = match o.get::<String>("mode")?.as_deref() {
+            Some("direct") => {
+                let max_tokens: usize = o.get("maxTokens")?.unwrap_or(24);
+                if max_tokens == 0 {
+                    return Err(JsError::new(
+                        "options.maxTokens is 0: a direct answer needs at least one token",
+                    ));
+                }
+                EvalMode::Direct { max_tokens }
+            }
+            Some("sketch") => EvalMode::Sketch(sketch_decoder(&o)?),
+            Some("rank") => EvalMode::Rank,
+            None => {
+                return Err(JsError::new(
+                    "options.mode is required: \"direct\", \"sketch\" or \"rank\"",
+                ))
+            }
+            Some(other) => {
+                return Err(JsError::new(&format!(
+                    "options.mode is {other:?}: expected \"direct\", \"sketch\" or \"rank\""
+                )))
+            }
+        };
+        let start = now_seconds();
+        let outcome = task
+            .task
+            .evaluate(&self.llama, &self.tokenizer, index, &mode)
+            .map_err(js_error)?;
+        let example = &task.task.examples[index];
+        to_js(&serde_json::json!({
+            "predicted": outcome.predicted.map(|p| example.options[p].clone()),
+            "target": example.options[example.correct],
+            "correct": outcome.correct,
+            "output": outcome.output,
+            "tokens": outcome.tokens,
+            "seconds": now_seconds() - start,
+        }))
+    }
+
     /// The log-probability of `text` after `context` (see `latentlab lm score`).
     #[wasm_bindgen(unchecked_return_type = "ScoreResult")]
     pub fn score(&self, text: &str, context: Option<String>) -> Result<JsValue, JsError> {
@@ -244,6 +416,92 @@ impl LanguageModel {
             per_token: s.per_token,
         })
     }
+}
+
+/// The sketch decoder of `options` (`decoder`, `beams`, `varWidth`, `alpha`, `temperature`,
+/// `seed`, each optional).
+fn sketch_decoder(o: &Options) -> Result<SketchDecoder, JsError> {
+    let beams: usize = o.get("beams")?.unwrap_or(2);
+    Ok(match o.get::<String>("decoder")?.as_deref() {
+            None | Some("argmax") => SketchDecoder::Argmax,
+        Some("sample") => SketchDecoder::Sample {
+            temperature: o.get("temperature")?.unwrap_or(1.0),
+            seed: o.get("seed")?.unwrap_or(0),
+        },
+        Some("beam") => SketchDecoder::Beam { n: beams },
+        Some("var") => SketchDecoder::Var {
+            b: o.get("varWidth")?.unwrap_or(beams),
+            n: beams,
+        },
+        Some("beam_var") => SketchDecoder::BeamVar {
+            n: beams,
+            alpha: o.get("alpha")?.unwrap_or(0.7),
+        },
+        Some(other) => {
+            return Err(JsError::new(&format!(
+                "options.decoder is {other:?}: expected \"argmax\", \"sample\", \"beam\", \"var\" or \"beam_var\""
+            )))
+        }
+    })
+}
+
+/// A multiple-choice task (BIG-bench `task.json`) to evaluate with
+/// `LanguageModel.evaluateChoice`, as `latentlab sketch eval` does.
+#[wasm_bindgen(js_name = ChoiceTask)]
+pub struct JsChoiceTask {
+    task: ChoiceTask,
+}
+
+#[wasm_bindgen(js_class = ChoiceTask)]
+impl JsChoiceTask {
+    /// `name`: "date_understanding" or "tracking_shuffled_objects_three" (it picks the text
+    /// around the answer); `json`: the task file.
+    #[wasm_bindgen(js_name = fromBigBench)]
+    pub fn from_bigbench(name: &str, json: &str) -> Result<JsChoiceTask, JsError> {
+        let format = ChoiceTask::format_for(name).ok_or_else(|| {
+            JsError::new(&format!(
+                "task {name:?}: expected \"date_understanding\" or \"tracking_shuffled_objects_three\""
+            ))
+        })?;
+        let task = ChoiceTask::from_bigbench_json(name, format, json).map_err(js_error)?;
+        Ok(JsChoiceTask { task })
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.task.name.clone()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> usize {
+        self.task.examples.len()
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "ChoiceExample")]
+    pub fn example(&self, index: usize) -> Result<JsValue, JsError> {
+        let e = self.task.examples.get(index).ok_or_else(|| {
+            JsError::new(&format!(
+                "example {index}: the task has {} examples",
+                self.task.examples.len()
+            ))
+        })?;
+        to_js(&serde_json::json!({
+            "input": e.input, "options": e.options, "correct": e.correct,
+            "lead": self.task.lead(e),
+        }))
+    }
+}
+
+/// The 95% Wilson score interval `[low, high]` for `correct` of `n`.
+#[wasm_bindgen(js_name = wilsonInterval)]
+pub fn wilson_interval(correct: usize, n: usize) -> Result<Vec<f64>, JsError> {
+    if correct > n {
+        return Err(JsError::new(&format!(
+            "correct is {correct}: more than n = {n}"
+        )));
+    }
+    let (lo, hi) = wilson_ci95(correct, n);
+    Ok(vec![lo, hi])
 }
 
 /// A tiny Llama GGUF with random weights (untrained: its text is noise), for tests and

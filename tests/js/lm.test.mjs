@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync, mkdtempSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LanguageModel, tinyRandomLlamaGguf } from 'latentlab';
+import { LanguageModel, ChoiceTask, wilsonInterval, tinyRandomLlamaGguf } from 'latentlab';
 
 const root = new URL('../../', import.meta.url).pathname;
 const targetDir = process.env.CARGO_TARGET_DIR || join(root, 'target');
@@ -83,4 +83,96 @@ test('SmolLM2 in wasm: greedy Paris, and the paragraph scored as transformers do
   const s = model.score(fx.natural.text);
   assert.deepEqual(Array.from(s.tokens), fx.natural.ids.slice(1));
   assert.ok(Math.abs(s.mean_logprob - fx.natural.mean_logprob) < 1e-3, `${s.mean_logprob} vs ${fx.natural.mean_logprob}`);
+});
+
+test('sketches in wasm give the native CLI\'s values and log-probabilities', () => {
+  const bytes = tinyRandomLlamaGguf(3);
+  const model = LanguageModel.fromBytes(bytes);
+  const template = 'the cat[A] in the[B].\nwhere A in [" sat", " ran"] and INT(B) and len(TOKENS(B)) < 3';
+  const dir = mkdtempSync(join(tmpdir(), 'latentlab-sketch-'));
+  const file = join(dir, 'tiny-random.gguf');
+  writeFileSync(file, bytes);
+  writeFileSync(join(dir, 't.txt'), template);
+  for (const decoder of ['argmax', 'beam_var', 'var']) {
+    const steps = [];
+    const r = model.sketch(template, { decoder, beams: 2 }, (s) => { steps.push(s); });
+    assert.ok(steps.length > 0);
+    for (const s of steps) assert.equal(s.segments.map((p) => p[0]).join(''), s.text);
+    assert.equal(r.segments.map((p) => p[0]).join(''), r.text);
+    assert.deepEqual(r.segments.filter((p) => p[1] !== null).map((p) => p[1]), ['A', 'B']);
+    const run = spawnSync(cli, ['sketch', 'run', '--model', file, '--template', join(dir, 't.txt'),
+      '--decoder', decoder, '--beams', '2'], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    const native = JSON.parse(run.stdout);
+    assert.deepEqual(r.values, native.values, decoder);
+    assert.equal(r.logprob, native.logprob, `${decoder}: bit-identical joint log-probability`);
+    assert.equal(r.template_logprob, native.template_logprob);
+    assert.equal(r.decoder, decoder);
+  }
+  let n = 0;
+  assert.throws(() => model.sketch(template, {}, () => (++n < 2)), /the sketch was cancelled/);
+  assert.throws(() => model.sketch('a[X', {}), /template line 1, column 2/);
+  assert.throws(() => model.sketch(template, { decoder: 'greedy' }), /options.decoder is "greedy"/);
+  assert.throws(() => model.sketch(template, { beam: 2 }), /unknown sketch options key "beam"/);
+});
+
+test('ChoiceTask and evaluateChoice answer as `latentlab sketch eval` does', () => {
+  const bytes = tinyRandomLlamaGguf(3);
+  const model = LanguageModel.fromBytes(bytes);
+  const json = readFileSync(join(root, 'www/public/bigbench/date_understanding.json'), 'utf8');
+  const task = ChoiceTask.fromBigBench('date_understanding', json);
+  assert.equal(task.length, 369);
+  assert.equal(task.example(0).options.length, 6);
+  assert.equal(task.example(0).lead, `Q: ${task.example(0).input.trimEnd()}\nA: The date is`);
+  const dir = mkdtempSync(join(tmpdir(), 'latentlab-eval-'));
+  const file = join(dir, 'tiny-random.gguf');
+  writeFileSync(file, bytes);
+  for (const [mode, decoder] of [['rank', undefined], ['sketch', 'beam_var'], ['direct', undefined]]) {
+    const options = { mode, maxTokens: 4, ...(decoder ? { decoder } : {}) };
+    const ours = [0, 1].map((i) => model.evaluateChoice(task, i, options));
+    const args = ['sketch', 'eval', '--model', file, '--task', 'date_understanding', '--mode', mode,
+      '--limit', '2', '--max-tokens', '4', '--per-example', ...(decoder ? ['--decoder', decoder] : [])];
+    const run = spawnSync(cli, args, { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    const native = JSON.parse(run.stdout);
+    assert.deepEqual(ours.map((o) => o.predicted), native.examples.map((e) => e.predicted), mode);
+    assert.deepEqual(ours.map((o) => o.output), native.examples.map((e) => e.output), mode);
+  }
+  assert.deepEqual(Array.from(wilsonInterval(0, 0)), [0, 1]);
+  assert.throws(() => wilsonInterval(3, 2), /more than n/);
+  assert.throws(() => ChoiceTask.fromBigBench('arithmetic', json), /task "arithmetic"/);
+  assert.throws(() => ChoiceTask.fromBigBench('date_understanding', '{"examples": []}'), /no examples/);
+  assert.throws(() => model.evaluateChoice(task, 9999, { mode: 'rank' }), /no example 9999/);
+  assert.throws(() => model.evaluateChoice(task, 0, { mode: 'vote' }), /options.mode is "vote"/);
+});
+
+test('LanguageModel.load: progress, sha256, abort and bad options', async () => {
+  const bytes = tinyRandomLlamaGguf(5);
+  const { createHash } = await import('node:crypto');
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const served = (body) => async () => new Response(body, { headers: { 'content-length': String(body.length) } });
+  const phases = [];
+  const model = await LanguageModel.load({
+    url: 'http://models.invalid/tiny.gguf', sha256, fetch: served(bytes), cache: false,
+    onProgress: (p) => phases.push(p.phase),
+  });
+  assert.match(model.name, /random/);
+  assert.equal(phases.at(-1), 'open');
+  assert.ok(phases.includes('download'));
+  const fromEntry = await LanguageModel.load({
+    entry: { name: 'tiny', file: 'tiny.gguf', sha256 }, baseUrl: 'http://models.invalid/m/', fetch: async (url) => {
+      assert.equal(url, 'http://models.invalid/m/tiny.gguf');
+      return served(bytes)();
+    },
+  });
+  assert.equal(fromEntry.vocabSize, model.vocabSize);
+  await assert.rejects(LanguageModel.load({ url: 'http://x.invalid/a.gguf', sha256: 'ab'.repeat(32), fetch: served(bytes) }),
+    /sha256 is [0-9a-f]{64}, expected abab/);
+  await assert.rejects(LanguageModel.load({ url: 'http://x.invalid/a.gguf', sha256: 'ABC', fetch: served(bytes) }), /64 lowercase hex/);
+  await assert.rejects(LanguageModel.load({}), /needs \{url\}/);
+  const controller = new AbortController();
+  controller.abort();
+  await assert.rejects(LanguageModel.load({ url: 'http://x.invalid/a.gguf', signal: controller.signal, fetch: served(bytes) }),
+    (e) => e.name === 'AbortError');
+  await assert.rejects(LanguageModel.load({ url: 'http://x.invalid/a.gguf', fetch: served(bytes.slice(0, 100)) }), /truncated|GGUF/);
 });

@@ -1,5 +1,5 @@
 // Shared page chrome: the site header with navigation, and the footer.
-// Pages call renderShell('home' | 'plans' | 'search' | 'ot' | 'align' | 'steer' | 'collapse' | 'tiny' | 'xrm') before rendering their own content.
+// Pages call renderShell('home' | 'plans' | 'search' | 'ot' | 'align' | 'steer' | 'collapse' | 'tiny' | 'xrm' | 'sketch') before rendering their own content.
 
 const PAGES = [
   { key: 'home', href: './index.html', label: 'Home' },
@@ -11,6 +11,7 @@ const PAGES = [
   { key: 'collapse', href: './collapse.html', label: 'Model collapse' },
   { key: 'tiny', href: './tiny.html', label: 'tinyBenchmarks' },
   { key: 'xrm', href: './xrm.html', label: 'XRM' },
+  { key: 'sketch', href: './sketch.html', label: 'Sketching' },
 ];
 
 /** Fills <header id="site-header"> and <footer id="site-footer">, marking `current`. */

@@ -10,6 +10,7 @@ import { otOps } from './ot-ops.js';
 import { alignOps } from './align-ops.js';
 import { tinyOps } from './tiny-ops.js';
 import { xrmOps } from './xrm-ops.js';
+import { lmOps } from './lm-ops.js';
 import { galleryEmbeddings } from './gallery-embeds.js';
 
 // Instantiate the wasm once; every message waits on the same promise.
@@ -55,6 +56,8 @@ const ops = {
   ...tinyOps,
   // XRM: xrm.compare.
   ...xrmOps,
+  // Language model and Prompt Sketching: lm.load, lm.sketch, lm.generate, lm.score, lm.eval, lm.cancel.
+  ...lmOps,
 };
 
 /** Readable text for every number of seconds the page shows: ranges and axis ticks. */

@@ -385,22 +385,7 @@ pub fn run_sketch_cmd(command: SketchCommand) -> Result<bool> {
     let loaded = load(&args.model)?;
     let start = Instant::now();
     let r = run_sketch(&loaded.llama, &loaded.tokenizer, &sketch, &decoder)?;
-    let values: serde_json::Map<String, serde_json::Value> = r
-        .values
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
-    emit(&json!({
-        "model": loaded.name,
-        "values": values,
-        "text": r.text,
-        "logprob": r.logprob,
-        "template_logprob": r.template_logprob,
-        "generated_logprob": r.generated_logprob,
-        "decoder": r.decoder,
-        "tokens_generated": r.tokens_generated,
-        "seconds": start.elapsed().as_secs_f64(),
-    }))?;
+    emit(&r.report(&loaded.name, start.elapsed().as_secs_f64()))?;
     Ok(true)
 }
 

@@ -95,6 +95,29 @@ pub struct SketchResult {
     pub decoder: &'static str,
 }
 
+impl SketchResult {
+    /// The result as `latentlab sketch run` prints it and `LanguageModel.sketch` returns it
+    /// (the keys are a contract, kept here once for both).
+    pub fn report(&self, model: &str, seconds: f64) -> serde_json::Value {
+        let values: serde_json::Map<String, serde_json::Value> = self
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        serde_json::json!({
+            "model": model,
+            "values": values,
+            "text": self.text,
+            "logprob": self.logprob,
+            "template_logprob": self.template_logprob,
+            "generated_logprob": self.generated_logprob,
+            "decoder": self.decoder,
+            "tokens_generated": self.tokens_generated,
+            "seconds": seconds,
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Choice {
     Token(u32),

@@ -434,7 +434,7 @@ pub fn normalise_dates(text: &str) -> String {
                         digits(i + ml + dl + 2, 4),
                     ) {
                         let end = i + ml + dl + 6;
-                        if !is_digit(end) && !(ml == 1 && is_digit(i + 1)) {
+                        if !is_digit(end) {
                             out.push_str(&format!("{m:02}/{d:02}/{y:04}"));
                             i = end;
                             matched = true;

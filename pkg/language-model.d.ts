@@ -1,0 +1,30 @@
+import type { LanguageModel as WasmLanguageModel } from './latentlab.js';
+
+export interface LanguageModelLoadProgress {
+  /** "download" while bytes arrive (or come from the cache), "open" while the GGUF is read. */
+  phase: 'download' | 'open';
+  url: string; loaded: number; total: number; cached: boolean;
+}
+export interface LanguageModelEntry { name?: string; file: string; sha256?: string; }
+export interface LanguageModelLoadOptions {
+  /** The GGUF file's URL (or give `entry`). */
+  url?: string;
+  /** 64 lowercase hex digits; the download must match it. */
+  sha256?: string;
+  /** A manifest `language_models` entry, resolved against `baseUrl`. */
+  entry?: LanguageModelEntry;
+  baseUrl?: string;
+  onProgress?: (p: LanguageModelLoadProgress) => void;
+  signal?: AbortSignal;
+  /** Keep the download in the Cache API (default true). */
+  cache?: boolean;
+  fetch?: typeof fetch;
+}
+
+declare module './latentlab.js' {
+  namespace LanguageModel {
+    /** Downloads (with progress, sha256 check and the Cache API) and opens a GGUF model. */
+    function load(options: LanguageModelLoadOptions): Promise<WasmLanguageModel>;
+  }
+}
+export { LanguageModel } from './latentlab.js';
