@@ -176,3 +176,12 @@ test('LanguageModel.load: progress, sha256, abort and bad options', async () => 
     (e) => e.name === 'AbortError');
   await assert.rejects(LanguageModel.load({ url: 'http://x.invalid/a.gguf', fetch: served(bytes.slice(0, 100)) }), /truncated|GGUF/);
 });
+
+test('the site checks the BIG-bench files it fetches against the committed bytes', async () => {
+  const { createHash } = await import('node:crypto');
+  const ops = readFileSync(join(root, 'www/src/lm-ops.js'), 'utf8');
+  for (const name of ['date_understanding', 'tracking_shuffled_objects_three']) {
+    const digest = createHash('sha256').update(readFileSync(join(root, `www/public/bigbench/${name}.json`))).digest('hex');
+    assert.ok(ops.includes(`${name}: '${digest}'`), `www/src/lm-ops.js pins ${name} at ${digest}`);
+  }
+});

@@ -2,7 +2,13 @@
 // sha256, Cache API), fill sketches with streaming steps, and run a sample of a BIG-bench
 // task in the three modes. A sketch runs synchronously in wasm, so the page stops one by
 // terminating this worker; a BIG-bench sample stops between examples on `lm.cancel`.
-import { LanguageModel, ChoiceTask, wilsonInterval, parseManifest } from 'latentlab';
+import { LanguageModel, ChoiceTask, wilsonInterval, parseManifest, fetchChecked } from 'latentlab';
+
+// The BIG-bench files as committed in www/public/bigbench/ (checked before use, as models are).
+const TASK_SHA256 = {
+  date_understanding: 'ff716f0e399109146db3a998281c39954907b78268a9b633a95582d63847822f',
+  tracking_shuffled_objects_three: '74b74d3c8827c0387a3f24ee9efa7edd90b2d53af3daacb9961341af66f750a0',
+};
 
 let model = null;
 let loading = null;
@@ -55,9 +61,10 @@ function describe(seconds, cached) {
 
 async function task(name, url) {
   if (!tasks.has(name)) {
-    const response = await fetch(url);
-    if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
-    tasks.set(name, ChoiceTask.fromBigBench(name, await response.text()));
+    const sha256 = TASK_SHA256[name];
+    if (!sha256) throw new Error(`unknown task ${JSON.stringify(name)}`);
+    const bytes = await fetchChecked(url, { sha256, cache: false });
+    tasks.set(name, ChoiceTask.fromBigBench(name, new TextDecoder().decode(bytes)));
   }
   return tasks.get(name);
 }
