@@ -321,7 +321,7 @@ fn sketch_eval_reports_accuracy_with_an_interval_for_every_mode() {
         assert_eq!(counted as u64, correct);
         if mode != "direct" {
             // A choice hole and ranking always name an option.
-            assert_eq!(v["unparsed"], 0, "{v}");
+            assert_eq!(v["named_no_option"], 0, "{v}");
             assert!(examples.iter().all(|e| e["predicted"].is_string()), "{v}");
         }
     }

@@ -420,12 +420,12 @@ fn run_sketch_eval(args: SketchEvalArgs) -> Result<bool> {
     let loaded = load(&args.model)?;
     let start = Instant::now();
     let bar = progress(n, "examples");
-    let (mut correct, mut unparsed, mut tokens) = (0usize, 0usize, 0usize);
+    let (mut correct, mut named_no_option, mut tokens) = (0usize, 0usize, 0usize);
     let mut examples = Vec::new();
     for i in 0..n {
         let outcome = task.evaluate(&loaded.llama, &loaded.tokenizer, i, &mode)?;
         correct += outcome.correct as usize;
-        unparsed += outcome.predicted.is_none() as usize;
+        named_no_option += outcome.predicted.is_none() as usize;
         tokens += outcome.tokens;
         if args.per_example {
             examples.push(json!({
@@ -456,7 +456,7 @@ fn run_sketch_eval(args: SketchEvalArgs) -> Result<bool> {
         "accuracy": correct as f64 / n as f64,
         "ci95": [lo, hi],
         "chance": chance,
-        "unparsed": unparsed,
+        "named_no_option": named_no_option,
         "tokens": tokens,
         "seconds": seconds,
     });

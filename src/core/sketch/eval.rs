@@ -48,7 +48,7 @@ pub struct ChoiceTask {
 #[derive(Clone, Debug, PartialEq)]
 pub enum EvalMode {
     /// Greedy free generation of at most `max_tokens`, ending at a newline; the answer is the
-    /// option that appears first in it (none: counted wrong and as unparsed).
+    /// option that appears first in it (none: counted wrong and in `named_no_option`).
     Direct { max_tokens: usize },
     /// The sketch `lead[ANSWER]suffix` with `ANSWER in options`.
     Sketch(SketchDecoder),
