@@ -480,44 +480,74 @@ impl BlockKernel<'_> {
             let v: &[f32; 8] = x[at..at + 8].try_into().expect("8 floats");
             unsafe { _mm256_loadu_ps(v.as_ptr()) }
         };
+        // A block's q[0..32] as four f32x8, its scale and offset.
+        let unpack = |block: &[u8]| -> ([__m256; 4], f32, Option<f32>) {
+            let scale =
+                |at: usize| self.table[u16::from_le_bytes([block[at], block[at + 1]]) as usize];
+            match m.dtype {
+                GgmlType::Q4_1 | GgmlType::Q4_0 => {
+                    let q4_1 = m.dtype == GgmlType::Q4_1;
+                    let bytes = load16(block, if q4_1 { 4 } else { 2 });
+                    let mask = _mm_set1_epi8(15);
+                    let lo = _mm_and_si128(bytes, mask);
+                    let hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
+                    let minus = _mm256_set1_epi32(if q4_1 { 0 } else { 8 });
+                    let f = |v: __m128i| {
+                        _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(v), minus))
+                    };
+                    let q = [
+                        f(lo),
+                        f(_mm_srli_si128(lo, 8)),
+                        f(hi),
+                        f(_mm_srli_si128(hi, 8)),
+                    ];
+                    (q, scale(0), q4_1.then(|| scale(2)))
+                }
+                GgmlType::Q8_0 => {
+                    let (a, c) = (load16(block, 2), load16(block, 18));
+                    let f = |v: __m128i| _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v));
+                    let q = [f(a), f(_mm_srli_si128(a, 8)), f(c), f(_mm_srli_si128(c, 8))];
+                    (q, scale(0), None)
+                }
+                GgmlType::F32 | GgmlType::F16 => {
+                    unreachable!("matmul_dequantised takes these")
+                }
+            }
+        };
+        if t == 1 {
+            // One input row (generation): the accumulators stay in registers.
+            for (i, o) in out.iter_mut().enumerate() {
+                let at = m.start + (first + i) * m.row_bytes;
+                let mut acc = _mm256_setzero_ps();
+                let mut offset = 0f32;
+                for (b, block) in m.bytes[at..at + m.row_bytes]
+                    .chunks_exact(block_bytes)
+                    .enumerate()
+                {
+                    let (q, d, off) = unpack(block);
+                    let mut p = _mm256_setzero_ps();
+                    for (k, qk) in q.iter().enumerate() {
+                        p = _mm256_add_ps(p, _mm256_mul_ps(*qk, loadx(self.x, b * 32 + 8 * k)));
+                    }
+                    acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(d), p));
+                    if let Some(off) = off {
+                        offset += off * self.sums[b];
+                    }
+                }
+                let mut a = [0f32; 8];
+                // SAFETY: `a` is eight writable floats.
+                unsafe { _mm256_storeu_ps(a.as_mut_ptr(), acc) };
+                *o = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7])) + offset;
+            }
+            return;
+        }
         for (i, o) in out.chunks_mut(t).enumerate() {
             let at = m.start + (first + i) * m.row_bytes;
             let row = &m.bytes[at..at + m.row_bytes];
             acc.iter_mut().for_each(|a| *a = _mm256_setzero_ps());
             offsets.iter_mut().for_each(|v| *v = 0.0);
             for (b, block) in row.chunks_exact(block_bytes).enumerate() {
-                let scale =
-                    |at: usize| self.table[u16::from_le_bytes([block[at], block[at + 1]]) as usize];
-                // q[0..32] as four f32x8, the block's scale and offset.
-                let (q, d, off): ([__m256; 4], f32, Option<f32>) = match m.dtype {
-                    GgmlType::Q4_1 | GgmlType::Q4_0 => {
-                        let q4_1 = m.dtype == GgmlType::Q4_1;
-                        let bytes = load16(block, if q4_1 { 4 } else { 2 });
-                        let mask = _mm_set1_epi8(15);
-                        let lo = _mm_and_si128(bytes, mask);
-                        let hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
-                        let minus = _mm256_set1_epi32(if q4_1 { 0 } else { 8 });
-                        let f = |v: __m128i| {
-                            _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(v), minus))
-                        };
-                        let q = [
-                            f(lo),
-                            f(_mm_srli_si128(lo, 8)),
-                            f(hi),
-                            f(_mm_srli_si128(hi, 8)),
-                        ];
-                        (q, scale(0), q4_1.then(|| scale(2)))
-                    }
-                    GgmlType::Q8_0 => {
-                        let (a, c) = (load16(block, 2), load16(block, 18));
-                        let f = |v: __m128i| _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v));
-                        let q = [f(a), f(_mm_srli_si128(a, 8)), f(c), f(_mm_srli_si128(c, 8))];
-                        (q, scale(0), None)
-                    }
-                    GgmlType::F32 | GgmlType::F16 => {
-                        unreachable!("matmul_dequantised takes these")
-                    }
-                };
+                let (q, d, off) = unpack(block);
                 let dv = _mm256_set1_ps(d);
                 for j in 0..t {
                     let base = (j * self.blocks + b) * 32;
