@@ -239,3 +239,42 @@ fn bad_inputs_are_clear_errors() {
     let out = latentlab(&["align", "--x", &x, "--y", &x, "--metric", "bogus"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A `.npy` file whose header declares `shape` over `data_bytes` bytes of data (v1 header).
+fn npy_with_declared_shape(dir: &Dir, name: &str, shape: &str, data_bytes: usize) -> String {
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(vec![0u8; data_bytes]);
+    let path = dir.0.path(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Sizes from a file header are checked before anything is allocated (issue 19): a shape
+/// whose product overflows, or one far larger than the file, is a named error, never a panic
+/// (debug) or a wrapped size (release). The same reader serves ot, steer and align.
+#[test]
+fn npy_headers_that_cannot_fit_the_file_are_refused() {
+    let dir = Dir::new("shape");
+    let overflow = npy_with_declared_shape(
+        &dir,
+        "overflow.npy",
+        "(1099511627776, 1073741824, 65536)",
+        16,
+    );
+    let huge = npy_with_declared_shape(&dir, "huge.npy", "(1000000, 1000)", 64);
+    fails_with(
+        &latentlab(&["align", "--x", &overflow, "--y", Y]),
+        &["--x", "overflow.npy", "overflows"],
+    );
+    fails_with(
+        &latentlab(&["align", "--x", X, "--y", &huge]),
+        &["--y", "huge.npy", "1000000000 elements", "only 64 bytes"],
+    );
+}

@@ -44,11 +44,77 @@ pub fn write_labels(path: &Path, labels: &[i64]) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a header whose shape cannot describe this file, before npyz sees it: npyz
+/// multiplies the dimensions unchecked (a debug build panics on `(2**40, 2**30)`, a release
+/// build wraps and may read a huge shape as an empty array). Every element takes at least
+/// one byte, so the product may not exceed the file's length. Only the `shape` tuple is read
+/// here (a minimal scan, not a parser: anything unusual is left to npyz's own errors).
+fn check_declared_shape(bytes: &[u8], path: &Path, what: &str) -> Result<()> {
+    if bytes.len() < 10 || !bytes.starts_with(b"\x93NUMPY") {
+        return Ok(()); // npyz names the bad magic
+    }
+    let (len, start): (usize, usize) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        _ => return Ok(()),
+    };
+    let Some(header) = bytes.get(start..start.saturating_add(len)) else {
+        bail!(
+            "{what} {} is truncated inside its .npy header",
+            path.display()
+        );
+    };
+    let header = String::from_utf8_lossy(header);
+    let Some(at) = header.find("'shape'") else {
+        return Ok(());
+    };
+    let rest = &header[at..];
+    let (Some(open), Some(close)) = (rest.find('('), rest.find(')')) else {
+        return Ok(());
+    };
+    if close < open {
+        return Ok(());
+    }
+    let mut elements: u64 = 1;
+    let mut dims = Vec::new();
+    for part in rest[open + 1..close]
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let Ok(d) = part.parse::<u64>() else {
+            bail!(
+                "{what} {} declares a shape with {part:?}, not a size",
+                path.display()
+            );
+        };
+        dims.push(d);
+        elements = elements.checked_mul(d).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{what} {} declares shape {dims:?}…, whose number of elements overflows",
+                path.display()
+            )
+        })?;
+    }
+    let data = bytes.len().saturating_sub(start + len) as u64;
+    if elements > data {
+        bail!(
+            "{what} {} declares shape {dims:?} ({elements} elements) but holds only {data} bytes of data",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Reads a 1-D or 2-D array of f32 or f64 (converted to f32) as a matrix; a 1-D array is
 /// one column. Names the file and what was expected on failure.
 pub fn read_matrix(path: &Path, what: &str) -> Result<Matrix> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    check_declared_shape(&bytes, path, what)?;
     let array = npyz::NpyFile::new(&bytes[..])
         .with_context(|| format!("{what} {} is not a .npy file", path.display()))?;
     let shape: Vec<usize> = array.shape().iter().map(|&d| d as usize).collect();
@@ -85,6 +151,7 @@ pub fn read_matrix(path: &Path, what: &str) -> Result<Matrix> {
 pub fn read_labels(path: &Path, what: &str) -> Result<Vec<i64>> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    check_declared_shape(&bytes, path, what)?;
     let array = npyz::NpyFile::new(&bytes[..])
         .with_context(|| format!("{what} {} is not a .npy file", path.display()))?;
     let shape: Vec<u64> = array.shape().to_vec();
