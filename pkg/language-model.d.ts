@@ -18,6 +18,8 @@ export interface LanguageModelLoadOptions {
   signal?: AbortSignal;
   /** Keep the download in the Cache API (default true). */
   cache?: boolean;
+  /** "f32" (default: exact inputs to the quantised products) or "int8" (faster; logits move by hundredths). */
+  activations?: 'f32' | 'int8';
   fetch?: typeof fetch;
 }
 

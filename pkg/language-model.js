@@ -14,7 +14,8 @@ function abortError(signal) {
  * `LanguageModel.load({url, sha256, onProgress, signal, cache, fetch})`, or
  * `LanguageModel.load({entry, baseUrl, ...})` with a `language_models` entry of a manifest
  * (`{name, file, sha256}`). `onProgress({phase, url, loaded, total, cached})`: phase
- * "download" while bytes arrive, then "open" while the GGUF is read.
+ * "download" while bytes arrive, then "open" while the GGUF is read. `activations`:
+ * "f32" (default) or "int8" (faster products on 8-bit inputs, as llama.cpp computes).
  */
 LanguageModel.load = async function load(options = {}) {
   const { entry, baseUrl, onProgress, signal } = options;
@@ -31,6 +32,10 @@ LanguageModel.load = async function load(options = {}) {
   if (sha256 !== undefined && !/^[0-9a-f]{64}$/.test(sha256)) {
     throw new Error(`LanguageModel.load: sha256 is ${JSON.stringify(sha256)}, expected 64 lowercase hex digits`);
   }
+  const activations = options.activations ?? 'f32';
+  if (activations !== 'f32' && activations !== 'int8') {
+    throw new Error(`LanguageModel.load: activations is ${JSON.stringify(activations)}, expected "f32" or "int8"`);
+  }
   if (signal?.aborted) throw abortError(signal);
   const bytes = await fetchChecked(url, {
     ...options,
@@ -40,7 +45,9 @@ LanguageModel.load = async function load(options = {}) {
   if (signal?.aborted) throw abortError(signal);
   onProgress?.({ phase: 'open', url, loaded: bytes.length, total: bytes.length, cached: false });
   // Already checked above: do not hash the bytes a second time inside wasm.
-  return LanguageModel.fromBytes(bytes, null);
+  const model = LanguageModel.fromBytes(bytes, null);
+  model.setActivations(activations);
+  return model;
 };
 
 export { LanguageModel };

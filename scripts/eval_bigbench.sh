@@ -9,12 +9,13 @@ cd "$(dirname "$0")/.."
 out=${1:-.cache/bigbench-eval}
 mkdir -p "$out"
 cargo build --release --bin latentlab
+bin="${CARGO_TARGET_DIR:-target}/release/latentlab"
 for task in date_understanding tracking_shuffled_objects_three; do
   for spec in "rank argmax" "sketch argmax" "sketch beam_var" "direct argmax"; do
     set -- $spec
     file="$out/$task-$1-$2.json"
     [ -s "$file" ] && continue
-    target/release/latentlab sketch eval --task "$task" --mode "$1" --decoder "$2" --threads 1 \
+    "$bin" sketch eval --task "$task" --mode "$1" --decoder "$2" --threads 1 \
       --per-example > "$file.tmp"
     mv "$file.tmp" "$file"
   done

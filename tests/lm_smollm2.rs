@@ -11,7 +11,7 @@ use latentlab::core::lm::{
     LanguageModel, Tokenize, Want,
 };
 use latentlab::encode::BpeTokenizer;
-use latentlab::lm::{GgufModel, Llama};
+use latentlab::lm::{Activations, GgufModel, Llama};
 use serde_json::Value;
 
 const MODEL: &str = "models/smollm2-135m-instruct/model.gguf";
@@ -19,7 +19,17 @@ const SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea3737281
 
 fn model() -> &'static (Llama, BpeTokenizer) {
     static MODEL_ONCE: OnceLock<(Llama, BpeTokenizer)> = OnceLock::new();
-    MODEL_ONCE.get_or_init(|| {
+    MODEL_ONCE.get_or_init(|| open(Activations::F32))
+}
+
+/// The same file with its products on 8-bit inputs (`--activations int8`).
+fn model_int8() -> &'static (Llama, BpeTokenizer) {
+    static MODEL_ONCE: OnceLock<(Llama, BpeTokenizer)> = OnceLock::new();
+    MODEL_ONCE.get_or_init(|| open(Activations::Int8))
+}
+
+fn open(activations: Activations) -> (Llama, BpeTokenizer) {
+    {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(MODEL);
         let bytes = std::fs::read(&path).unwrap_or_else(|e| {
             panic!(
@@ -27,10 +37,11 @@ fn model() -> &'static (Llama, BpeTokenizer) {
                 path.display()
             )
         });
-        let m = GgufModel::from_bytes(bytes, Some(SHA256)).unwrap();
+        let mut m = GgufModel::from_bytes(bytes, Some(SHA256)).unwrap();
+        m.llama.set_activations(activations);
         let tok = BpeTokenizer::from_spec(&m.vocabulary).unwrap();
         (m.llama, tok)
-    })
+    }
 }
 
 fn fixture(name: &str) -> Value {
@@ -50,14 +61,20 @@ fn ids(v: &Value) -> Vec<u32> {
 
 #[test]
 fn greedy_capital_of_france_is_paris() {
-    let (llama, tok) = model();
-    let prompt = tok.encode("The capital of France is").unwrap();
-    let options = GenerateOptions {
-        max_tokens: 4,
-        ..Default::default()
-    };
-    let g = generate(llama, tok, &prompt, &options, |_| ControlFlow::Continue(())).unwrap();
-    assert!(g.text.starts_with(" Paris"), "{:?}", g.text);
+    for (llama, tok) in [model(), model_int8()] {
+        let prompt = tok.encode("The capital of France is").unwrap();
+        let options = GenerateOptions {
+            max_tokens: 4,
+            ..Default::default()
+        };
+        let g = generate(llama, tok, &prompt, &options, |_| ControlFlow::Continue(())).unwrap();
+        assert!(
+            g.text.starts_with(" Paris"),
+            "{:?}: {:?}",
+            llama.activations(),
+            g.text
+        );
+    }
 }
 
 #[test]
@@ -95,9 +112,46 @@ const LOGIT_TOLERANCE: f64 = 1e-3;
 
 #[test]
 fn logits_equal_transformers_on_the_same_file() {
-    let (llama, _) = model();
+    let (worst, checked, disagree) = logit_differences(&model().0, LOGIT_TOLERANCE);
+    eprintln!("largest |logit difference| against transformers: {worst:.2e}");
+    assert!(checked > 0);
+    assert!(disagree.is_empty(), "top-1 differs at {disagree:?}");
+    assert!(worst < LOGIT_TOLERANCE, "largest logit difference {worst}");
+}
+
+/// With 8-bit inputs the products are no longer transformers' up to summation order: each
+/// input is rounded to 1/254 of its block's largest magnitude, through thirty layers, and a
+/// block with one large input (the SwiGLU outputs have such) loses its small ones. Measured on
+/// these fixtures: largest logit difference 2.41 (llama.cpp 0.3.36 on the same file, which
+/// computes this way too, fed one token at a time: 0.97); mean log-likelihood 4.4e-3
+/// nats/token (llama.cpp 7.9e-3). The arithmetic is the same on every platform, so the bounds
+/// (3 logits; 1e-2 nats/token; top-1 only where the reference's top two are 6 apart) are not
+/// about noise: they let the rounding be, and still catch a broken kernel, which costs nats per
+/// token.
+const INT8_LOGIT_TOLERANCE: f64 = 3.0;
+
+#[test]
+fn int8_logits_stay_near_transformers() {
+    let (worst, checked, disagree) = logit_differences(&model_int8().0, INT8_LOGIT_TOLERANCE);
+    eprintln!(
+        "int8: largest |logit difference| against transformers: {worst:.2e}; top-1 differs at {} of {checked}: {disagree:?}",
+        disagree.len()
+    );
+    assert!(checked > 0);
+    assert!(disagree.is_empty(), "top-1 differs at {disagree:?}");
+    assert!(
+        worst < INT8_LOGIT_TOLERANCE,
+        "largest logit difference {worst}"
+    );
+}
+
+/// The largest |difference| over every fixture's top 10, logsumexp and last row; and
+/// where the reference's top two are more than twice `tolerance` apart, how many positions
+/// were compared and those whose top-1 differs.
+fn logit_differences(llama: &Llama, tolerance: f64) -> (f64, usize, Vec<String>) {
     let fx = fixture("logits.json");
     let mut worst = 0f64;
+    let (mut checked, mut disagree) = (0, Vec::new());
     for prompt in fx["prompts"].as_array().unwrap() {
         let ids = ids(&prompt["ids"]);
         let mut state = llama.new_state();
@@ -116,14 +170,11 @@ fn logits_equal_transformers_on_the_same_file() {
             }
             let lse = logsumexp(row);
             worst = worst.max((lse - pos["logsumexp"].as_f64().unwrap()).abs());
-            // Same top-1 wherever the reference's top two are apart by more than the tolerance.
-            if top[0] - top[1] > 2.0 * LOGIT_TOLERANCE {
-                assert_eq!(
-                    latentlab_argmax(row),
-                    top_ids[0],
-                    "prompt {} position {i}",
-                    prompt["k"]
-                );
+            if top[0] - top[1] > 2.0 * tolerance {
+                checked += 1;
+                if latentlab_argmax(row) != top_ids[0] {
+                    disagree.push(format!("prompt {} position {i}", prompt["k"]));
+                }
             }
         }
         // The whole last row.
@@ -138,8 +189,7 @@ fn logits_equal_transformers_on_the_same_file() {
             worst = worst.max((*g as f64 - *w as f64).abs());
         }
     }
-    eprintln!("largest |logit difference| against transformers: {worst:.2e}");
-    assert!(worst < LOGIT_TOLERANCE, "largest logit difference {worst}");
+    (worst, checked, disagree)
 }
 
 fn ids_of(v: &Value) -> Vec<u32> {
@@ -160,8 +210,23 @@ fn logsumexp(row: &[f32]) -> f64 {
 
 #[test]
 fn paragraph_log_likelihood_equals_transformers_within_a_thousandth_of_a_nat() {
-    let (llama, tok) = model();
+    let worst = worst_log_likelihood_difference(model());
+    eprintln!("largest |mean log-likelihood difference|: {worst:.2e} nats/token");
+    assert!(worst < 1e-3, "{worst}");
+}
+
+/// Measured 4.4e-3 nats/token (see `INT8_LOGIT_TOLERANCE`).
+#[test]
+fn int8_paragraph_log_likelihood_stays_within_a_hundredth_of_a_nat() {
+    let worst = worst_log_likelihood_difference(model_int8());
+    eprintln!("int8: largest |mean log-likelihood difference|: {worst:.2e} nats/token");
+    assert!(worst < 1e-2, "{worst}");
+}
+
+/// The largest |mean log-probability per token − transformers'| over the fixture paragraphs.
+fn worst_log_likelihood_difference((llama, tok): &(Llama, BpeTokenizer)) -> f64 {
     let fx = fixture("loglik.json");
+    let mut worst = 0f64;
     for key in ["natural", "shuffled"] {
         let case = &fx[key];
         let ids = ids(&case["ids"]);
@@ -172,19 +237,11 @@ fn paragraph_log_likelihood_equals_transformers_within_a_thousandth_of_a_nat() {
         );
         let score = score_continuation(llama, tok, "", case["text"].as_str().unwrap()).unwrap();
         let want = case["mean_logprob"].as_f64().unwrap();
-        assert!(
-            (score.mean() - want).abs() < 1e-3,
-            "{key}: {} vs {want}",
-            score.mean()
-        );
-        let per: Vec<f64> = case["logprobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap())
-            .collect();
+        worst = worst.max((score.mean() - want).abs());
+        let per = case["logprobs"].as_array().unwrap();
         assert_eq!(score.per_token.len(), per.len());
     }
+    worst
 }
 
 #[test]

@@ -24,7 +24,7 @@ What is measured, for each thread count in --threads (default 1,2), the same for
   - generation: --max-tokens greedy tokens (default 64); the speed is the tokens after the
     first over the time after the first, as the CLI reports it (each of those tokens is one
     single-token forward pass plus an argmax). Both stop early at the model's EOS token.
-latentlab: `BIN lm generate --prompt P --max-tokens 64 --threads N --model FILE` prints one
+latentlab: `BIN lm generate --prompt P --max-tokens 64 --threads N --model FILE --activations A` prints one
   JSON line; prompt tokens/s = prompt_tokens / seconds_to_first_token, generation =
   tokens_per_second. Those are timed inside the CLI, so process start and model load are not
   counted (its timing does include its per-token log-probability and text decoding).
@@ -72,10 +72,10 @@ PROMPT = (
 )
 
 
-def latentlab_unit(binary, model, prompt, max_tokens, threads):
+def latentlab_unit(binary, model, prompt, max_tokens, threads, activations):
     cmd = [
         str(binary), "lm", "generate", "--prompt", prompt, "--max-tokens", str(max_tokens),
-        "--threads", str(threads), "--model", str(model),
+        "--threads", str(threads), "--model", str(model), "--activations", activations,
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -164,7 +164,10 @@ def main():
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--activations", default="f32,int8",
+                   help="latentlab's --activations modes to run, comma-separated (llama.cpp's own is int8)")
     args = p.parse_args()
+    modes = args.activations.split(",")
     threads_list = [int(t) for t in args.threads.split(",")]
     model = args.model.resolve()
 
@@ -193,27 +196,40 @@ def main():
         engine = LlamaEngine(model, threads)
         prompt_ids = engine.tokenize(PROMPT)
         print(f"threads={threads}: warm-up", file=sys.stderr, flush=True)
-        latentlab_unit(args.latentlab, model, PROMPT, args.max_tokens, threads)
+        for mode in modes:
+            latentlab_unit(args.latentlab, model, PROMPT, args.max_tokens, threads, mode)
         engine.unit(prompt_ids, args.max_tokens)
-        runs = {"latentlab": [], "llama_cpp": []}
+        names = {mode: "latentlab" if mode == "f32" else f"latentlab_{mode}" for mode in modes}
+        runs = {"llama_cpp": [], **{name: [] for name in names.values()}}
         for r in range(args.rounds):
-            a = latentlab_unit(args.latentlab, model, PROMPT, args.max_tokens, threads)
-            runs["latentlab"].append(a)
+            for mode, name in names.items():
+                a = latentlab_unit(args.latentlab, model, PROMPT, args.max_tokens, threads, mode)
+                runs[name].append(a)
             b = engine.unit(prompt_ids, args.max_tokens)
             runs["llama_cpp"].append(b)
-            print(
-                f"threads={threads} round {r + 1}/{args.rounds}: "
-                f"prompt {a['prompt_tps']:.1f} vs {b['prompt_tps']:.1f} tok/s, "
-                f"gen {a['gen_tps']:.1f} vs {b['gen_tps']:.1f} tok/s (latentlab vs llama.cpp)",
-                file=sys.stderr, flush=True,
-            )
-        la, lc = runs["latentlab"][-1], runs["llama_cpp"][-1]
+            for mode, name in names.items():
+                a = runs[name][-1]
+                print(
+                    f"threads={threads} round {r + 1}/{args.rounds}: "
+                    f"prompt {a['prompt_tps']:.1f} vs {b['prompt_tps']:.1f} tok/s, "
+                    f"gen {a['gen_tps']:.1f} vs {b['gen_tps']:.1f} tok/s "
+                    f"(latentlab --activations {mode} vs llama.cpp)",
+                    file=sys.stderr, flush=True,
+                )
+        lc = runs["llama_cpp"][-1]
         entry = {
-            "latentlab": {
-                "prompt_tokens": la["prompt_tokens"], "generated": la["generated"],
-                "prompt_tps": spread(runs["latentlab"], "prompt_tps"),
-                "gen_tps": spread(runs["latentlab"], "gen_tps"),
-            },
+            name: {
+                "activations": mode,
+                "prompt_tokens": runs[name][-1]["prompt_tokens"],
+                "generated": runs[name][-1]["generated"],
+                "prompt_tps": spread(runs[name], "prompt_tps"),
+                "gen_tps": spread(runs[name], "gen_tps"),
+                "greedy_tokens_agree": common_prefix(runs[name][-1]["tokens"], lc["tokens"]),
+                "text": runs[name][-1]["text"],
+            }
+            for mode, name in names.items()
+        }
+        entry.update({
             "llama_cpp": {
                 "prompt_tokens": lc["prompt_tokens"], "generated": lc["generated"],
                 "prompt_tps": spread(runs["llama_cpp"], "prompt_tps"),
@@ -221,16 +237,15 @@ def main():
                 "perf_prompt_tps": spread(runs["llama_cpp"], "perf_prompt_tps"),
                 "perf_gen_tps": spread(runs["llama_cpp"], "perf_gen_tps"),
                 "perf_counts_last": lc["perf_counts"],
+                "text": lc["text"],
             },
-            "greedy_tokens_agree": common_prefix(la["tokens"], lc["tokens"]),
-            "text_latentlab": la["text"],
-            "text_llama_cpp": lc["text"],
-        }
+        })
         # Time per token, latentlab over llama.cpp, at each engine's best: above 1 means slower.
-        for kind in ("prompt_tps", "gen_tps"):
-            best_a = entry["latentlab"][kind]["best"]
-            best_b = entry["llama_cpp"][kind]["best"]
-            entry[f"ratio_time_per_token_{kind.split('_')[0]}"] = best_b / best_a if best_a else None
+        for name in names.values():
+            for kind in ("prompt_tps", "gen_tps"):
+                best_a = entry[name][kind]["best"]
+                best_b = entry["llama_cpp"][kind]["best"]
+                entry[name][f"ratio_time_per_token_{kind.split('_')[0]}"] = best_b / best_a if best_a else None
         summary["threads"][str(threads)] = entry
         del engine
 

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use super::gguf::Gguf;
-use super::quant::{dequantize, dot, GgmlType, QMatrix};
+use super::quant::{dequantize, dot, Activations, GgmlType, QMatrix};
 use super::LmRuntimeError as E;
 use crate::core::lm::{LanguageModel, LmError, Logits, Want};
 use crate::core::par::for_each_chunk_mut;
@@ -56,6 +56,7 @@ pub struct Llama {
     layers: Vec<Layer>,
     /// base^(-2i/d) for each rotated pair, computed once in f64.
     inv_freq: Vec<f64>,
+    activations: Activations,
 }
 
 #[derive(Clone)]
@@ -232,7 +233,25 @@ impl Llama {
             output,
             layers,
             inv_freq,
+            activations: Activations::default(),
         })
+    }
+
+    /// Chooses how the products with quantised weights treat their inputs (for every
+    /// position: prompt, scoring and generation alike, so one model gives one answer).
+    pub fn set_activations(&mut self, activations: Activations) {
+        self.activations = activations;
+    }
+
+    pub fn activations(&self) -> Activations {
+        self.activations
+    }
+
+    fn product(&self, w: &QMatrix, x: &[f32], out: &mut [f32]) {
+        match self.activations {
+            Activations::F32 => w.matmul(x, out),
+            Activations::Int8 => w.matmul_int8(x, out),
+        }
     }
 
     fn rms_norm(&self, x: &[f32], weight: &[f32], out: &mut [f32]) {
@@ -285,22 +304,22 @@ impl Llama {
         let (mut g, mut u) = (vec![0f32; t * c.ffn], vec![0f32; t * c.ffn]);
         for (l, layer) in self.layers.iter().enumerate() {
             self.rms_norm(&x, &layer.attn_norm, &mut h);
-            layer.q.matmul(&h, &mut q);
-            layer.k.matmul(&h, &mut k);
-            layer.v.matmul(&h, &mut v);
+            self.product(&layer.q, &h, &mut q);
+            self.product(&layer.k, &h, &mut k);
+            self.product(&layer.v, &h, &mut v);
             self.rope(&mut q, c.heads, first);
             self.rope(&mut k, c.kv_heads, first);
             cache.write(l, first, &k, &v, kv_dim);
             self.attend(cache, l, first, &q, &mut attn);
-            layer.o.matmul(&attn, &mut proj);
+            self.product(&layer.o, &attn, &mut proj);
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
             self.rms_norm(&x, &layer.ffn_norm, &mut h);
-            layer.gate.matmul(&h, &mut g);
-            layer.up.matmul(&h, &mut u);
+            self.product(&layer.gate, &h, &mut g);
+            self.product(&layer.up, &h, &mut u);
             for (gv, uv) in g.iter_mut().zip(&u) {
                 *gv = *gv / (1.0 + libm::expf(-*gv)) * uv;
             }
-            layer.down.matmul(&g, &mut proj);
+            self.product(&layer.down, &g, &mut proj);
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
         }
         cache.len += t;
@@ -429,7 +448,7 @@ impl LanguageModel for Llama {
                 Want::Last => continue,
             };
             let mut logits = vec![0f32; rows.len() / d * vocab];
-            self.output.matmul(rows, &mut logits);
+            self.product(&self.output, rows, &mut logits);
             data.extend(logits);
         }
         Ok(Logits { vocab, data })

@@ -7,6 +7,7 @@
 //! [`crate::core::lm::LanguageModel`], which [`Llama`] implements.
 
 mod gguf;
+mod int8;
 mod llama;
 pub mod quant;
 pub mod testing;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 
 pub use gguf::{Gguf, GgufWriter, MetaValue, TensorInfo};
 pub use llama::{KvCache, Llama, LlamaConfig};
-pub use quant::GgmlType;
+pub use quant::{Activations, GgmlType};
 
 use crate::core::lm::VocabularySpec;
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use half::f16;
 
+use super::int8::{Int8Kernel, Int8Rows};
 use crate::core::par::for_each_chunk_mut;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,6 +204,17 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]))
 }
 
+/// How products with quantised weights treat their f32 inputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Activations {
+    /// Kept in f32 (`QMatrix::matmul`): the result `transformers` is compared with at 1e-3.
+    #[default]
+    F32,
+    /// Rounded to 8 bits per 32-element block, integer block products
+    /// (`QMatrix::matmul_int8`), as llama.cpp computes.
+    Int8,
+}
+
 /// A 2-D weight `rows × cols` (ggml: dims `[cols, rows]`), stored as the file has it.
 #[derive(Clone)]
 pub struct QMatrix {
@@ -237,6 +249,12 @@ impl QMatrix {
             start,
             row_bytes,
         }
+    }
+
+    /// Row `r`'s bytes as the file stores them.
+    pub(crate) fn row_bytes_of(&self, r: usize) -> &[u8] {
+        let at = self.start + r * self.row_bytes;
+        &self.bytes[at..at + self.row_bytes]
     }
 
     pub fn row_into(&self, r: usize, out: &mut [f32]) {
@@ -285,6 +303,38 @@ impl QMatrix {
         }
     }
 
+    /// `matmul` with the inputs rounded to 8 bits per block and integer block products
+    /// (`super::int8`): faster, and further from the f32 result. F32 and F16 weights take the
+    /// f32 path.
+    pub fn matmul_int8(&self, x: &[f32], out: &mut [f32]) {
+        let t = x.len() / self.cols;
+        debug_assert_eq!(out.len(), t * self.rows);
+        if matches!(self.dtype, GgmlType::F32 | GgmlType::F16) {
+            return self.matmul_dequantised(x, t, out);
+        }
+        let xq = Int8Rows::quantize(x, self.cols);
+        let kernel = Int8Kernel {
+            m: self,
+            table: f16_table(),
+            x: &xq,
+        };
+        if t == 1 {
+            for_each_chunk_mut(out, ROWS_PER_TASK, |chunk, out| {
+                kernel.rows(chunk * ROWS_PER_TASK, out)
+            });
+            return;
+        }
+        let mut by_row = vec![0f32; t * self.rows];
+        for_each_chunk_mut(&mut by_row, ROWS_PER_TASK * t, |chunk, out| {
+            kernel.rows(chunk * ROWS_PER_TASK, out)
+        });
+        for r in 0..self.rows {
+            for j in 0..t {
+                out[j * self.rows + r] = by_row[r * t + j];
+            }
+        }
+    }
+
     /// F32 and F16 weights (norms and small test models): the row dequantised, then `dot`.
     fn matmul_dequantised(&self, x: &[f32], t: usize, out: &mut [f32]) {
         let mut by_row = vec![0f32; t * self.rows];
@@ -308,7 +358,7 @@ impl QMatrix {
 /// f16 bits → f32 for all 65,536 patterns, built once: every block scale goes through it.
 /// (`half`'s conversion asks the CPU for F16C on each call, which profiled at a tenth of
 /// generation time; the table is 256 KiB and stays in cache.)
-fn f16_table() -> &'static [f32] {
+pub(crate) fn f16_table() -> &'static [f32] {
     static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| (0..=u16::MAX).map(|b| f16::from_bits(b).to_f32()).collect())
 }

@@ -85,6 +85,30 @@ test('SmolLM2 in wasm: greedy Paris, and the paragraph scored as transformers do
   assert.ok(Math.abs(s.mean_logprob - fx.natural.mean_logprob) < 1e-3, `${s.mean_logprob} vs ${fx.natural.mean_logprob}`);
 });
 
+test('int8 activations: wasm (simd128) and the native CLI (AVX2) give the same bits', () => {
+  const manifest = JSON.parse(readFileSync(join(root, 'models/manifest.json'), 'utf8'));
+  const real = join(root, 'models/smollm2-135m-instruct/model.gguf');
+  const dir = mkdtempSync(join(tmpdir(), 'latentlab-int8-'));
+  const tiny = join(dir, 'tiny-random.gguf');
+  writeFileSync(tiny, tinyRandomLlamaGguf(5));
+  // The tiny model's rows are 2–3 blocks (the kernels' tails), SmolLM2's 18 and 48 (groups of four).
+  for (const [file, sha256] of [[tiny, null], [real, manifest.language_models[0].sha256]]) {
+    const model = LanguageModel.fromBytes(readFileSync(file), sha256);
+    assert.equal(model.activations, 'f32');
+    model.setActivations('int8');
+    assert.equal(model.activations, 'int8');
+    const g = model.generate('The capital of France is', { maxTokens: 6 });
+    const run = spawnSync(cli, ['lm', 'generate', '--model', file, '--prompt', 'The capital of France is',
+      '--max-tokens', '6', '--activations', 'int8'], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    const native = JSON.parse(run.stdout);
+    assert.deepEqual(g.tokens, native.tokens);
+    assert.deepEqual(g.logprobs, native.logprobs, `${file}: int8 log-probabilities are bit-identical`);
+    if (file === real) assert.ok(g.text.startsWith(' Paris'), g.text);
+    assert.throws(() => model.setActivations('int4'), (e) => e instanceof Error && /activations is "int4"/.test(e.message));
+  }
+});
+
 test('sketches in wasm give the native CLI\'s values and log-probabilities', () => {
   const bytes = tinyRandomLlamaGguf(3);
   const model = LanguageModel.fromBytes(bytes);
@@ -166,6 +190,11 @@ test('LanguageModel.load: progress, sha256, abort and bad options', async () => 
     },
   });
   assert.equal(fromEntry.vocabSize, model.vocabSize);
+  assert.equal(model.activations, 'f32');
+  const fast = await LanguageModel.load({ url: 'http://models.invalid/tiny.gguf', fetch: served(bytes), cache: false, activations: 'int8' });
+  assert.equal(fast.activations, 'int8');
+  await assert.rejects(LanguageModel.load({ url: 'http://x.invalid/a.gguf', fetch: served(bytes), activations: 'fp8' }),
+    /activations is "fp8", expected "f32" or "int8"/);
   await assert.rejects(LanguageModel.load({ url: 'http://x.invalid/a.gguf', sha256: 'ab'.repeat(32), fetch: served(bytes) }),
     /sha256 is [0-9a-f]{64}, expected abab/);
   await assert.rejects(LanguageModel.load({ url: 'http://x.invalid/a.gguf', sha256: 'ABC', fetch: served(bytes) }), /64 lowercase hex/);
