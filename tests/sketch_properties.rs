@@ -138,3 +138,34 @@ fn every_value_satisfies_its_constraints() {
     }
     assert_eq!(checked, 120);
 }
+
+/// A template without holes is its text, scored, with every decoder (`var` indexed past the
+/// last part before: a trap in wasm, found by tests/js/facade-fuzz.test.mjs).
+#[test]
+fn a_sketch_of_text_alone_is_that_text_with_every_decoder() {
+    let (model, tok) = tiny();
+    let sketch = Sketch::parse("K`9(\"*hU then the cat").unwrap();
+    let mut logprobs = Vec::new();
+    for decoder in [
+        SketchDecoder::Argmax,
+        SketchDecoder::Sample {
+            temperature: 1.0,
+            seed: 4,
+        },
+        SketchDecoder::Beam { n: 2 },
+        SketchDecoder::Var { b: 1, n: 2 },
+        SketchDecoder::BeamVar { n: 2, alpha: 0.7 },
+    ] {
+        let r = run_sketch(&model, &tok, &sketch, &decoder)
+            .unwrap_or_else(|e| panic!("{decoder:?}: {e}"));
+        assert_eq!(r.text, "K`9(\"*hU then the cat", "{decoder:?}");
+        assert!(
+            r.values.is_empty() && r.tokens_generated == 0,
+            "{decoder:?}"
+        );
+        assert_eq!(r.generated_logprob, 0.0, "{decoder:?}");
+        logprobs.push(r.logprob);
+    }
+    // Nothing to choose: every decoder scores the same text the same.
+    assert!(logprobs.windows(2).all(|w| w[0] == w[1]), "{logprobs:?}");
+}

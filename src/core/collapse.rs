@@ -40,6 +40,8 @@ pub enum CollapseError {
     TooFewRows { t: usize, d: usize },
     #[error("XᵀX is singular in run {run}: the design has rank below d (raise t)")]
     Singular { run: usize },
+    #[error(transparent)]
+    Size(#[from] crate::core::budget::SizeError),
 }
 
 /// The simulation's parameters.
@@ -104,7 +106,7 @@ fn check(options: &CollapseOptions) -> Result<(), CollapseError> {
             expected: "a finite number ≥ 0".into(),
         });
     }
-    if options.t <= options.d + 1 {
+    if options.t <= options.d.saturating_add(1) {
         return Err(CollapseError::TooFewRows {
             t: options.t,
             d: options.d,
@@ -118,6 +120,20 @@ fn check(options: &CollapseOptions) -> Result<(), CollapseError> {
             expected: "t × d ≤ 2^24, rounds ≤ 10,000, runs ≤ 100,000".into(),
         });
     }
+    // What one run holds at once: the design, its Gram matrix and the fresh test points.
+    let (d, t, test) = (
+        ("d", options.d),
+        ("t", options.t),
+        ("test_points", options.test_points),
+    );
+    crate::core::budget::check_together(
+        "the collapse simulation",
+        &[
+            ("design", &[t, d], 8),
+            ("gram", &[d, d], 8),
+            ("test points", &[test, d], 8),
+        ],
+    )?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! Nothing here knows wasm-bindgen, wgpu or tract; the facades convert at their edge.
 
 pub mod align;
+pub mod budget;
 pub mod collapse;
 pub mod lm;
 pub mod matrix;

@@ -212,6 +212,12 @@ pub fn evaluate_retrieval(
             got: queries.cols,
         });
     }
+    // Vectors of no values: nothing to rank (and their row count is unchecked by their data).
+    if queries.cols == 0 {
+        return Err(SearchError::Empty {
+            what: "embeddings (dimension 0)".into(),
+        });
+    }
     let q = normalized(queries.clone(), "query")?;
     let t = normalized(targets.clone(), "target")?;
     let ranks: Vec<usize> = (0..q.rows)

@@ -6,7 +6,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::{backend_option, forget_webgpu, js_error, to_js, webgpu, Options};
+use super::{backend_option, forget_webgpu, js_error, size_arg, to_js, webgpu, Options};
 use crate::core::align::{
     align_many, align_many_with, check_k, nearest_neighbors, neighbour_inputs, normalize_rows,
     searches_neighbours, validate, AlignError, AlignOptions, Alignment, Knn, Metric, Prepare,
@@ -101,13 +101,18 @@ fn score_rows(scores: Vec<Alignment>, backend: &str) -> Vec<serde_json::Value> {
 #[wasm_bindgen(js_name = alignRepresentations, unchecked_return_type = "AlignScore[]")]
 pub fn align_representations(
     x: &[f32],
-    n: usize,
-    dx: usize,
+    n: f64,
+    dx: f64,
     y: &[f32],
-    dy: usize,
+    dy: f64,
     #[wasm_bindgen(unchecked_param_type = "AlignOptions")] options: JsValue,
 ) -> Result<JsValue, JsError> {
     let (metrics, opts, _) = parse_options(options, ALIGN_KEYS, "alignRepresentations options")?;
+    let (n, dx, dy) = (
+        size_arg(n, "n", 0)?,
+        size_arg(dx, "dx", 1)?,
+        size_arg(dy, "dy", 1)?,
+    );
     let x = matrix(x, n, dx, "x")?;
     let y = matrix(y, n, dy, "y")?;
     let scores = align_many(&x, &y, &metrics, &opts).map_err(js_error)?;
@@ -172,10 +177,10 @@ async fn gpu_tables(
 )]
 pub async fn align_representations_async(
     x: Vec<f32>,
-    n: usize,
-    dx: usize,
+    n: f64,
+    dx: f64,
     y: Vec<f32>,
-    dy: usize,
+    dy: f64,
     #[wasm_bindgen(
         unchecked_param_type = "AlignOptions & { backend?: \"auto\" | \"gpu\" | \"cpu\" }"
     )]
@@ -185,6 +190,11 @@ pub async fn align_representations_async(
     let (metrics, opts, options) =
         parse_options(options, &keys, "alignRepresentationsAsync options")?;
     let backend = backend_option(&options)?;
+    let (n, dx, dy) = (
+        size_arg(n, "n", 0)?,
+        size_arg(dx, "dx", 1)?,
+        size_arg(dy, "dy", 1)?,
+    );
     let x = matrix(&x, n, dx, "x")?;
     let y = matrix(&y, n, dy, "y")?;
     let mut fallback = None;
@@ -231,12 +241,12 @@ pub async fn align_representations_async(
 /// The k nearest neighbours of every row by cosine similarity (self excluded, ties to the
 /// lower row): an n × k row-major `Uint32Array`.
 #[wasm_bindgen(js_name = nearestNeighbors)]
-pub fn nearest_neighbors_js(
-    x: &[f32],
-    n: usize,
-    dim: usize,
-    k: usize,
-) -> Result<Vec<u32>, JsError> {
+pub fn nearest_neighbors_js(x: &[f32], n: f64, dim: f64, k: f64) -> Result<Vec<u32>, JsError> {
+    let (n, dim, k) = (
+        size_arg(n, "n", 0)?,
+        size_arg(dim, "dim", 1)?,
+        size_arg(k, "k", 0)?,
+    );
     let mut x = matrix(x, n, dim, "x")?;
     validate(&x, "x").map_err(js_error)?;
     normalize_rows(&mut x);

@@ -4,7 +4,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::{js_error, to_js, Options};
+use super::{js_error, size_arg, to_js, Options};
 use crate::core::collapse::{gaussian_resampling, simulate, CollapseOptions};
 use crate::core::matrix::Matrix;
 
@@ -53,8 +53,8 @@ pub fn simulate_collapse(
 #[wasm_bindgen(js_name = resampleGaussian, unchecked_return_type = "ResamplingResult")]
 pub fn resample_gaussian(
     x: &[f32],
-    n: usize,
-    dim: usize,
+    n: f64,
+    dim: f64,
     #[wasm_bindgen(
         unchecked_param_type = "{ generations?: number; runs?: number; seed?: number }"
     )]
@@ -65,6 +65,7 @@ pub fn resample_gaussian(
         &["generations", "runs", "seed"],
         "resampleGaussian options",
     )?;
+    let (n, dim) = (size_arg(n, "n", 0)?, size_arg(dim, "dim", 1)?);
     let x = Matrix::new(n, dim, x.to_vec(), "x").map_err(js_error)?;
     let result = gaussian_resampling(
         &x,

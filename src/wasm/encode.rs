@@ -7,7 +7,7 @@
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::{js_error, to_js};
+use super::{js_error, size_arg, to_js};
 use crate::core::matrix::Matrix;
 use crate::core::search::{evaluate_retrieval, fuse, Index};
 use crate::encode::{
@@ -226,7 +226,8 @@ impl JsIndex {
     }
 
     /// Adds `rows` vectors of `cols` values; returns the index of the first one.
-    pub fn add(&mut self, data: &[f32], rows: usize, cols: usize) -> Result<usize, JsError> {
+    pub fn add(&mut self, data: &[f32], rows: f64, cols: f64) -> Result<usize, JsError> {
+        let (rows, cols) = (size_arg(rows, "rows", 0)?, size_arg(cols, "cols", 1)?);
         let m = matrix_from_js(data, rows, cols, "added embeddings")?;
         self.inner.add(m).map_err(js_error)
     }
@@ -238,7 +239,8 @@ impl JsIndex {
 
     /// The k most similar items, best first.
     #[wasm_bindgen(unchecked_return_type = "SearchHit[]")]
-    pub fn search(&self, query: &[f32], k: usize) -> Result<JsValue, JsError> {
+    pub fn search(&self, query: &[f32], k: f64) -> Result<JsValue, JsError> {
+        let k = size_arg(k, "k", 0)?;
         to_js(&self.inner.search(query, k).map_err(js_error)?)
     }
 
@@ -281,9 +283,10 @@ impl JsFusionModel {
         &self,
         image: &[f32],
         text: &[f32],
-        rows: usize,
-        cols: usize,
+        rows: f64,
+        cols: f64,
     ) -> Result<JsValue, JsError> {
+        let (rows, cols) = (size_arg(rows, "rows", 0)?, size_arg(cols, "cols", 1)?);
         let image = matrix_from_js(image, rows, cols, "image embeddings")?;
         let text = matrix_from_js(text, rows, cols, "text embeddings")?;
         matrix_to_js(&self.inner.fuse(&image, &text).map_err(js_error)?)
@@ -295,9 +298,10 @@ impl JsFusionModel {
 pub fn evaluate_retrieval_js(
     queries: &[f32],
     targets: &[f32],
-    rows: usize,
-    cols: usize,
+    rows: f64,
+    cols: f64,
 ) -> Result<JsValue, JsError> {
+    let (rows, cols) = (size_arg(rows, "rows", 0)?, size_arg(cols, "cols", 1)?);
     let q = matrix_from_js(queries, rows, cols, "queries")?;
     let t = matrix_from_js(targets, rows, cols, "targets")?;
     to_js(&evaluate_retrieval(&q, &t).map_err(js_error)?)

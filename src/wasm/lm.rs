@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use super::{js_error, to_js, Options};
+use super::{js_error, size_arg, to_js, Options};
 use crate::core::lm::{
     chat_user_prompt, generate, score_continuation, Decoder, GenerateOptions, SamplingOptions,
     Tokenize,
@@ -382,9 +382,10 @@ impl LanguageModel {
     pub fn evaluate_choice(
         &self,
         task: &JsChoiceTask,
-        index: usize,
+        index: f64,
         #[wasm_bindgen(unchecked_param_type = "ChoiceOptions")] options: JsValue,
     ) -> Result<JsValue, JsError> {
+        let index = size_arg(index, "index", 0)?;
         let o = Options::optional(options, CHOICE_KEYS, "choice options")?;
         let mode = match o.get::<String>("mode")?.as_deref() {
             Some("direct") => {
@@ -505,7 +506,8 @@ impl JsChoiceTask {
     }
 
     #[wasm_bindgen(unchecked_return_type = "ChoiceExample")]
-    pub fn example(&self, index: usize) -> Result<JsValue, JsError> {
+    pub fn example(&self, index: f64) -> Result<JsValue, JsError> {
+        let index = size_arg(index, "index", 0)?;
         let e = self.task.examples.get(index).ok_or_else(|| {
             JsError::new(&format!(
                 "example {index}: the task has {} examples",
@@ -521,7 +523,8 @@ impl JsChoiceTask {
 
 /// The 95% Wilson score interval `[low, high]` for `correct` of `n`.
 #[wasm_bindgen(js_name = wilsonInterval)]
-pub fn wilson_interval(correct: usize, n: usize) -> Result<Vec<f64>, JsError> {
+pub fn wilson_interval(correct: f64, n: f64) -> Result<Vec<f64>, JsError> {
+    let (correct, n) = (size_arg(correct, "correct", 0)?, size_arg(n, "n", 0)?);
     if correct > n {
         return Err(JsError::new(&format!(
             "correct is {correct}: more than n = {n}"

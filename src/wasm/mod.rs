@@ -54,6 +54,45 @@ pub(crate) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
         .map_err(|e| JsError::new(&format!("could not convert the result: {e}")))
 }
 
+/// A count or dimension from JavaScript. Taken as f64, because wasm-bindgen turns a JS
+/// number into `usize` modulo 2^32 (−1 became 4,294,967,295 items and trapped the module on
+/// the allocation): here it must be a whole number from `min` to 2^32 − 1, or the error names it.
+pub(crate) fn size_arg(value: f64, name: &str, min: usize) -> Result<usize, JsError> {
+    if !(value.is_finite()
+        && value.fract() == 0.0
+        && value >= min as f64
+        && value <= u32::MAX as f64)
+    {
+        return Err(JsError::new(&format!(
+            "{name} is {value}: expected a whole number from {min} to {}",
+            u32::MAX
+        )));
+    }
+    Ok(value as usize)
+}
+
+/// Checks that `len` values are exactly `dims` multiplied (checked: a product that overflows is
+/// an error too), naming `what` and the dimensions.
+pub(crate) fn check_shape(len: usize, dims: &[(&str, usize)], what: &str) -> Result<(), JsError> {
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |acc, &(_, d)| acc.checked_mul(d));
+    let named = dims
+        .iter()
+        .map(|(n, d)| format!("{n} {d}"))
+        .collect::<Vec<_>>()
+        .join(" × ");
+    match expected {
+        Some(e) if e == len => Ok(()),
+        Some(e) => Err(JsError::new(&format!(
+            "`{what}` has {len} values, expected {e} ({named})"
+        ))),
+        None => Err(JsError::new(&format!(
+            "`{what}`: {named} overflows; it has {len} values"
+        ))),
+    }
+}
+
 pub(crate) fn js_error(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
@@ -65,9 +104,14 @@ pub(crate) fn reject_unknown_keys(
     known: &[&str],
     what: &str,
 ) -> Result<(), JsError> {
-    let Some(object) = value.dyn_ref::<js_sys::Object>() else {
-        return Err(JsError::new(&format!("{what} must be an object")));
-    };
+    // Any object but an array: `instanceof Object` (dyn_ref) would refuse one made by
+    // `Object.create(null)`, as the facade's fuzzing found.
+    if !value.is_object() || js_sys::Array::is_array(value) || value.is_function() {
+        return Err(JsError::new(&format!(
+            "{what} must be an object with named keys"
+        )));
+    }
+    let object = value.unchecked_ref::<js_sys::Object>();
     for key in js_sys::Object::keys(object).iter() {
         let key = key.as_string().unwrap_or_default();
         if !known.contains(&key.as_str()) {
@@ -78,6 +122,21 @@ pub(crate) fn reject_unknown_keys(
         }
     }
     Ok(())
+}
+
+/// The memory budget in bytes: no allocation sized by input (`n × m`, `n^k`, counts in
+/// options) may be larger; a call that would need more fails with an error naming the sizes
+/// instead of aborting the module. Default 1 GiB.
+#[wasm_bindgen(js_name = memoryBudget)]
+pub fn memory_budget() -> f64 {
+    crate::core::budget::memory_budget() as f64
+}
+
+/// Sets the memory budget (bytes, at least 1 MiB).
+#[wasm_bindgen(js_name = setMemoryBudget)]
+pub fn set_memory_budget(bytes: f64) -> Result<(), JsError> {
+    let bytes = size_arg(bytes, "bytes", 0)?;
+    crate::core::budget::set_memory_budget(bytes).map_err(js_error)
 }
 
 /// The crate's version, which the npm package's version equals.

@@ -12,7 +12,9 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::{backend_option, f32_array, forget_webgpu, set, to_js, webgpu, Options, WebGpu};
+use super::{
+    backend_option, f32_array, forget_webgpu, set, size_arg, to_js, webgpu, Options, WebGpu,
+};
 use crate::core::ot::{
     self, CostFn, Epsilon, Geometry, MultiSinkhornOptions, OtError, Points, SinkhornOptions,
 };
@@ -308,18 +310,28 @@ fn sinkhorn_result(
     Ok(result)
 }
 
+/// The sizes of two point clouds from JavaScript, checked as numbers.
+fn cloud_sizes(n: f64, m: f64, dim: f64) -> Result<(usize, usize, usize), JsError> {
+    Ok((
+        size_arg(n, "n", 0)?,
+        size_arg(m, "m", 0)?,
+        size_arg(dim, "dim", 1)?,
+    ))
+}
+
 /// Entropic OT between `x` (`n × dim`, row-major) and `y` (`m × dim`): log-domain
 /// Sinkhorn as OTT-JAX, balanced or unbalanced. Weights default to uniform.
 #[wasm_bindgen(unchecked_return_type = "SinkhornResult")]
 pub fn sinkhorn(
     x: &[f32],
-    n: usize,
+    n: f64,
     y: &[f32],
-    m: usize,
-    dim: usize,
+    m: f64,
+    dim: f64,
     #[wasm_bindgen(unchecked_param_type = "SinkhornOptions")] options: JsValue,
 ) -> Result<JsValue, JsError> {
     let options = Options::required(options, SINKHORN_KEYS, "sinkhorn options", EPSILON_HINT)?;
+    let (n, m, dim) = cloud_sizes(n, m, dim)?;
     let geom = Geometry::PointClouds {
         x: Points::new(x, n, dim),
         y: Points::new(y, m, dim),
@@ -335,10 +347,10 @@ pub fn sinkhorn(
 #[wasm_bindgen(js_name = sinkhornAsync, unchecked_return_type = "Promise<SinkhornResult & OtBackendReport>")]
 pub async fn sinkhorn_async(
     x: Vec<f32>,
-    n: usize,
+    n: f64,
     y: Vec<f32>,
-    m: usize,
-    dim: usize,
+    m: f64,
+    dim: f64,
     #[wasm_bindgen(unchecked_param_type = "SinkhornOptions & { backend?: OtBackend }")]
     options: JsValue,
 ) -> Result<JsValue, JsError> {
@@ -346,6 +358,7 @@ pub async fn sinkhorn_async(
     let keys: Vec<&str> = SINKHORN_KEYS.iter().copied().chain(["backend"]).collect();
     let options = Options::required(options, &keys, "sinkhornAsync options", EPSILON_HINT)?;
     let backend = backend_option(&options)?;
+    let (n, m, dim) = cloud_sizes(n, m, dim)?;
     let geom = Geometry::PointClouds {
         x: Points::new(&x, n, dim),
         y: Points::new(&y, m, dim),
@@ -373,8 +386,8 @@ pub async fn sinkhorn_async(
 #[wasm_bindgen(js_name = sinkhornCost, unchecked_return_type = "SinkhornResult")]
 pub fn sinkhorn_cost(
     cost: &[f32],
-    n: usize,
-    m: usize,
+    n: f64,
+    m: f64,
     #[wasm_bindgen(unchecked_param_type = "Omit<SinkhornOptions, \"costFn\">")] options: JsValue,
 ) -> Result<JsValue, JsError> {
     let options = Options::required(
@@ -383,6 +396,7 @@ pub fn sinkhorn_cost(
         "sinkhornCost options",
         EPSILON_HINT,
     )?;
+    let (n, m) = (size_arg(n, "n", 0)?, size_arg(m, "m", 0)?);
     let geom = Geometry::CostMatrix { cost, n, m };
     run_sinkhorn(&geom, n, m, &options)
 }
@@ -425,9 +439,10 @@ impl MultiCall {
 fn multi_call(
     clouds: &JsValue,
     sizes: JsValue,
-    dim: usize,
+    dim: f64,
     options: &Options,
 ) -> Result<MultiCall, JsError> {
+    let dim = size_arg(dim, "dim", 1)?;
     let data = arrays_from_js(clouds, "clouds")?;
     let sizes: Vec<usize> = serde_wasm_bindgen::from_value(sizes).map_err(|e| {
         JsError::new(&format!(
@@ -474,7 +489,7 @@ fn multi_result(out: &ot::MultiSinkhornOutput, backend: &'static str) -> Result<
 pub fn multi_sinkhorn(
     #[wasm_bindgen(unchecked_param_type = "Float32Array[]")] clouds: JsValue,
     #[wasm_bindgen(unchecked_param_type = "number[]")] sizes: JsValue,
-    dim: usize,
+    dim: f64,
     #[wasm_bindgen(unchecked_param_type = "MultiSinkhornOptions")] options: JsValue,
 ) -> Result<JsValue, JsError> {
     let options = Options::required(options, MULTI_KEYS, "multiSinkhorn options", EPSILON_HINT)?;
@@ -493,7 +508,7 @@ pub fn multi_sinkhorn(
 pub async fn multi_sinkhorn_async(
     #[wasm_bindgen(unchecked_param_type = "Float32Array[]")] clouds: JsValue,
     #[wasm_bindgen(unchecked_param_type = "number[]")] sizes: JsValue,
-    dim: usize,
+    dim: f64,
     #[wasm_bindgen(unchecked_param_type = "MultiSinkhornOptions & { backend?: OtBackend }")]
     options: JsValue,
 ) -> Result<JsValue, JsError> {
@@ -573,12 +588,13 @@ fn m3g_result(
 #[wasm_bindgen(unchecked_return_type = "M3gResult")]
 pub fn m3g(
     #[wasm_bindgen(unchecked_param_type = "Float32Array[]")] views: JsValue,
-    n: usize,
-    dim: usize,
+    n: f64,
+    dim: f64,
     #[wasm_bindgen(unchecked_param_type = "M3gOptions")] options: JsValue,
     #[wasm_bindgen(js_name = withGradient)] with_gradient: Option<bool>,
 ) -> Result<JsValue, JsError> {
     let options = Options::required(options, M3G_KEYS, "m3g options", EPSILON_HINT)?;
+    let (n, dim) = (size_arg(n, "n", 0)?, size_arg(dim, "dim", 1)?);
     let data = arrays_from_js(&views, "views")?;
     let points: Vec<Points> = data.iter().map(|d| Points::new(d, n, dim)).collect();
     let out = ot::m3g(
@@ -596,14 +612,15 @@ pub fn m3g(
 #[wasm_bindgen(js_name = m3gAsync, unchecked_return_type = "Promise<M3gResult & OtBackendReport>")]
 pub async fn m3g_async(
     #[wasm_bindgen(unchecked_param_type = "Float32Array[]")] views: JsValue,
-    n: usize,
-    dim: usize,
+    n: f64,
+    dim: f64,
     #[wasm_bindgen(unchecked_param_type = "M3gOptions & { backend?: OtBackend }")] options: JsValue,
     #[wasm_bindgen(js_name = withGradient)] with_gradient: Option<bool>,
 ) -> Result<JsValue, JsError> {
     let keys: Vec<&str> = M3G_KEYS.iter().copied().chain(["backend"]).collect();
     let options = Options::required(options, &keys, "m3gAsync options", EPSILON_HINT)?;
     let backend = backend_option(&options)?;
+    let (n, dim) = (size_arg(n, "n", 0)?, size_arg(dim, "dim", 1)?);
     let data = arrays_from_js(&views, "views")?;
     let points: Vec<Points> = data.iter().map(|d| Points::new(d, n, dim)).collect();
     let (cost, opts) = (options.cost_fn()?, options.multi()?);

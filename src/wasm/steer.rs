@@ -9,7 +9,7 @@
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::{f32_array, js_error, set, to_js, Options};
+use super::{f32_array, js_error, set, size_arg, to_js, Options};
 use crate::core::matrix::Matrix;
 use crate::core::pca::Pca;
 use crate::core::steer::{
@@ -96,8 +96,10 @@ const EVAL_KEYS: &[&str] = &[
 ];
 const PCA_KEYS: &[&str] = &["components", "fitOn", "fitRows"];
 
-fn matrix(x: &[f32], n: usize, dim: usize) -> Result<Matrix, JsError> {
-    Matrix::new(n, dim, x.to_vec(), "x").map_err(js_error)
+/// `x` as `n × dim`, the sizes checked as numbers first.
+fn matrix(x: &[f32], n: f64, dim: f64) -> Result<(Matrix, usize), JsError> {
+    let (n, dim) = (size_arg(n, "n", 0)?, size_arg(dim, "dim", 1)?);
+    Ok((Matrix::new(n, dim, x.to_vec(), "x").map_err(js_error)?, n))
 }
 
 fn labels(options: &Options, key: &str) -> Result<Option<Vec<i64>>, JsError> {
@@ -150,13 +152,13 @@ impl Steering {
     #[wasm_bindgen(js_name = fit)]
     pub fn fit(
         x: &[f32],
-        n: usize,
-        dim: usize,
+        n: f64,
+        dim: f64,
         #[wasm_bindgen(unchecked_param_type = "Int32Array | ArrayLike<number>")] z: Vec<f64>,
         #[wasm_bindgen(unchecked_param_type = "SteeringFitOptions")] options: JsValue,
     ) -> Result<Steering, JsError> {
         let options = Options::optional(options, FIT_KEYS, "Steering.fit options")?;
-        let x = matrix(x, n, dim)?;
+        let (x, n) = matrix(x, n, dim)?;
         let z = concept(&z, n)?;
         let inner = steer::fit(&x, &z, &fit_options(&options)?).map_err(js_error)?;
         Ok(Steering { inner })
@@ -222,11 +224,11 @@ impl Steering {
     pub fn apply(
         &self,
         x: &[f32],
-        n: usize,
+        n: f64,
         #[wasm_bindgen(unchecked_param_type = "SteeringApplyOptions")] options: JsValue,
     ) -> Result<JsValue, JsError> {
         let options = Options::optional(options, APPLY_KEYS, "Steering.apply options")?;
-        let x = matrix(x, n, self.inner.dim)?;
+        let (x, n) = matrix(x, n, self.inner.dim as f64)?;
         let z = labels(&options, "z")?
             .map(|z| check_concept(&z, n).map_err(js_error))
             .transpose()?;
@@ -259,13 +261,13 @@ fn concept(z: &[f64], n: usize) -> Result<Vec<u8>, JsError> {
 #[wasm_bindgen(js_name = evaluateSteering, unchecked_return_type = "SteeringEvaluation")]
 pub fn evaluate_steering(
     x: &[f32],
-    n: usize,
-    dim: usize,
+    n: f64,
+    dim: f64,
     #[wasm_bindgen(unchecked_param_type = "Int32Array | ArrayLike<number>")] z: Vec<f64>,
     #[wasm_bindgen(unchecked_param_type = "SteeringEvalOptions")] options: JsValue,
 ) -> Result<JsValue, JsError> {
     let options = Options::optional(options, EVAL_KEYS, "evaluateSteering options")?;
-    let x = matrix(x, n, dim)?;
+    let (x, n) = matrix(x, n, dim)?;
     let z = concept(&z, n)?;
     let y = labels(&options, "y")?
         .map(|y| check_task(&y, n).map_err(js_error))
@@ -322,15 +324,16 @@ pub fn evaluate_steering(
 #[wasm_bindgen(js_name = pcaProject, unchecked_return_type = "PcaResult")]
 pub fn pca_project(
     x: &[f32],
-    n: usize,
-    dim: usize,
+    n: f64,
+    dim: f64,
     #[wasm_bindgen(
         unchecked_param_type = "{ components?: number; fitOn?: Float32Array; fitRows?: number }"
     )]
     options: JsValue,
 ) -> Result<JsValue, JsError> {
     let options = Options::optional(options, PCA_KEYS, "pcaProject options")?;
-    let x = matrix(x, n, dim)?;
+    let (x, _) = matrix(x, n, dim)?;
+    let dim = x.cols;
     let k = options.get::<usize>("components")?.unwrap_or(2);
     let pca = match options.get::<Vec<f32>>("fitOn")? {
         None => Pca::fit(&x, k),

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use super::{js_error, progress_reporter, to_js, Options};
+use super::{check_shape, js_error, progress_reporter, size_arg, to_js, Options};
 use crate::core::tiny::{
     fit_benchmark, holdout, random_split, BenchmarkOptions, HoldoutRow, IrtFitOptions,
     ResponseMatrix, Sampling, TinyBenchmark,
@@ -69,17 +69,17 @@ const HOLDOUT_KEYS: &[&str] = &[
 /// The answers as f64, checked for shape, constant items dropped on request.
 fn matrix(
     responses: &[f32],
-    models: usize,
-    items: usize,
+    models: f64,
+    items: f64,
     o: &Options,
 ) -> Result<ResponseMatrix, JsError> {
-    if responses.len() != models * items {
-        return Err(JsError::new(&format!(
-            "`responses` has {} values, expected {} (models {models} × items {items})",
-            responses.len(),
-            models * items
-        )));
-    }
+    let models = size_arg(models, "models", 1)?;
+    let items = size_arg(items, "items", 1)?;
+    check_shape(
+        responses.len(),
+        &[("models", models), ("items", items)],
+        "responses",
+    )?;
     let y: Vec<f64> = responses.iter().map(|&v| v as f64).collect();
     let drop = o.get("dropConstantItems")?.unwrap_or(false);
     ResponseMatrix::new(y, models, items, drop).map_err(js_error)
@@ -119,8 +119,8 @@ struct Fitted<'a> {
 #[wasm_bindgen(js_name = fitTinyBenchmark, unchecked_return_type = "TinyBenchmarkResult")]
 pub fn fit_tiny_benchmark(
     responses: &[f32],
-    models: usize,
-    items: usize,
+    models: f64,
+    items: f64,
     #[wasm_bindgen(
         unchecked_param_type = "TinyFitOptions & { anchors?: number; sampling?: \"anchor\" | \"random\"; seed?: number }"
     )]
@@ -205,8 +205,8 @@ struct Holdout<'a> {
 #[wasm_bindgen(js_name = tinyHoldout, unchecked_return_type = "TinyHoldoutResult")]
 pub fn tiny_holdout(
     responses: &[f32],
-    models: usize,
-    items: usize,
+    models: f64,
+    items: f64,
     #[wasm_bindgen(
         unchecked_param_type = "TinyFitOptions & { anchors?: number[]; seeds?: number; testFraction?: number; splitSeed?: number }"
     )]
@@ -220,7 +220,7 @@ pub fn tiny_holdout(
     let counts: Vec<usize> = o.get("anchors")?.unwrap_or_else(|| vec![10, 30, 60, 100]);
     let seeds = o.get("seeds")?.unwrap_or(5);
     let test = random_split(
-        models,
+        m.models,
         o.get("testFraction")?.unwrap_or(0.25),
         o.get("splitSeed")?.unwrap_or(0),
     )

@@ -9,7 +9,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::{js_error, progress_reporter, to_js, Options};
+use super::{js_error, progress_reporter, size_arg, to_js, Options};
 use crate::core::matrix::Matrix;
 use crate::core::pca::Pca;
 use crate::core::xrm::DroResult;
@@ -157,12 +157,13 @@ pub fn xrm_compare(
     #[wasm_bindgen(unchecked_param_type = "XrmSplit")] train: JsValue,
     #[wasm_bindgen(unchecked_param_type = "XrmSplit")] validation: JsValue,
     #[wasm_bindgen(unchecked_param_type = "XrmSplit")] test: JsValue,
-    dim: usize,
+    dim: f64,
     #[wasm_bindgen(unchecked_param_type = "XrmCompareOptions")] options: JsValue,
     #[wasm_bindgen(js_name = onProgress, unchecked_param_type = "(done: number, total: number) => void")]
     on_progress: Option<js_sys::Function>,
 ) -> Result<JsValue, JsError> {
     let o = Options::optional(options, COMPARE_KEYS, "xrmCompare options")?;
+    let dim = size_arg(dim, "dim", 1)?;
     let (mut train, mut validation, mut test) = (
         split(train, "train", dim)?,
         split(validation, "validation", dim)?,

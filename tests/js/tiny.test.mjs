@@ -76,4 +76,11 @@ test('tinyHoldout reports one row per size, and bad input is named', () => {
   assert.throws(() => fitTinyBenchmark(y, models, items, { anchor: 3 }), isError(/unknown fitTinyBenchmark options key "anchor"/));
   assert.throws(() => tinyHoldout(y, models, items, { dropConstantItems: true, testFraction: 1 }), isError(/test fraction/));
   assert.throws(() => estimateTiny('{}', new Float32Array(3)), isError(/not a benchmark from fitTinyBenchmark/));
+  // Sizes from JS are checked as numbers, not wrapped modulo 2^32 (issue 19: this trapped the module).
+  assert.throws(() => fitTinyBenchmark(new Float32Array(0), 0, -1), isError(/models is 0: expected a whole number from 1/));
+  assert.throws(() => fitTinyBenchmark(new Float32Array(0), 1, -1), isError(/items is -1: expected a whole number/));
+  assert.throws(() => tinyHoldout(y, models, 2.5, {}), isError(/items is 2.5/));
+  assert.throws(() => fitTinyBenchmark(new Float32Array(4), 2 ** 31, 2 ** 31), isError(/overflows/));
+  assert.equal(fitTinyBenchmark(y, models, items, { dropConstantItems: true, anchors: 30, dims: [2], epochs: 50 }).anchors.length > 0, true,
+    'the module still works');
 });

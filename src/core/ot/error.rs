@@ -90,4 +90,7 @@ pub enum OtError {
         entries: u128,
         max: usize,
     },
+
+    #[error(transparent)]
+    Size(#[from] crate::core::budget::SizeError),
 }

@@ -187,6 +187,21 @@ pub(crate) fn check_clouds(
             max: max_tensor_entries,
         });
     }
+    // The pairwise cost matrices are kept, and the solve visits (and may return) every
+    // tensor entry: both against the memory budget, whatever limit the caller raised.
+    let pairs: u128 = (0..clouds.len())
+        .flat_map(|a| (a + 1..clouds.len()).map(move |b| (a, b)))
+        .map(|(a, b)| clouds[a].n as u128 * clouds[b].n as u128)
+        .sum();
+    let sizes: Vec<String> = clouds.iter().map(|c| c.n.to_string()).collect();
+    crate::core::budget::check_bytes(
+        "multi-marginal transport",
+        format!(
+            "point clouds of {} points: {pairs} pairwise costs and {entries} tensor entries",
+            sizes.join(", ")
+        ),
+        (pairs + entries) * 4,
+    )?;
     Ok(())
 }
 

@@ -106,11 +106,11 @@ pub fn select_anchors(
         }
     }
     if let ItemFeatures::Answers { responses, models } = features {
-        if responses.len() != models * items {
+        if models.checked_mul(items) != Some(responses.len()) {
             return Err(TinyError::Length {
                 name: "responses",
                 got: responses.len(),
-                expected: format!("{} (models {models} × items {items})", models * items),
+                expected: format!("models {models} × items {items}"),
             });
         }
     }

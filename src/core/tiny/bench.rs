@@ -104,11 +104,11 @@ impl ResponseMatrix {
         let (answers, kept) = if drop_constant {
             drop_constant_items(&answers, models, items)?
         } else {
-            if answers.len() != models * items {
+            if models.checked_mul(items) != Some(answers.len()) {
                 return Err(TinyError::Length {
                     name: "responses",
                     got: answers.len(),
-                    expected: format!("{} (models {models} × items {items})", models * items),
+                    expected: format!("models {models} × items {items}"),
                 });
             }
             (answers, (0..items).collect())
@@ -149,11 +149,11 @@ fn check_responses(
 ) -> Result<(), TinyError> {
     check_positive("models", models)?;
     check_positive("items", items)?;
-    if responses.len() != models * items {
+    if models.checked_mul(items) != Some(responses.len()) {
         return Err(TinyError::Length {
             name: "responses",
             got: responses.len(),
-            expected: format!("{} (models {models} × items {items})", models * items),
+            expected: format!("models {models} × items {items}"),
         });
     }
     if bw.len() != items {
@@ -181,11 +181,11 @@ pub fn drop_constant_items(
     models: usize,
     items: usize,
 ) -> Result<(Vec<f64>, Vec<usize>), TinyError> {
-    if answers.len() != models * items {
+    if models.checked_mul(items) != Some(answers.len()) {
         return Err(TinyError::Length {
             name: "responses",
             got: answers.len(),
-            expected: format!("{} (models {models} × items {items})", models * items),
+            expected: format!("models {models} × items {items}"),
         });
     }
     let keep = informative_items(answers, models, items);
@@ -274,6 +274,7 @@ fn fit_parts_checked(
     candidates.dedup();
     let mut dim_errors = Vec::with_capacity(candidates.len());
     for &dim in &candidates {
+        super::check_irt_size(models, items, dim)?;
         let opts = IrtFitOptions {
             dim,
             ..irt_opts.clone()

@@ -259,6 +259,7 @@ pub fn fit_irt(
     check_positive("items", items)?;
     check_positive("dim", opts.dim)?;
     check_positive("epochs", opts.epochs)?;
+    super::check_irt_size(models, items, opts.dim)?;
     if !(opts.learning_rate > 0.0 && opts.learning_rate.is_finite()) {
         return Err(TinyError::Parameter {
             name: "learning_rate",
@@ -266,11 +267,11 @@ pub fn fit_irt(
             expected: "a positive number".into(),
         });
     }
-    if responses.len() != models * items {
+    if models.checked_mul(items) != Some(responses.len()) {
         return Err(TinyError::Length {
             name: "responses",
             got: responses.len(),
-            expected: format!("{} (models {models} × items {items})", models * items),
+            expected: format!("models {models} × items {items}"),
         });
     }
     check_scores("responses", responses, items)?;

@@ -66,6 +66,25 @@ pub enum TinyError {
         "item {item} has the same answer from every model ({value}): its IRT parameters are not identified; drop constant columns first"
     )]
     ConstantItem { item: usize, value: f64 },
+    #[error(transparent)]
+    Size(#[from] crate::core::budget::SizeError),
+}
+
+/// The memory an IRT fit of this size holds (each model's θ and each item's α and β, with
+/// their optimiser moments and gradients: about five copies), checked before it is allocated:
+/// a dimension of 2^31 from a page's options would otherwise abort the module.
+pub(crate) fn check_irt_size(models: usize, items: usize, dim: usize) -> Result<(), TinyError> {
+    let rows = models.saturating_add(items);
+    crate::core::budget::checked_len(
+        "an IRT fit",
+        &[
+            ("(models + items)", rows),
+            ("(dim + 1)", dim.saturating_add(1)),
+            ("5 copies", 5),
+        ],
+        8,
+    )?;
+    Ok(())
 }
 
 pub(crate) fn check_positive(name: &'static str, value: usize) -> Result<(), TinyError> {
