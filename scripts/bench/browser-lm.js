@@ -4,7 +4,9 @@
 // - per round: generate(PROMPT, {maxTokens: 64}) greedy: prompt tokens/s = prompt_tokens /
 //   seconds_to_first_token, generation tokens/s = the CLI's tokens_per_second (tokens after
 //   the first over the time after the first), and the time to first token after a 9-token
-//   prompt. Best and range over the rounds.
+//   prompt. Best and range over the rounds;
+// - the same generation with `setActivations('int8')` (8-bit inputs to the quantised
+//   products), alternating with the default f32 within each round.
 import init, { LanguageModel, wasmVariant } from '/pkg/index.js';
 
 const params = new URLSearchParams(location.search);
@@ -32,12 +34,19 @@ async function main() {
   const prompt = [];
   const gen = [];
   const ttft = [];
+  const int8 = { prompt: [], gen: [], text: null };
   let last = null;
   for (let r = 0; r < rounds; r++) {
     last = model.generate(window.__prompt, { maxTokens: 64 });
     prompt.push(last.prompt_tokens / last.seconds_to_first_token);
     gen.push(last.tokens_per_second);
     ttft.push(model.generate('The capital of France is', { maxTokens: 1 }).seconds_to_first_token);
+    model.setActivations('int8');
+    const q = model.generate(window.__prompt, { maxTokens: 64 });
+    model.setActivations('f32');
+    int8.prompt.push(q.prompt_tokens / q.seconds_to_first_token);
+    int8.gen.push(q.tokens_per_second);
+    int8.text = q.text;
   }
   return {
     variant: wasmVariant(),
@@ -50,6 +59,7 @@ async function main() {
     gen_tps: summary(gen),
     ttft_seconds_short_prompt: { best: Math.min(...ttft), max: Math.max(...ttft) },
     text: last.text,
+    int8: { prompt_tps: summary(int8.prompt), gen_tps: summary(int8.gen), text: int8.text },
   };
 }
 

@@ -51,6 +51,22 @@ where
     }
 }
 
+/// Calls `f` on every owned item (e.g. disjoint `&mut` chunks of several outputs), on all
+/// cores natively, in order on wasm32 or with a pool of one.
+pub(crate) fn for_each_owned<T, F>(items: Vec<T>, f: F)
+where
+    T: Send,
+    F: Fn(T) + Sync + Send,
+{
+    #[cfg(not(target_arch = "wasm32"))]
+    if rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        items.into_par_iter().for_each(f);
+        return;
+    }
+    items.into_iter().for_each(f);
+}
+
 /// Calls `f` on every item, on all cores natively, in order on wasm32.
 pub(crate) fn for_each<T, F>(items: &[T], f: F)
 where

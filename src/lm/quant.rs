@@ -11,7 +11,7 @@ use std::sync::Arc;
 use half::f16;
 
 use super::int8::{Int8Kernel, Int8Rows};
-use crate::core::par::for_each_chunk_mut;
+use crate::core::par::{for_each_chunk_mut, for_each_owned};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(non_camel_case_types)]
@@ -333,6 +333,46 @@ impl QMatrix {
                 out[j * self.rows + r] = by_row[r * t + j];
             }
         }
+    }
+
+    /// Several matrices times one input row (generation: q, k and v; gate and up) with
+    /// 8-bit inputs, in one parallel dispatch instead of one each: with two threads the
+    /// per-dispatch wake-ups were a large part of a token's time (int8 generation at 2
+    /// threads 72 → 84 tokens/s, BENCHMARKS.md). Each output row is computed by the same
+    /// kernel as in `matmul_int8`, so the bits are the same. The f32 path and other shapes
+    /// take the products one by one: grouped, f32 generation at one thread measured slower
+    /// (38 → 29 tokens/s), which was not investigated further.
+    pub fn matvec_group(group: &mut [(&QMatrix, &mut [f32])], x: &[f32], activations: Activations) {
+        let cols = group.first().map_or(0, |(m, _)| m.cols);
+        let groupable = activations == Activations::Int8
+            && group.iter().all(|(m, out)| {
+                m.cols == cols
+                    && x.len() == cols
+                    && out.len() == m.rows
+                    && !matches!(m.dtype, GgmlType::F32 | GgmlType::F16)
+            });
+        if !groupable {
+            for (m, out) in group.iter_mut() {
+                match activations {
+                    Activations::F32 => m.matmul(x, out),
+                    Activations::Int8 => m.matmul_int8(x, out),
+                }
+            }
+            return;
+        }
+        let xq = Int8Rows::quantize(x, cols);
+        let table = f16_table();
+        let kernels: Vec<Int8Kernel> = group
+            .iter()
+            .map(|(m, _)| Int8Kernel { m, table, x: &xq })
+            .collect();
+        let mut chunks: Vec<(usize, usize, &mut [f32])> = Vec::new();
+        for (g, (_, out)) in group.iter_mut().enumerate() {
+            for (c, chunk) in out.chunks_mut(ROWS_PER_TASK).enumerate() {
+                chunks.push((g, c * ROWS_PER_TASK, chunk));
+            }
+        }
+        for_each_owned(chunks, |(g, first, out)| kernels[g].rows(first, out));
     }
 
     /// F32 and F16 weights (norms and small test models): the row dequantised, then `dot`.
