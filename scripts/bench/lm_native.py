@@ -8,6 +8,14 @@ install. Build it in the git-ignored venv (about 8 minutes of wall time on 2 cor
     .cache/llamacpp-venv/bin/pip install cmake ninja scikit-build-core
     CMAKE_ARGS="-DGGML_NATIVE=ON" .cache/llamacpp-venv/bin/pip install llama-cpp-python==0.3.36
 
+On a processor with AMX (Intel Sapphire Rapids and later) that build's AMX kernels crashed
+(segmentation fault in llama_decode on any batch of more than one token, 2026-12-04, in this
+VM); build without them, everything else native:
+
+    CMAKE_ARGS="-DGGML_NATIVE=ON -DCMAKE_C_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16' \
+      -DCMAKE_CXX_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'" \
+      .cache/llamacpp-venv/bin/pip install --force-reinstall --no-deps llama-cpp-python==0.3.36
+
 Run it with that venv's python and a release build of the CLI, on a quiet machine
 (`uptime` load under 0.5; the summary records the load before and after):
 

@@ -98,12 +98,12 @@ pub fn check_bytes(what: &str, dims: impl Into<String>, bytes: u128) -> Result<(
     Ok(())
 }
 
+/// One of several allocations that live together: what it is, its named dimensions, and the
+/// bytes of one element.
+pub type Part<'a> = (&'a str, &'a [(&'a str, usize)], usize);
+
 /// Several allocations that live together: their total bytes against the budget.
-/// `parts`: (what, dims, bytes per element).
-pub fn check_together(
-    what: &str,
-    parts: &[(&str, &[(&str, usize)], usize)],
-) -> Result<(), SizeError> {
+pub fn check_together(what: &str, parts: &[Part]) -> Result<(), SizeError> {
     let mut total: u128 = 0;
     for (part, dims, element_bytes) in parts {
         let Some(count) = dims.iter().try_fold(1usize, |a, &(_, d)| a.checked_mul(d)) else {
