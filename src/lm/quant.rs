@@ -285,16 +285,27 @@ impl QMatrix {
             t,
             blocks,
         };
+        self.by_row_tasks(t, out, |first, out| kernel.rows(first, out));
+    }
+
+    /// Runs `rows(first, out)` (`out[i × t + j] = W[first + i] · x[j]`) over every weight row
+    /// on all cores and leaves the products in `out` as `out[j × rows + r]`.
+    fn by_row_tasks(
+        &self,
+        t: usize,
+        out: &mut [f32],
+        rows: impl Fn(usize, &mut [f32]) + Sync + Send,
+    ) {
         if t == 1 {
             for_each_chunk_mut(out, ROWS_PER_TASK, |chunk, out| {
-                kernel.rows(chunk * ROWS_PER_TASK, out)
+                rows(chunk * ROWS_PER_TASK, out)
             });
             return;
         }
         // Row-major by weight row so that tasks own contiguous output, then transposed.
         let mut by_row = vec![0f32; t * self.rows];
         for_each_chunk_mut(&mut by_row, ROWS_PER_TASK * t, |chunk, out| {
-            kernel.rows(chunk * ROWS_PER_TASK, out)
+            rows(chunk * ROWS_PER_TASK, out)
         });
         for r in 0..self.rows {
             for j in 0..t {
@@ -318,21 +329,7 @@ impl QMatrix {
             table: f16_table(),
             x: &xq,
         };
-        if t == 1 {
-            for_each_chunk_mut(out, ROWS_PER_TASK, |chunk, out| {
-                kernel.rows(chunk * ROWS_PER_TASK, out)
-            });
-            return;
-        }
-        let mut by_row = vec![0f32; t * self.rows];
-        for_each_chunk_mut(&mut by_row, ROWS_PER_TASK * t, |chunk, out| {
-            kernel.rows(chunk * ROWS_PER_TASK, out)
-        });
-        for r in 0..self.rows {
-            for j in 0..t {
-                out[j * self.rows + r] = by_row[r * t + j];
-            }
-        }
+        self.by_row_tasks(t, out, |first, out| kernel.rows(first, out));
     }
 
     /// Several matrices times one input row (generation: q, k and v; gate and up) with
