@@ -198,7 +198,9 @@ test('indexing can be cancelled between batches and resumed', { timeout: LOAD_TI
     const page = await fresh.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${server.url}/search.html`);
+    // One photo per batch: twelve batches, so the cancel lands part-way (with the default
+    // four, a busy CI machine once finished all three batches before the click arrived).
+    await page.goto(`${server.url}/search.html?indexBatch=1`);
     await page.waitForSelector('[data-testid="index-progress"]:visible', { timeout: LOAD_TIMEOUT });
     await page.getByTestId('cancel-indexing').click();
     await page.waitForSelector('[data-testid="resume-indexing"]:visible', { timeout: 120_000 });

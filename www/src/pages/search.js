@@ -10,9 +10,12 @@ renderShell('search');
 const MODELS_URL = new URL('./models/', window.location.href).href;
 const GALLERY_URL = './gallery/';
 const STAMPS_URL = './stamps/';
-const INDEX_BATCH = 4;
 const RESULTS = 12;
 const params = new URLSearchParams(window.location.search);
+// Photos embedded per worker call; `?indexBatch=1` makes cancelling part-way deterministic
+// enough to test (with 4, twelve photos were done before a cancel click could land).
+const INDEX_BATCH = Number.parseInt(params.get('indexBatch') ?? '', 10) > 0
+  ? Number.parseInt(params.get('indexBatch'), 10) : 4;
 const evalLimit = Number.parseInt(params.get('evalLimit') ?? '', 10) > 0
   ? Number.parseInt(params.get('evalLimit'), 10) : null;
 
