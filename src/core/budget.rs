@@ -58,6 +58,16 @@ fn named(dims: &[(&str, usize)]) -> String {
         .join(" × ")
 }
 
+/// `dims` multiplied, or an error naming `what` and every dimension when that overflows.
+fn product(what: &str, dims: &[(&str, usize)]) -> Result<usize, SizeError> {
+    dims.iter()
+        .try_fold(1usize, |a, &(_, d)| a.checked_mul(d))
+        .ok_or_else(|| SizeError::Overflow {
+            what: what.to_string(),
+            dims: named(dims),
+        })
+}
+
 /// The number of elements `dims` multiply to, when that many elements of `element_bytes`
 /// each fit the budget; else an error naming `what` and every dimension.
 pub fn checked_len(
@@ -65,22 +75,8 @@ pub fn checked_len(
     dims: &[(&str, usize)],
     element_bytes: usize,
 ) -> Result<usize, SizeError> {
-    let Some(count) = dims.iter().try_fold(1usize, |a, &(_, d)| a.checked_mul(d)) else {
-        return Err(SizeError::Overflow {
-            what: what.to_string(),
-            dims: named(dims),
-        });
-    };
-    let bytes = count as u128 * element_bytes as u128;
-    let budget = memory_budget();
-    if bytes > budget as u128 {
-        return Err(SizeError::OverBudget {
-            what: what.to_string(),
-            dims: named(dims),
-            bytes,
-            budget,
-        });
-    }
+    let count = product(what, dims)?;
+    check_bytes(what, named(dims), count as u128 * element_bytes as u128)?;
     Ok(count)
 }
 
@@ -106,29 +102,14 @@ pub type Part<'a> = (&'a str, &'a [(&'a str, usize)], usize);
 pub fn check_together(what: &str, parts: &[Part]) -> Result<(), SizeError> {
     let mut total: u128 = 0;
     for (part, dims, element_bytes) in parts {
-        let Some(count) = dims.iter().try_fold(1usize, |a, &(_, d)| a.checked_mul(d)) else {
-            return Err(SizeError::Overflow {
-                what: format!("{what}, {part}"),
-                dims: named(dims),
-            });
-        };
-        total += count as u128 * *element_bytes as u128;
+        total += product(&format!("{what}, {part}"), dims)? as u128 * *element_bytes as u128;
     }
-    let budget = memory_budget();
-    if total > budget as u128 {
-        let dims = parts
-            .iter()
-            .map(|(part, dims, _)| format!("{part} ({})", named(dims)))
-            .collect::<Vec<_>>()
-            .join(" + ");
-        return Err(SizeError::OverBudget {
-            what: what.to_string(),
-            dims,
-            bytes: total,
-            budget,
-        });
-    }
-    Ok(())
+    let dims = parts
+        .iter()
+        .map(|(part, dims, _)| format!("{part} ({})", named(dims)))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    check_bytes(what, dims, total)
 }
 
 #[cfg(test)]

@@ -97,9 +97,9 @@ const EVAL_KEYS: &[&str] = &[
 const PCA_KEYS: &[&str] = &["components", "fitOn", "fitRows"];
 
 /// `x` as `n × dim`, the sizes checked as numbers first.
-fn matrix(x: &[f32], n: f64, dim: f64) -> Result<(Matrix, usize), JsError> {
+fn matrix(x: &[f32], n: f64, dim: f64) -> Result<Matrix, JsError> {
     let (n, dim) = (size_arg(n, "n", 0)?, size_arg(dim, "dim", 1)?);
-    Ok((Matrix::new(n, dim, x.to_vec(), "x").map_err(js_error)?, n))
+    Matrix::new(n, dim, x.to_vec(), "x").map_err(js_error)
 }
 
 fn labels(options: &Options, key: &str) -> Result<Option<Vec<i64>>, JsError> {
@@ -158,7 +158,8 @@ impl Steering {
         #[wasm_bindgen(unchecked_param_type = "SteeringFitOptions")] options: JsValue,
     ) -> Result<Steering, JsError> {
         let options = Options::optional(options, FIT_KEYS, "Steering.fit options")?;
-        let (x, n) = matrix(x, n, dim)?;
+        let x = matrix(x, n, dim)?;
+        let n = x.rows;
         let z = concept(&z, n)?;
         let inner = steer::fit(&x, &z, &fit_options(&options)?).map_err(js_error)?;
         Ok(Steering { inner })
@@ -228,7 +229,8 @@ impl Steering {
         #[wasm_bindgen(unchecked_param_type = "SteeringApplyOptions")] options: JsValue,
     ) -> Result<JsValue, JsError> {
         let options = Options::optional(options, APPLY_KEYS, "Steering.apply options")?;
-        let (x, n) = matrix(x, n, self.inner.dim as f64)?;
+        let x = matrix(x, n, self.inner.dim as f64)?;
+        let n = x.rows;
         let z = labels(&options, "z")?
             .map(|z| check_concept(&z, n).map_err(js_error))
             .transpose()?;
@@ -267,7 +269,8 @@ pub fn evaluate_steering(
     #[wasm_bindgen(unchecked_param_type = "SteeringEvalOptions")] options: JsValue,
 ) -> Result<JsValue, JsError> {
     let options = Options::optional(options, EVAL_KEYS, "evaluateSteering options")?;
-    let (x, n) = matrix(x, n, dim)?;
+    let x = matrix(x, n, dim)?;
+    let n = x.rows;
     let z = concept(&z, n)?;
     let y = labels(&options, "y")?
         .map(|y| check_task(&y, n).map_err(js_error))
@@ -332,7 +335,7 @@ pub fn pca_project(
     options: JsValue,
 ) -> Result<JsValue, JsError> {
     let options = Options::optional(options, PCA_KEYS, "pcaProject options")?;
-    let (x, _) = matrix(x, n, dim)?;
+    let x = matrix(x, n, dim)?;
     let dim = x.cols;
     let k = options.get::<usize>("components")?.unwrap_or(2);
     let pca = match options.get::<Vec<f32>>("fitOn")? {
