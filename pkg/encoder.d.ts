@@ -16,6 +16,11 @@ export type EncoderSource =
   | { text?: ModelEntry; image?: ModelEntry }
   | { textUrl?: string; tokenizerUrl?: string; visionUrl?: string; dim?: number };
 
+/**
+ * Downloads `url` (or reads it from the Cache API) and checks its sha256. A download that
+ * breaks off is resumed with `Range: bytes=<received>-` (read again from the start where the
+ * server answers 200), up to three times.
+ */
 export function fetchChecked(url: string, options?: LoadOptions & { sha256?: string }): Promise<Uint8Array>;
 
 export class Encoder {

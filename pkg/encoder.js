@@ -32,12 +32,83 @@ async function openCache(enabled) {
   }
 }
 
+/** How many times an interrupted download is resumed (or restarted) before it fails. */
+const RESUMES = 3;
+
+function concat(chunks, length) {
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.length;
+  }
+  return bytes;
+}
+
+/** The first byte of a 206 answer (`Content-Range: bytes first-last/size`), or -1. */
+function rangeStart(response) {
+  const match = /^bytes (\d+)-/.exec(response.headers?.get?.('content-range') ?? '');
+  return match ? Number(match[1]) : -1;
+}
+
+/**
+ * Downloads `url` with progress. A stream that breaks off (a dropped connection, a body
+ * shorter than its Content-Length) is resumed from the bytes already received with
+ * `Range: bytes=<received>-`; a server that answers anything but that range (200: the whole
+ * file) is read again from the start. The caller's sha256 check covers the joined bytes.
+ */
+async function download(url, { signal, onProgress, fetch: doFetch }) {
+  const chunks = [];
+  let loaded = 0;
+  let failure = null;
+  for (let attempt = 0; attempt <= RESUMES; attempt += 1) {
+    const resuming = loaded > 0;
+    const response = await doFetch(url, resuming ? { signal, headers: { Range: `bytes=${loaded}-` } } : { signal });
+    if (resuming && !(response.status === 206 && rangeStart(response) === loaded)) {
+      chunks.length = 0;
+      loaded = 0;
+      if (response.status === 206) {
+        // Some other range, of no use: ask for the whole file next time.
+        await response.body?.cancel?.();
+        failure = new Error(`the server sent another range (${response.headers.get('content-range')})`);
+        continue;
+      }
+    }
+    if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
+    if (!response.body?.getReader) {
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      onProgress?.({ url, loaded: bytes.length, total: bytes.length, cached: false });
+      return bytes;
+    }
+    const length = Number(response.headers?.get?.('content-length')) || 0;
+    const total = length && loaded + length;
+    // A compressed body's length is not its byte count: only an identity one can be short.
+    const exact = total > 0 && !response.headers?.get?.('content-encoding');
+    try {
+      const reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        loaded += value.length;
+        onProgress?.({ url, loaded, total, cached: false });
+      }
+      if (exact && loaded < total) throw new Error(`the connection closed after ${loaded} of ${total} bytes`);
+      return concat(chunks, loaded);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      failure = err;
+    }
+  }
+  throw new Error(`${url}: the download broke off ${RESUMES + 1} times (last: ${failure.message}); check the connection and try again`);
+}
+
 /**
  * Fetches `url` as bytes. With `sha256`, the bytes must match it (a cached copy that does
- * not is dropped and fetched again). `onProgress({url, loaded, total, cached})`.
+ * not is dropped and fetched again). `onProgress({url, loaded, total, cached})`. A download
+ * that breaks off is resumed where it stopped (HTTP Range), up to three times.
  */
 export async function fetchChecked(url, { sha256, onProgress, cache = true, signal, fetch: fetchFn } = {}) {
-  const doFetch = fetchFn ?? globalThis.fetch;
   const store = await openCache(cache);
   if (store) {
     const hit = await store.match(url);
@@ -50,31 +121,7 @@ export async function fetchChecked(url, { sha256, onProgress, cache = true, sign
       await store.delete(url);
     }
   }
-  const response = await doFetch(url, { signal });
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
-  const total = Number(response.headers?.get?.('content-length')) || 0;
-  let bytes;
-  if (response.body?.getReader) {
-    const reader = response.body.getReader();
-    const chunks = [];
-    let loaded = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      loaded += value.length;
-      onProgress?.({ url, loaded, total, cached: false });
-    }
-    bytes = new Uint8Array(loaded);
-    let at = 0;
-    for (const c of chunks) {
-      bytes.set(c, at);
-      at += c.length;
-    }
-  } else {
-    bytes = new Uint8Array(await response.arrayBuffer());
-    onProgress?.({ url, loaded: bytes.length, total: bytes.length, cached: false });
-  }
+  const bytes = await download(url, { signal, onProgress, fetch: fetchFn ?? globalThis.fetch });
   if (sha256) {
     const actual = await sha256Of(bytes);
     if (actual !== sha256) {

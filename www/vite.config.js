@@ -3,13 +3,35 @@
 // keeps every URL relative so www/dist can be served from any path on any static host.
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { CONTENT_SECURITY_POLICY } from './csp.js';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
+
+/**
+ * The site's Content-Security-Policy in every built page, so it holds even on hosts that
+ * cannot send headers, and in dist/_headers (Netlify, Cloudflare Pages) for those that can:
+ * only a header also covers the worker. Build only: the dev server injects inline styles.
+ */
+function contentSecurityPolicy() {
+  return {
+    name: 'latentlab-csp',
+    apply: 'build',
+    transformIndexHtml: () => [{
+      tag: 'meta',
+      attrs: { 'http-equiv': 'Content-Security-Policy', content: CONTENT_SECURITY_POLICY },
+      injectTo: 'head-prepend',
+    }],
+    generateBundle() {
+      this.emitFile({ type: 'asset', fileName: '_headers', source: `/*\n  Content-Security-Policy: ${CONTENT_SECURITY_POLICY}\n` });
+    },
+  };
+}
 
 export default defineConfig({
   root,
   base: './',
   publicDir: 'public',
+  plugins: [contentSecurityPolicy()],
   build: {
     outDir: 'dist',
     emptyOutDir: true,

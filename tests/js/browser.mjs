@@ -24,16 +24,27 @@ export async function launch({ webgpu = false } = {}) {
   });
 }
 
+/**
+ * The uncaught errors and console errors of `page` from now on, as an array that fills up;
+ * `workers: true` adds its workers' console errors (the page does not see those).
+ */
+export function recordErrors(page, { workers = false } = {}) {
+  const errors = [];
+  const onConsole = (prefix) => (m) => {
+    if (m.type() === 'error') errors.push(prefix + m.text());
+  };
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', onConsole(''));
+  if (workers) page.on('worker', (worker) => worker.on('console', onConsole('worker: ')));
+  return errors;
+}
+
 /** A page that records every request and every uncaught error. */
 export async function openPage(browser, url) {
   const page = await browser.newPage();
   const requests = [];
-  const errors = [];
   page.on('request', (r) => requests.push(r.url()));
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
+  const errors = recordErrors(page);
   await page.goto(url);
   return { page, requests, errors };
 }

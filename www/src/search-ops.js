@@ -78,6 +78,16 @@ function invalidateIndex() {
   index = null;
 }
 
+/** Whether a stored embedding can be used. A damaged or foreign record (wrong type or length,
+ * NaN, not unit length as every embedding is) is a miss, recomputed and stored again, never a
+ * wrong search result. */
+function isVector(value, dim) {
+  if (!(value instanceof Float32Array) || value.length !== dim) return false;
+  let squares = 0;
+  for (const x of value) squares += x * x;
+  return Math.abs(squares - 1) < 1e-3; // false for NaN and ±∞ too
+}
+
 /** The rows of an EmbeddingMatrix as separate Float32Arrays. */
 function rowsOf(matrix) {
   return Array.from({ length: matrix.rows }, (_, i) =>
@@ -165,7 +175,7 @@ async function addImages({ images = [], job: jobName = 'index' }, progress) {
     const fresh = [];
     const misses = [];
     images.forEach((entry, i) => {
-      if (stored[i] instanceof Float32Array && stored[i].length === enc.dim) {
+      if (isVector(stored[i], enc.dim)) {
         results.push({ entry, i, vector: stored[i], cached: true });
       } else {
         misses.push(i);

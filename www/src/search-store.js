@@ -57,7 +57,8 @@ async function withStore(name, mode, work, fallback) {
   });
 }
 
-/** The stored embeddings for `keys` ([model, name, hash] each), as an array with undefined for misses. */
+/** The stored embeddings for `keys` ([model, name, hash] each), as an array with undefined for
+ * misses. What comes back is whatever the store held: the caller checks it is a vector. */
 export function getEmbeddings(keys) {
   return withStore(EMBEDDINGS, 'readonly', (store, set) => {
     const out = new Array(keys.length);
@@ -97,11 +98,14 @@ export function putImages(images) {
   });
 }
 
-/** Every stored user image, oldest first: [{name, blob, added}]. */
+/** Every stored user image, oldest first: [{name, blob, added}]. A record that is not one (a
+ * damaged store, another version's) is left out, as if it had not been stored. */
 export function listImages() {
   return withStore(IMAGES, 'readonly', (store, set) => {
     const request = store.getAll();
-    request.onsuccess = () => set(request.result.sort((a, b) => a.added - b.added));
+    request.onsuccess = () => set(request.result
+      .filter((r) => typeof r?.name === 'string' && r.blob instanceof Blob)
+      .sort((a, b) => (Number(a.added) || 0) - (Number(b.added) || 0)));
   }, []);
 }
 
