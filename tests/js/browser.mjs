@@ -24,18 +24,13 @@ export async function launch({ webgpu = false } = {}) {
   });
 }
 
-/**
- * The uncaught errors and console errors of `page` from now on, as an array that fills up;
- * `workers: true` adds its workers' console errors (the page does not see those).
- */
-export function recordErrors(page, { workers = false } = {}) {
+/** The uncaught errors and console errors (its workers' included) of `page` from now on, as an array that fills up. */
+export function recordErrors(page) {
   const errors = [];
-  const onConsole = (prefix) => (m) => {
-    if (m.type() === 'error') errors.push(prefix + m.text());
-  };
   page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', onConsole(''));
-  if (workers) page.on('worker', (worker) => worker.on('console', onConsole('worker: ')));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
   return errors;
 }
 

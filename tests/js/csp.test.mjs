@@ -31,7 +31,7 @@ const PAGES = {
 /** A fresh page that records policy violations (from the start), page errors and console errors, the worker's included. */
 async function openRecorded(context, url) {
   const page = await context.newPage();
-  const errors = recordErrors(page, { workers: true });
+  const errors = recordErrors(page);
   await page.addInitScript(() => {
     window.cspViolations = [];
     window.addEventListener('securitypolicyviolation', (e) => {
@@ -78,6 +78,17 @@ for (const [name, ready] of Object.entries(PAGES)) {
       await assertNoErrorShown(page, name);
       assert.deepEqual(await page.evaluate(() => window.cspViolations), [], `${name}: policy violations`);
       assert.deepEqual(errors, [], `${name}: errors`);
+      if (name === 'search.html') {
+        // A CLIP model on another host is refused by connect-src: the page says why.
+        await page.getByTestId('model-select').selectOption('clip');
+        await page.getByTestId('clip-text-url').fill('http://localhost:9/text_model.onnx');
+        await page.getByTestId('clip-tokenizer-url').fill('./models/minilm-l6-v2/tokenizer.json');
+        await page.getByTestId('clip-vision-url').fill('http://localhost:9/vision_model.onnx');
+        await page.getByTestId('clip-load').click();
+        await page.waitForFunction(() => !document.querySelector('[data-testid="error"]').hidden, null, { timeout: 60_000 });
+        assert.match(await page.getByTestId('error').textContent(),
+          /refused to download from http:\/\/localhost:9\/text_model\.onnx.*Content-Security-Policy allows downloads from the site itself only/);
+      }
       if (name === 'index.html') {
         // The recorder sees what the policy blocks: an injected inline script must not run.
         await page.evaluate(() => {

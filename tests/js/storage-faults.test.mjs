@@ -29,7 +29,7 @@ after(() => browser?.close());
 /** Opens the search page in `context` and waits until the gallery is indexed. */
 async function openSearch(context, url) {
   const page = await context.newPage();
-  const errors = recordErrors(page, { workers: true });
+  const errors = recordErrors(page);
   await page.goto(`${url}/search.html`);
   await page.waitForSelector(READY, { timeout: TIMEOUT });
   return { page, errors };
@@ -163,7 +163,7 @@ test('with the storage quota exhausted the page works and remembers nothing', { 
   const context = await browser.newContext();
   try {
     const page = await context.newPage();
-    const errors = recordErrors(page, { workers: true });
+    const errors = recordErrors(page);
     // 50 kB: the Cache API refuses the models and IndexedDB aborts every write with
     // QuotaExceededError, while opening both still works.
     const cdp = await context.newCDPSession(page);

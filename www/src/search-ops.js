@@ -94,6 +94,25 @@ function rowsOf(matrix) {
     matrix.data.slice(i * matrix.cols, (i + 1) * matrix.cols));
 }
 
+/**
+ * A fetch the browser refused before any answer rejects with a bare TypeError ("Failed to
+ * fetch"); for another origin's URL the reason is almost always the site's policy or the
+ * host's, so say that.
+ */
+function explainRefused(err, urls) {
+  const foreign = urls.filter((url) => {
+    try {
+      return new URL(url).origin !== self.location.origin;
+    } catch {
+      return false;
+    }
+  });
+  if (!(err instanceof TypeError) || foreign.length === 0) return err;
+  return new Error(`${err.message}: the browser refused to download from ${foreign.join(', ')}. This site's `
+    + 'Content-Security-Policy allows downloads from the site itself only (connect-src), and another host '
+    + 'must also allow cross-origin requests.');
+}
+
 async function loadEncoder({ source, baseUrl, textUrl, tokenizerUrl, visionUrl, dim }, progress) {
   const report = throttled(progress);
   // Sizes from the manifest, for servers that send no Content-Length.
@@ -133,7 +152,8 @@ async function loadEncoder({ source, baseUrl, textUrl, tokenizerUrl, visionUrl, 
     const size = Number(dim);
     if (!Number.isInteger(size) || size <= 0) throw new Error(`the dimension must be a positive whole number, not ${JSON.stringify(dim)}`);
     progress({ stage: 'files', files: [textUrl, tokenizerUrl, visionUrl].map((url) => ({ url, total: 0 })) });
-    loaded = await Encoder.load({ textUrl, tokenizerUrl, visionUrl, dim: size }, { onProgress });
+    loaded = await Encoder.load({ textUrl, tokenizerUrl, visionUrl, dim: size }, { onProgress })
+      .catch((err) => { throw explainRefused(err, [textUrl, tokenizerUrl, visionUrl]); });
     info = { key: `clip:${textUrl}|${tokenizerUrl}|${visionUrl}|${size}`, label: `CLIP-style (${visionUrl.split('/').pop()})` };
   } else {
     throw new Error(`unknown model source: ${JSON.stringify(source)}`);

@@ -1,8 +1,9 @@
 // Module worker that owns the latentlab wasm instance, so analysing plans, running
 // encoders and searching never block the page. Protocol: the page posts {id, op, args}; we answer
-// {id, ok: true, result} or {id, ok: false, error: message}. Long operations may
-// also post {id, progress} before their answer.
-import init, { Plan, formatSeconds, version, simulateCollapse, resampleGaussian } from 'latentlab';
+// {id, ok: true, result} or {id, ok: false, error: message}, with `fatal: true` once the
+// wasm instance has trapped and this worker must be replaced. Long operations may also post
+// {id, progress} before their answer.
+import init, { Plan, formatSeconds, version, simulateCollapse, resampleGaussian, setMemoryBudget } from 'latentlab';
 import { timeTicks } from './ticks.js';
 import { searchOps } from './search-ops.js';
 import { steerOps } from './steer-ops.js';
@@ -39,6 +40,8 @@ const ops = {
   'plan.prompt': ({ text, options }) => withPlan(text, (plan) => plan.prompt(options ?? {})),
   'plan.score': ({ text, answer }) => withPlan(text, (plan) => plan.score(answer ?? '')),
   version: () => version(),
+  /** The client sends `?memoryBudget=` first, before any other call. */
+  'memory.budget': ({ bytes }) => setMemoryBudget(bytes),
   'collapse.simulate': (options) => simulateCollapse(options),
   'collapse.resample': async ({ generations, runs, ...urls }, progress) => {
     const { features } = await galleryEmbeddings(urls, progress);
@@ -78,16 +81,35 @@ function messageOf(err) {
   return typeof err === 'string' ? err : String(err);
 }
 
+/**
+ * Whether `err` left the wasm instance unusable: a trap (a failed allocation or a panic aborts
+ * with `unreachable`; out-of-bounds access) or a stack overflow stops Rust mid-call, with its
+ * stack pointer, locks and allocator state wherever they were. Errors the facade returns are
+ * plain Errors and leave it sound.
+ */
+function isTrap(err) {
+  return err instanceof WebAssembly.RuntimeError
+    || (err instanceof RangeError && /call stack/i.test(err.message));
+}
+
+/** The trap that broke this instance; every later call is refused with it. */
+let broken = null;
+
 self.addEventListener('message', async (event) => {
   const { id, op, args } = event.data ?? {};
   try {
     await ready;
+    if (broken) throw broken;
     const handler = ops[op];
     if (!handler) throw new Error(`unknown operation: ${op}`);
     const progress = (value) => self.postMessage({ id, progress: value });
     const result = await handler(args ?? {}, progress);
     self.postMessage({ id, ok: true, result });
   } catch (err) {
-    self.postMessage({ id, ok: false, error: messageOf(err) });
+    if (isTrap(err)) broken ??= err;
+    // `fatal` tells the client to replace this worker (www/src/client.js).
+    self.postMessage(broken
+      ? { id, ok: false, error: String(broken), fatal: true }
+      : { id, ok: false, error: messageOf(err) });
   }
 });

@@ -8,7 +8,7 @@ import { callWithGallery } from '../gallery-call.js';
 renderShell('collapse');
 
 const client = new LatentlabClient();
-const fields = ['d', 't', 'sigma2', 'rounds', 'runs'];
+const fields = ['d', 't', 'sigma2', 'rounds', 'runs', 'testPoints'];
 const $ = (id) => document.getElementById(id);
 let chart = null;
 let latest = 0;
@@ -46,7 +46,10 @@ function draw(r) {
 async function run() {
   const id = ++latest;
   const p = params();
-  for (const f of fields) $(`${f}-out`).textContent = String(p[f]);
+  for (const f of fields) {
+    const out = $(`${f}-out`);
+    if (out) out.textContent = String(p[f]);
+  }
   showError(null);
   $('status').textContent = `Simulating ${p.runs} runs × ${p.rounds} rounds…`;
   try {
@@ -73,7 +76,8 @@ async function run() {
   }
 }
 
-for (const f of fields) $(f).addEventListener('input', run);
+// A typed number runs when it is complete, not for each of its digits.
+for (const f of fields) $(f).addEventListener($(f).type === 'number' ? 'change' : 'input', run);
 run();
 
 // ------------------------------------------------------------- real data (extension)

@@ -24,6 +24,7 @@ const els = {
   error: $('error'),
   modelSelect: $('model-select'),
   modelStatus: $('model-status'),
+  reloadModel: $('reload-model'),
   clipFields: $('clip-fields'),
   clipText: $('clip-text-url'),
   clipTokenizer: $('clip-tokenizer-url'),
@@ -229,6 +230,25 @@ async function loadModel(args) {
     updateControls();
   }
 }
+
+// A worker that crashed took the model and the index with it: say so, and offer to load
+// the model again (not automatically: what crashed might crash again).
+let lostModel = null;
+client.addEventListener('lost', (event) => {
+  if (!currentModel) return;
+  showError(event.detail.error.message);
+  lostModel = currentModel;
+  currentModel = null;
+  for (const entry of entries.values()) setIndexed(entry, false);
+  els.modelStatus.textContent = `${lostModel.label} was lost with the worker.`;
+  els.reloadModel.hidden = false;
+  updateControls();
+});
+els.reloadModel.addEventListener('click', () => {
+  els.reloadModel.hidden = true;
+  if (lostModel?.key.startsWith('clip:')) loadClip();
+  else loadBundled();
+});
 
 async function loadBundled() {
   const ok = await loadModel({ source: 'bundled', baseUrl: MODELS_URL });

@@ -21,9 +21,22 @@ const MODES = [
   { label: 'rank', mode: 'rank' },
 ];
 
-let client = new LatentlabClient();
 let loaded = false;
 let busy = false;
+let client = newClient();
+
+/** A client whose worker, should it crash, takes the loaded model with it: say so. */
+function newClient() {
+  const c = new LatentlabClient();
+  c.addEventListener('lost', () => {
+    if (!loaded) return;
+    loaded = false;
+    delete document.body.dataset.model;
+    $('model-status').textContent = 'The model was lost with the worker: load it again.';
+    setBusy(busy);
+  });
+  return c;
+}
 
 function showError(err) {
   $('error').textContent = err ? (err.message ?? String(err)) : '';
@@ -139,7 +152,7 @@ async function runSketch(compare) {
 async function stop() {
   if (!busy) return;
   client.terminate();
-  client = new LatentlabClient();
+  client = newClient();
   loaded = false;
   $('sketch-status').textContent = 'Stopped; reloading the model from the cache…';
   setBusy(false);

@@ -21,6 +21,7 @@ const els = {
 };
 const client = new LatentlabClient();
 let meta = null; // {n, dim, concepts, conceptLabels, task, y}
+let embedded = false; // whether the worker holds the embedded biographies
 let last = null; // the latest steer.run result
 const charts = {};
 
@@ -70,14 +71,21 @@ async function load() {
   });
   els.progress.hidden = true;
   els.status.textContent = `${meta.n} biographies embedded (${meta.dim} dimensions).`;
+  const chosen = els.concept.value;
   els.concept.replaceChildren(...meta.concepts.map((c) => new Option(c.name, c.key)));
+  if (chosen) els.concept.value = chosen;
+  embedded = true;
 }
+
+// A worker that crashed took the embeddings with it; the next action embeds them again.
+client.addEventListener('lost', () => { embedded = false; });
 
 async function run() {
   showError(null);
   els.run.disabled = true;
-  els.status.textContent = 'Fitting and evaluating…';
   try {
+    if (!embedded) await load();
+    els.status.textContent = 'Fitting and evaluating…';
     last = await client.call('steer.run', options());
     last.concept = concept();
     for (const el of document.querySelectorAll('.concept-name')) {
@@ -178,6 +186,7 @@ async function search() {
   showError(null);
   els.search.disabled = true;
   try {
+    if (!embedded) await load();
     const { concept: key, method, relativeReg } = options();
     const { labels } = concept();
     const result = await client.call('steer.retrieve', { query: els.query.value, concept: key, method, relativeReg });
