@@ -1,7 +1,8 @@
-// Optimal transport page: draggable 2-D clouds solved in the worker on every move (latest
-// request wins), three clouds with the M3G value, and the gallery's photo ↔ caption plan as
-// a heat map. Coordinates live in the SVG's 600 × 360 box and are scaled to [-3, 3] × [-1.8, 1.8]
-// for the solver, so ε means the same thing whatever the screen size.
+// Optimal transport page: draggable 2-D clouds solved in the worker as they move (one solve
+// at a time, the newest positions next), three clouds with the M3G value, and the gallery's
+// photo ↔ caption plan as a heat map. Coordinates live in the SVG's 600 × 360 box and are
+// scaled to [-3, 3] × [-1.8, 1.8] for the solver, so ε means the same thing whatever the
+// screen size.
 import { renderShell } from '../shell.js';
 import { LatentlabClient } from '../client.js';
 import { callWithGallery } from '../gallery-call.js';
@@ -12,12 +13,73 @@ const $ = (id) => document.getElementById(id);
 const SVG = 'http://www.w3.org/2000/svg';
 const SCALE = 100;
 const COLOURS = ['#d6336c', '#1c7ed6', '#2f9e44'];
+const PARAMS = new URLSearchParams(window.location.search);
 /** `?backend=cpu|gpu` forces a backend for the two- and three-cloud solvers (default: auto). */
-const BACKEND = new URLSearchParams(window.location.search).get('backend') ?? 'auto';
+const BACKEND = PARAMS.get('backend') ?? 'auto';
+/** `?maxIterations=N` caps every solve, to see what one that stops short looks like. */
+const MAX_ITERATIONS = PARAMS.has('maxIterations') ? Number(PARAMS.get('maxIterations')) : undefined;
 
 function showError(err) {
   $('error').textContent = err ? (err.message ?? String(err)) : '';
   $('error').hidden = !err;
+}
+
+/**
+ * `solve` run one at a time, each reading the inputs as they are when it starts: requests made
+ * meanwhile (a drag makes one per pointer move) fold into a single next run, so work never
+ * piles up behind the pointer and the last answer drawn is for the last positions. Answers
+ * come back in request order, so none can overwrite a newer one. `result` is aria-busy (and
+ * says "solving…", see style.css) until the newest request is answered or has failed.
+ */
+function oneAtATime(result, solve) {
+  let running = false;
+  let again = false;
+  return async () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    result.setAttribute('aria-busy', 'true');
+    do {
+      again = false;
+      try {
+        await solve();
+      } catch (err) {
+        if (!again) showError(err); // else the next run's answer or error replaces it
+      }
+    } while (again);
+    running = false;
+    result.setAttribute('aria-busy', 'false');
+  };
+}
+
+/** The iterations, or plainly that the solve stopped short and how far its marginals were off. */
+const iterations = (r) => (r.converged ? `${r.n_iters} iterations` : `did not converge in ` +
+  `${r.n_iters} iterations (marginal error ${Number(r.marginal_error).toExponential(1)})`);
+
+/** Why the CPU solved instead of WebGPU, in a reader's words (the solver's are in the title). */
+const FALLBACKS = [
+  [/navigator\.gpu|no (GPU|WebGPU) adapter/, 'this browser offers no WebGPU'],
+  [/refused a device/, 'the GPU would not open a device'],
+  [/\blost\b/, 'the GPU was lost mid-solve'],
+];
+
+/** "WebGPU (name)" or "CPU (why)", the solver's own report in its title. The adapter reads
+ * "name (api, type)": SwiftShader in headless Chromium has no name, and type "cpu" is software. */
+function backendLabel(r) {
+  const span = document.createElement('span');
+  if (r.backend === 'webgpu') {
+    const [, name, type] = /^(.*) \([^,]*, (\w+)\)$/.exec(r.adapter ?? '') ?? [];
+    const what = [name?.trim(), type === 'cpu' && 'software adapter'].filter(Boolean).join(', ');
+    span.textContent = `WebGPU (${what || 'unnamed adapter'})`;
+    span.title = r.adapter ?? '';
+  } else {
+    const why = FALLBACKS.find(([re]) => re.test(r.fallback ?? ''))?.[1] ?? 'the GPU failed mid-solve';
+    span.textContent = r.fallback ? `CPU (${why})` : 'CPU';
+    span.title = r.fallback ?? '';
+  }
+  return span;
 }
 
 const epsilonOf = (input) => 10 ** Number(input.value);
@@ -66,42 +128,36 @@ function draggable(svg, clouds, onMove, layer) {
 }
 
 // ------------------------------------------------------------------ two clouds
-const two = { svg: $('two'), clouds: [ring(8, 190, 180, 90, 0), ring(10, 420, 170, 110, 0.3)], latest: 0 };
+const two = { svg: $('two'), clouds: [ring(8, 190, 180, 90, 0), ring(10, 420, 170, 110, 0.3)] };
 two.lines = el('g', {});
 two.points = el('g', {});
 two.svg.append(two.lines, two.points);
 
-async function solveTwo() {
-  const id = ++two.latest;
+const solveTwo = oneAtATime($('two-result'), async () => {
   const epsilon = epsilonOf($('eps-two'));
   $('eps-two-out').textContent = epsilon.toPrecision(2);
-  try {
-    const r = await client.call('ot.two', {
-      x: toSolver(two.clouds[0]), y: toSolver(two.clouds[1]), epsilon, backend: BACKEND,
-    });
-    if (id !== two.latest) return;
-    showError(null);
-    const max = Math.max(...r.plan);
-    two.lines.replaceChildren();
-    r.plan.forEach((p, k) => {
-      if (p < 0.02 * max) return;
-      const [a, b] = [two.clouds[0][Math.floor(k / r.m)], two.clouds[1][k % r.m]];
-      two.lines.append(el('line', {
-        x1: a[0], y1: a[1], x2: b[0], y2: b[1], stroke: '#495057',
-        'stroke-width': 1 + 3 * (p / max), 'stroke-opacity': (p / max).toFixed(3),
-      }));
-    });
-    const result = $('two-result');
-    const why = r.fallback ? ` (${r.fallback})` : (r.adapter ? ` (${r.adapter})` : '');
-    result.textContent = `regularised OT cost ${r.reg_ot_cost.toFixed(4)} · transport cost ` +
-      `${r.transport_cost.toFixed(4)} · ${r.n_iters} iterations${r.converged ? '' : ' (not converged)'} · backend: ${r.backend}${why}`;
-    result.dataset.cost = String(r.reg_ot_cost);
-    result.dataset.backend = r.backend;
-    document.body.dataset.twoSolved = String(Number(document.body.dataset.twoSolved ?? 0) + 1);
-  } catch (err) {
-    if (id === two.latest) showError(err);
-  }
-}
+  const r = await client.call('ot.two', {
+    x: toSolver(two.clouds[0]), y: toSolver(two.clouds[1]), epsilon,
+    backend: BACKEND, maxIterations: MAX_ITERATIONS,
+  });
+  showError(null);
+  const max = Math.max(...r.plan);
+  two.lines.replaceChildren();
+  r.plan.forEach((p, k) => {
+    if (p < 0.02 * max) return;
+    const [a, b] = [two.clouds[0][Math.floor(k / r.m)], two.clouds[1][k % r.m]];
+    two.lines.append(el('line', {
+      x1: a[0], y1: a[1], x2: b[0], y2: b[1], stroke: '#495057',
+      'stroke-width': 1 + 3 * (p / max), 'stroke-opacity': (p / max).toFixed(3),
+    }));
+  });
+  const result = $('two-result');
+  result.replaceChildren(`regularised OT cost ${r.reg_ot_cost.toFixed(4)} · transport cost ` +
+    `${r.transport_cost.toFixed(4)} · ${iterations(r)} · backend: `, backendLabel(r));
+  result.dataset.cost = String(r.reg_ot_cost);
+  result.dataset.backend = r.backend;
+  document.body.dataset.twoSolved = String(Number(document.body.dataset.twoSolved ?? 0) + 1);
+});
 
 draggable(two.svg, two.clouds, solveTwo, two.points);
 $('eps-two').addEventListener('input', solveTwo);
@@ -110,40 +166,34 @@ $('eps-two').addEventListener('input', solveTwo);
 const three = {
   svg: $('three'),
   clouds: [ring(6, 160, 190, 70, 0), ring(6, 310, 150, 80, 0.5), ring(6, 460, 200, 70, 1.0)],
-  latest: 0,
 };
 three.triangles = el('g', {});
 three.points = el('g', {});
 three.svg.append(three.triangles, three.points);
 
-async function solveThree() {
-  const id = ++three.latest;
+const solveThree = oneAtATime($('three-result'), async () => {
   const epsilon = epsilonOf($('eps-three'));
   $('eps-three-out').textContent = epsilon.toPrecision(2);
-  try {
-    const r = await client.call('ot.three', { clouds: three.clouds.map(toSolver), epsilon, backend: BACKEND });
-    if (id !== three.latest) return;
-    showError(null);
-    three.triangles.replaceChildren();
-    for (const [i, j, k, share] of r.matches) {
-      const pts = [three.clouds[0][i], three.clouds[1][j], three.clouds[2][k]];
-      three.triangles.append(el('polygon', {
-        points: pts.map((p) => p.join(',')).join(' '), fill: '#868e96',
-        'fill-opacity': (0.08 + 0.25 * share).toFixed(3), stroke: '#495057', 'stroke-opacity': 0.6,
-      }));
-    }
-    const result = $('three-result');
-    result.textContent = `M3G ${r.m3g.toFixed(4)} = cost of matching each item's views ` +
-      `${r.ground_truth_cost.toFixed(4)} − multi-marginal OT ${r.ent_reg_cost.toFixed(4)} · ` +
-      `${r.n_iters} iterations · backend: ${r.backend}` +
-      (r.fallback ? ` (${r.fallback})` : (r.adapter ? ` (${r.adapter})` : ''));
-    result.dataset.m3g = String(r.m3g);
-    result.dataset.backend = r.backend;
-    document.body.dataset.threeSolved = 'true';
-  } catch (err) {
-    if (id === three.latest) showError(err);
+  const r = await client.call('ot.three', {
+    clouds: three.clouds.map(toSolver), epsilon, backend: BACKEND, maxIterations: MAX_ITERATIONS,
+  });
+  showError(null);
+  three.triangles.replaceChildren();
+  for (const [i, j, k, share] of r.matches) {
+    const pts = [three.clouds[0][i], three.clouds[1][j], three.clouds[2][k]];
+    three.triangles.append(el('polygon', {
+      points: pts.map((p) => p.join(',')).join(' '), fill: '#868e96',
+      'fill-opacity': (0.08 + 0.25 * share).toFixed(3), stroke: '#495057', 'stroke-opacity': 0.6,
+    }));
   }
-}
+  const result = $('three-result');
+  result.replaceChildren(`M3G ${r.m3g.toFixed(4)} = cost of matching each item's views ` +
+    `${r.ground_truth_cost.toFixed(4)} − multi-marginal OT ${r.ent_reg_cost.toFixed(4)} · ` +
+    `${iterations(r)} · backend: `, backendLabel(r));
+  result.dataset.m3g = String(r.m3g);
+  result.dataset.backend = r.backend;
+  document.body.dataset.threeSolved = 'true';
+});
 
 draggable(three.svg, three.clouds, solveThree, three.points);
 $('eps-three').addEventListener('input', solveThree);
@@ -177,20 +227,20 @@ function heatmap(r) {
   }
 }
 
-async function solveReal() {
+const solveReal = oneAtATime($('real-status'), async () => {
   const epsilon = epsilonOf($('eps-real'));
   $('eps-real-out').textContent = epsilon.toPrecision(2);
-  const r = await callWithGallery(client, 'ot.gallery', { epsilon }, {
+  const r = await callWithGallery(client, 'ot.gallery', { epsilon, maxIterations: MAX_ITERATIONS }, {
     button: $('real'), progress: $('real-progress'), status: $('real-status'), onError: showError,
   });
   if (!r) return;
   showError(null);
   heatmap(r);
-  $('real-status').textContent = `${r.correct} of ${r.titles.length} photos get most of their mass ` +
-    `on their own caption · ${r.n_iters} iterations · backend: ${r.backend}`;
+  $('real-status').replaceChildren(`${r.correct} of ${r.titles.length} photos get most of their mass ` +
+    `on their own caption · ${iterations(r)} · backend: `, backendLabel(r));
   $('real-status').dataset.correct = String(r.correct);
   document.body.dataset.realSolved = 'true';
-}
+});
 
 $('real').addEventListener('click', solveReal);
 $('eps-real').addEventListener('change', () => { if (document.body.dataset.realSolved) solveReal(); });
