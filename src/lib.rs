@@ -4,6 +4,7 @@
 //! - [`encode`]: ONNX encoders (the only module that knows tract and tokenizers).
 //! - [`gpu`]: WGSL compute through wgpu (Vulkan/GL natively, WebGPU in the browser), the only
 //!   module that knows wgpu.
+//! - [`npy`] (native only): `.npy` bytes → matrices and labels, for the CLI.
 //! - `wasm` (wasm32 only): the thin wasm-bindgen facade that the npm package exports.
 //!
 //! The README's Architecture section is the map; keep the two in step.
@@ -12,6 +13,8 @@ pub mod core;
 pub mod encode;
 pub mod gpu;
 pub mod lm;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod npy;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

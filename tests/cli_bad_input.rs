@@ -10,18 +10,9 @@ use std::path::{Path, PathBuf};
 use common::{latentlab, stderr, TempDir};
 use latentlab::lm::testing::{random_tiny_llama, TinyShape};
 
-/// A `.npy` file: the magic, version 1.0, a header padded to 64 bytes, then `data`.
+/// A version-1 `.npy` file with this header dictionary and data.
 fn npy(header: &str, data: &[u8]) -> Vec<u8> {
-    let mut h = header.to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    out.extend_from_slice(h.as_bytes());
-    out.extend_from_slice(data);
-    out
+    latentlab::npy::testing::npy_file(1, header, data)
 }
 
 fn f32s(values: &[f32]) -> Vec<u8> {

@@ -38,9 +38,13 @@ pub enum GpuError {
     /// Reading results back failed (for example, the device was lost).
     #[error("reading results back from the GPU failed: {0}")]
     Readback(String),
-    /// The GPU reported an error while solving (validation, out of memory, device lost).
+    /// The GPU reported an error while solving (validation, out of memory).
     #[error("the GPU failed while solving: {0}")]
     Failed(String),
+    /// The device is gone (a driver reset, the GPU process crashed, `destroy()`): the caller
+    /// drops this `Gpu`; a new one may work.
+    #[error("the GPU device was lost ({0})")]
+    Lost(String),
 }
 
 /// The adapter a [`Gpu`] runs on, for reports (`backend` in the CLI's JSON).
@@ -59,12 +63,20 @@ impl fmt::Display for AdapterSummary {
     }
 }
 
+/// Marks a device-lost record in [`Gpu`]'s fault slot (the rest is wgpu's reason).
+const LOST_PREFIX: &str = "lost: ";
+
 /// An open device and its queue.
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub adapter: AdapterSummary,
     pub limits: wgpu::Limits,
+    /// Held by each solve for its whole length ([`with_error_scopes`]): see there.
+    one_solve_at_a_time: futures_util::lock::Mutex<()>,
+    /// What the device reported outside any solve's error scopes: its loss, or an uncaptured
+    /// error (wgpu's default handler would panic on one). The next solve fails with it.
+    fault: Arc<Mutex<Option<String>>>,
 }
 
 fn summary(info: &wgpu::AdapterInfo) -> AdapterSummary {
@@ -117,11 +129,28 @@ impl Gpu {
                 adapter: info.to_string(),
                 detail: e.to_string(),
             })?;
+        let fault = Arc::new(Mutex::new(None));
+        let record = |fault: &Arc<Mutex<Option<String>>>| {
+            let fault = fault.clone();
+            move |what: String| {
+                if let Ok(mut slot) = fault.lock() {
+                    slot.get_or_insert(what);
+                }
+            }
+        };
+        let uncaptured = record(&fault);
+        device.on_uncaptured_error(Arc::new(move |e| uncaptured(e.to_string())));
+        let lost = record(&fault);
+        device.set_device_lost_callback(move |reason, message| {
+            lost(format!("{LOST_PREFIX}{reason:?}: {message}"))
+        });
         Ok(Gpu {
             device,
             queue,
             adapter: info,
             limits,
+            one_solve_at_a_time: futures_util::lock::Mutex::new(()),
+            fault,
         })
     }
 
@@ -129,6 +158,21 @@ impl Gpu {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn request_blocking() -> Result<Gpu, GpuError> {
         pollster::block_on(Gpu::request())
+    }
+
+    /// The device's loss or an uncaptured error, once reported: every later solve fails
+    /// with it (the caller drops this `Gpu` and asks for a new one).
+    fn check_fault(&self) -> Result<(), GpuError> {
+        match self.fault.lock().map(|slot| slot.clone()) {
+            Ok(None) => Ok(()),
+            Ok(Some(what)) => Err(match what.strip_prefix(LOST_PREFIX) {
+                Some(reason) => GpuError::Lost(reason.trim_end_matches('.').to_string()),
+                None => GpuError::Failed(what),
+            }),
+            Err(_) => Err(GpuError::Failed(
+                "the GPU's fault record was poisoned".into(),
+            )),
+        }
     }
 
     /// A software adapter (lavapipe, SwiftShader): correct, but slower than the CPU path.
@@ -383,6 +427,12 @@ pub(crate) async fn read_buffer<T: bytemuck::Pod>(
 
 /// Runs `work` inside out-of-memory and validation error scopes: a GPU error raised while
 /// it ran voids its result (the numbers read back cannot be trusted) and is returned instead.
+///
+/// One `work` at a time per device. Error scopes are a stack on the device, and a solve
+/// awaits its read-backs: two solves started together (a page firing a drag's worth of
+/// requests) would interleave their pushes and pops, and wgpu panics on a mismatched pop —
+/// in release wasm, an abort that kills the module. Waiting for the device instead keeps
+/// every solve's errors its own (tests/js/webgpu-faults.test.mjs fires 24 at once).
 pub(crate) async fn with_error_scopes<T, E>(
     gpu: &Gpu,
     work: impl Future<Output = Result<T, E>>,
@@ -390,6 +440,8 @@ pub(crate) async fn with_error_scopes<T, E>(
 where
     E: From<GpuError>,
 {
+    let _turn = gpu.one_solve_at_a_time.lock().await;
+    gpu.check_fault()?;
     let out_of_memory = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
     let validation = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let result = work.await;
@@ -398,5 +450,7 @@ where
     if let Some(e) = errors.into_iter().flatten().next() {
         return Err(GpuError::Failed(e.to_string()).into());
     }
+    // A device lost mid-solve may have answered the read-backs with stale or zeroed memory.
+    gpu.check_fault()?;
     result
 }

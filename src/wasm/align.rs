@@ -150,7 +150,7 @@ async fn gpu_tables(
             Err(GpuKnnError::Input(e)) => return Err(Err(js_error(e))),
             Err(GpuKnnError::Gpu(e)) => {
                 forget_webgpu();
-                let why = format!("the GPU failed ({e}); searched on the CPU");
+                let why = format!("{e}; searched on the CPU");
                 return Err(if backend == "gpu" {
                     Err(JsError::new(&format!("backend \"gpu\": {e}")))
                 } else {
@@ -173,7 +173,7 @@ async fn gpu_tables(
 /// `options.backend`: "auto" (default), "gpu" (fail rather than fall back) or "cpu".
 #[wasm_bindgen(
     js_name = alignRepresentationsAsync,
-    unchecked_return_type = "Promise<Array<Omit<AlignScore, 'backend'> & { backend: 'webgpu' | 'cpu'; adapter?: string; fallback?: string }>>"
+    unchecked_return_type = "Array<Omit<AlignScore, 'backend'> & { backend: 'webgpu' | 'cpu'; adapter?: string; fallback?: string }>"
 )]
 pub async fn align_representations_async(
     x: Vec<f32>,

@@ -344,7 +344,7 @@ pub fn sinkhorn(
 /// mid-solve, e.g. a lost device) on the CPU; the result says which (`backend`: "webgpu" or
 /// "cpu") and why it fell back (`fallback`). `options.backend`: "auto" (default), "gpu"
 /// (fail rather than fall back) or "cpu".
-#[wasm_bindgen(js_name = sinkhornAsync, unchecked_return_type = "Promise<SinkhornResult & OtBackendReport>")]
+#[wasm_bindgen(js_name = sinkhornAsync, unchecked_return_type = "SinkhornResult & OtBackendReport")]
 pub async fn sinkhorn_async(
     x: Vec<f32>,
     n: f64,
@@ -503,7 +503,7 @@ pub fn multi_sinkhorn(
 /// fails, or k > 4) on the CPU; `backend`, `adapter` and `fallback` say which and why.
 #[wasm_bindgen(
     js_name = multiSinkhornAsync,
-    unchecked_return_type = "Promise<MultiSinkhornResult & OtBackendReport>"
+    unchecked_return_type = "MultiSinkhornResult & OtBackendReport"
 )]
 pub async fn multi_sinkhorn_async(
     #[wasm_bindgen(unchecked_param_type = "Float32Array[]")] clouds: JsValue,
@@ -609,7 +609,7 @@ pub fn m3g(
 
 /// `m3g` with the multi-marginal solve on WebGPU (k ≤ 4) when the browser has an adapter,
 /// else on the CPU; the gradient is computed on the CPU from the potentials either way.
-#[wasm_bindgen(js_name = m3gAsync, unchecked_return_type = "Promise<M3gResult & OtBackendReport>")]
+#[wasm_bindgen(js_name = m3gAsync, unchecked_return_type = "M3gResult & OtBackendReport")]
 pub async fn m3g_async(
     #[wasm_bindgen(unchecked_param_type = "Float32Array[]")] views: JsValue,
     n: f64,
@@ -684,7 +684,7 @@ where
                 Err(GpuSolveError::Input(e)) => return Err(ot_error(e, names)),
                 Err(GpuSolveError::Gpu(e)) => {
                     forget_webgpu();
-                    format!("the GPU failed ({e}); solved on the CPU")
+                    format!("{e}; solved on the CPU")
                 }
             }
         }

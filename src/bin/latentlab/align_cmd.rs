@@ -212,7 +212,7 @@ fn measure(
         Err(GpuKnnError::Gpu(e)) if args.backend == Backend::Auto => Ok((
             align_many(x, y, metrics, opts)?,
             None,
-            Some(format!("the GPU failed ({e}); searched on the CPU")),
+            Some(format!("{e}; searched on the CPU")),
         )),
         Err(GpuKnnError::Gpu(e)) => bail!("--backend gpu: {e}"),
     }

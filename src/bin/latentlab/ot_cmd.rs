@@ -304,7 +304,7 @@ fn run_sinkhorn(args: &SinkhornArgs) -> Result<Value> {
                 Ok(out) => Some(out),
                 Err(GpuSolveError::Input(e)) => return Err(ot_error(e, locate)),
                 Err(GpuSolveError::Gpu(e)) if args.backend == Backend::Auto => {
-                    fallback = Some(format!("the GPU failed ({e}); solved on the CPU"));
+                    fallback = Some(format!("{e}; solved on the CPU"));
                     None
                 }
                 Err(GpuSolveError::Gpu(e)) => bail!("--backend gpu: {e}"),
