@@ -34,6 +34,13 @@ fn check_declared_shape(bytes: &[u8], label: &str) -> Result<(), NpyError> {
             "{label} is truncated inside its .npy header"
         )));
     };
+    let depth = bracket_depth(header);
+    if depth > MAX_HEADER_DEPTH {
+        return Err(NpyError(format!(
+            "{label} has a .npy header whose brackets nest {depth} deep; a header describing an \
+             array of numbers nests 2"
+        )));
+    }
     let header = String::from_utf8_lossy(header);
     let Some(at) = header.find("'shape'") else {
         return Ok(());
@@ -71,6 +78,31 @@ fn check_declared_shape(bytes: &[u8], label: &str) -> Result<(), NpyError> {
         )));
     }
     Ok(())
+}
+
+/// The deepest bracket nesting a header may have. npyz reads headers with a backtracking
+/// grammar (py_literal, on pest) whose time grows exponentially with unclosed brackets: the
+/// fuzzer found a 143-byte file with fifteen `{` that took 11 minutes to refuse
+/// (`fuzz/tests/__fuzz__/targets__npy/corpus/slow-header-nested-braces`). A plain array's
+/// header nests 2 (`{… 'shape': (2, 3)}`); structured dtypes, which the readers refuse
+/// anyway, rarely pass 4.
+const MAX_HEADER_DEPTH: usize = 4;
+
+/// The deepest nesting of `(`, `[` and `{` in `bytes`, quotes ignored: a bracket inside a
+/// string is counted too, which only makes the limit stricter for headers nobody writes.
+fn bracket_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for &b in bytes {
+        match b {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn open<'a>(bytes: &'a [u8], label: &str) -> Result<NpyFile<&'a [u8]>, NpyError> {
@@ -246,6 +278,26 @@ mod tests {
         );
         let err = matrix_from_npy(&bytes, "--x big.npy").unwrap_err();
         assert!(err.to_string().contains("holds only 8 bytes"), "{err}");
+    }
+
+    #[test]
+    fn refuses_deeply_nested_headers_before_parsing_them() {
+        // The fuzzer's file (fifteen unclosed braces) took npyz 11 minutes; now it is refused
+        // at once, and a structured-looking header of ordinary depth still reaches npyz.
+        let started = std::time::Instant::now();
+        let bytes = npy(
+            "{'descr': {{{{{{{{{{{{{{{'|b1', 'fortran_order': False, 'shape': (3,9, }",
+            &[0; 4],
+        );
+        let err = labels_from_npy(&bytes, "--y deep.npy").unwrap_err();
+        assert!(err.to_string().contains("nest 17 deep"), "{err}");
+        assert!(started.elapsed().as_secs() < 1);
+        let bytes = npy(
+            "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }",
+            &[0; 4],
+        );
+        let err = matrix_from_npy(&bytes, "--x structured.npy").unwrap_err();
+        assert!(err.to_string().contains("expected float32"), "{err}");
     }
 
     #[test]
