@@ -406,6 +406,38 @@ pub fn fit_benchmark(data: Responses, opts: &BenchmarkOptions) -> Result<TinyBen
 }
 
 impl TinyBenchmark {
+    /// A benchmark read from JSON is checked before use: its parts must agree in size (the
+    /// fuzzer found one whose `a` was a row short, which indexed past it).
+    fn check_shapes(&self) -> Result<(), TinyError> {
+        Irt::new(self.irt.dim, self.irt.a.clone(), self.irt.b.clone())?;
+        let items = self.irt.items();
+        let length = |name, got: usize, want: usize| {
+            if got == want {
+                Ok(())
+            } else {
+                Err(TinyError::Length {
+                    name,
+                    got,
+                    expected: want.to_string(),
+                })
+            }
+        };
+        length("balance_weights", self.balance_weights.len(), items)?;
+        length(
+            "anchor_weights",
+            self.anchor_weights.len(),
+            self.anchors.len(),
+        )?;
+        if let Some(&bad) = self.anchors.iter().find(|&&i| i >= items) {
+            return Err(TinyError::Parameter {
+                name: "anchors",
+                value: bad.to_string(),
+                expected: format!("item numbers below {items}"),
+            });
+        }
+        Ok(())
+    }
+
     /// A new model's estimates from its answers on the anchors (in the order of `anchors`).
     pub fn estimate(&self, answers: &[f64]) -> Result<(Estimates, ThetaFit), TinyError> {
         if self.format != FORMAT || self.version != 1 {
@@ -415,6 +447,7 @@ impl TinyBenchmark {
                 expected: format!("{FORMAT} v1"),
             });
         }
+        self.check_shapes()?;
         let fit = fit_theta(&self.irt, &self.anchors, answers)?;
         let items: Vec<usize> = (0..self.irt.items()).collect();
         let est = estimate(
