@@ -64,6 +64,34 @@ test('the PLaG prompt follows the chosen encoding and an answer is scored', asyn
     document.querySelector('[data-testid="score-result"]')?.dataset.correct === 'false');
   assert.equal(await result.getAttribute('data-reason'), 'out_of_range');
 
+  // The page's own optimal time, pasted as the answer, is a range: read as one (not the
+  // sum of both ends) and counted wrong, as the paper does, in words that agree.
+  await page.getByTestId('plan-input').fill(JSON.stringify({
+    title: 'steep and pour',
+    steps: [{ id: 'a', text: 'steep', duration: '8-10 min' }, { id: 'b', text: 'pour', duration: '30 s' }],
+    constraints: [['a', 'b']],
+  }));
+  await page.getByTestId('analyze-button').click();
+  await page.waitForFunction(() =>
+    document.querySelector('[data-testid="optimal-time"]').textContent.includes('–'));
+  const optimalText = (await page.getByTestId('optimal-time').textContent()).trim();
+  assert.equal(optimalText, '8 min 30 s – 10 min 30 s');
+  await answer.fill(`"${optimalText}"`);
+  await page.getByTestId('score-button').click();
+  await page.waitForFunction(() =>
+    document.querySelector('[data-testid="score-result"]')?.dataset.reason === 'range_answer');
+  assert.match(await result.textContent(), /a range \(.+ to .+\), not one time; the paper counts a range as wrong/);
+  assert.equal(await result.getAttribute('data-correct'), 'false');
+
+  // After a plan that fails to parse, Score does not score the older plan still drawn.
+  await page.getByTestId('plan-input').fill('{"title": "broken", ');
+  await page.getByTestId('score-button').click();
+  await page.waitForFunction(() =>
+    document.querySelector('[data-testid="score-result"]')?.dataset.reason === 'invalid_plan');
+  assert.match(await result.textContent(), /the plan in the editor is invalid \(.*JSON.*\)/);
+  assert.equal(await result.getAttribute('data-correct'), null);
+  assert.equal(await page.getByTestId('error').isVisible(), true);
+
   onlyOwnOrigin(requests);
   assert.deepEqual(errors, []);
   await page.close();

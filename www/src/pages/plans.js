@@ -68,8 +68,10 @@ const formatSeconds = (seconds) => secondsLabels[seconds] ?? `${seconds} s`;
 
 /** Plans offered in the picker: {label, text}. */
 let examples = [];
-/** The text of the plan now shown; prompts and scores use it, not unsaved edits. */
+/** The text of the plan now shown; prompts use it, not unsaved edits. */
 let shownText = null;
+/** The error of the last analysis, while the editor holds a plan that failed: no scoring. */
+let planError = null;
 /** Bumped per analysis, so a slow answer for older input never overwrites a newer one. */
 let analysisGeneration = 0;
 let promptGeneration = 0;
@@ -184,6 +186,7 @@ async function analyze() {
     secondsLabels = labels;
     clearError();
     shownText = text;
+    planError = null;
     renderSummary(plan, analysis);
     renderDag(plan, analysis);
     renderGantt(plan, analysis);
@@ -192,6 +195,7 @@ async function analyze() {
   } catch (err) {
     if (generation !== analysisGeneration) return;
     // Keep the last good result on screen; the error explains why it did not change.
+    planError = err.message;
     showError(err.message);
   } finally {
     if (generation === analysisGeneration) {
@@ -468,7 +472,26 @@ function clearScore() {
   els.scoreResult.className = 'score-result';
 }
 
+/** Says in the score box that there is no valid plan to score against, and why. */
+function showInvalidPlan(why) {
+  clearScore();
+  els.scoreResult.dataset.reason = 'invalid_plan';
+  els.scoreResult.className = 'score-result incorrect';
+  const verdict = document.createElement('strong');
+  verdict.textContent = 'Not scored';
+  const message = document.createElement('span');
+  message.textContent = ` — the plan in the editor is invalid (${why}), so it has no optimal time. Fix the plan first.`;
+  els.scoreResult.replaceChildren(verdict, message);
+}
+
 async function scoreAnswer() {
+  // An answer is scored against the plan in the editor: edited since the last analysis,
+  // it is analysed first; invalid, it is not scored (the plan still drawn is an older one).
+  if (els.planInput.value !== shownText) await analyze();
+  if (planError !== null) {
+    showInvalidPlan(planError);
+    return;
+  }
   if (shownText === null) return;
   try {
     const score = await client.call('plan.score', { text: shownText, answer: els.answerInput.value });
