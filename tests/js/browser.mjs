@@ -1,8 +1,8 @@
 // Debian's Chromium driven by playwright-core; no browser is ever downloaded.
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readdirSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { serveStatic } from './static-server.mjs';
 
@@ -45,6 +45,23 @@ export async function openPage(browser, url) {
 }
 
 const DIST = fileURLToPath(new URL('../../www/dist', import.meta.url));
+
+/** The sha256 table the build put into the bundle (www/integrity-plugin.js): {path under the site → hex}. */
+export async function builtIntegrityTable() {
+  const chunk = readdirSync(`${DIST}/assets`).find((f) => f.includes('latentlab-integrity'));
+  assert.ok(chunk, 'the build emitted the sha256 table (www/integrity-plugin.js)');
+  return (await import(pathToFileURL(`${DIST}/assets/${chunk}`).href)).default;
+}
+
+/**
+ * A same-origin request for a data file: its path under the site, else null. Pages, code,
+ * styles, wasm and the tab's icon (which the browser draws and no code reads) are not data.
+ */
+export function dataPath(siteUrl, requestUrl) {
+  if (!requestUrl.startsWith(`${siteUrl}/`)) return null;
+  const path = decodeURIComponent(new URL(requestUrl).pathname.slice(1));
+  return path === '' || path === 'favicon.svg' || /\.(html|m?js|css|wasm)$/.test(path) ? null : path;
+}
 
 /**
  * For a page test file: before its tests, checks that the built site has each of `required`

@@ -2,11 +2,13 @@
 // a header (which, unlike the <meta> copy in each page, also binds the worker): each page gets
 // to the state its own page test waits for, with no policy violation, no uncaught error and no
 // error shown. The policy is shown to be enforced, not just sent, by an inline script that it
-// must block.
-import { test } from 'node:test';
+// must block. Every data file a page or its worker fetches on the way is in the sha256 table of
+// the build and came through a fetch (www/src/fetch-data.js checks it; a picture loaded by
+// an <img> itself would not be checked).
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
-import { recordErrors, servedSite } from './browser.mjs';
+import { builtIntegrityTable, dataPath, recordErrors, servedSite } from './browser.mjs';
 import { CONTENT_SECURITY_POLICY } from './static-server.mjs';
 
 const site = servedSite([
@@ -28,10 +30,23 @@ const PAGES = {
   'sketch.html': 'body[data-ready="true"]', // the language model loads on a click, below
 };
 
-/** A fresh page that records policy violations (from the start), page errors and console errors, the worker's included. */
+let integrity = null;
+before(async () => {
+  integrity = await builtIntegrityTable();
+});
+
+/**
+ * A fresh page that records policy violations (from the start), page errors and console
+ * errors, and its data requests as {path, type}, the worker's included.
+ */
 async function openRecorded(context, url) {
   const page = await context.newPage();
   const errors = recordErrors(page);
+  const data = [];
+  page.on('request', (r) => {
+    const path = dataPath(site.url, r.url());
+    if (path !== null) data.push({ path, type: r.resourceType() });
+  });
   await page.addInitScript(() => {
     window.cspViolations = [];
     window.addEventListener('securitypolicyviolation', (e) => {
@@ -39,7 +54,7 @@ async function openRecorded(context, url) {
     });
   });
   await page.goto(url);
-  return { page, errors };
+  return { page, errors, data };
 }
 
 /** Fails with the page's own error message, if it shows one. */
@@ -62,7 +77,7 @@ for (const [name, ready] of Object.entries(PAGES)) {
   test(`${name} works under the policy`, { timeout: 300_000 }, async () => {
     const context = await site.browser.newContext();
     try {
-      const { page, errors } = await openRecorded(context, `${site.url}/${name}`);
+      const { page, errors, data } = await openRecorded(context, `${site.url}/${name}`);
       await page.waitForSelector(ready, { timeout: 240_000 });
       if (name === 'sketch.html') {
         // The page's worker does nothing until the model is asked for.
@@ -78,6 +93,9 @@ for (const [name, ready] of Object.entries(PAGES)) {
       await assertNoErrorShown(page, name);
       assert.deepEqual(await page.evaluate(() => window.cspViolations), [], `${name}: policy violations`);
       assert.deepEqual(errors, [], `${name}: errors`);
+      const unchecked = data.filter(({ path, type }) => !(path in integrity) || type !== 'fetch');
+      assert.deepEqual(unchecked, [], `${name}: data requests outside the sha256 table or not made by fetch`);
+      if (name === 'steer.html') assert.ok(data.some(({ path }) => path === 'models/manifest.json'), 'the worker\'s requests are seen');
       if (name === 'search.html') {
         // A CLIP model on another host is refused by connect-src: the page says why.
         await page.getByTestId('model-select').selectOption('clip');

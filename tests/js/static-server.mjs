@@ -30,9 +30,11 @@ const TYPES = {
  * - `cut`: {path: bytes}; a response for that path sends that many bytes of its body and
  *   closes the connection, a download broken off midway; `cutTimes` (default 1) responses
  *   per path are cut, the later ones are whole.
+ * - `alter(path, bytes)`: what to send instead of each file's bytes (a file damaged or
+ *   swapped on the host); the file as it is by default.
  * `requests` lists every request as {path, range} (range: the Range header or null).
  */
-export async function serveStatic(root, { csp = CONTENT_SECURITY_POLICY, ranges = true, cut = {}, cutTimes = 1 } = {}) {
+export async function serveStatic(root, { csp = CONTENT_SECURITY_POLICY, ranges = true, cut = {}, cutTimes = 1, alter = (_, bytes) => bytes } = {}) {
   const base = resolve(root);
   const requests = [];
   const cutsLeft = new Map(Object.keys(cut).map((path) => [path, cutTimes]));
@@ -44,7 +46,7 @@ export async function serveStatic(root, { csp = CONTENT_SECURITY_POLICY, ranges 
       let file = normalize(join(base, path));
       if (file !== base && !file.startsWith(base + sep)) throw new Error('outside root');
       if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
-      const body = await readFile(file);
+      const body = alter(path, await readFile(file));
       const headers = { ...security, 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' };
       if (ranges) headers['accept-ranges'] = 'bytes';
       let status = 200;

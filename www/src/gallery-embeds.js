@@ -2,6 +2,7 @@
 // once per worker, for the pages that compare or resample them (alignment, model collapse).
 import { Encoder, parseManifest } from 'latentlab';
 import { decodeImage } from './images.js';
+import { fetchVerified } from './fetch-data.js';
 
 const PAIR_IMAGE_MODEL = 'effl0-minilm-bridge';
 
@@ -15,7 +16,7 @@ let cache = null;
 export async function galleryEmbeddings({ baseUrl, galleryUrl, sentencesUrl }, progress) {
   if (cache) return cache;
   const manifestUrl = new URL('manifest.json', baseUrl).href;
-  const response = await fetch(manifestUrl);
+  const response = await fetchVerified(manifestUrl);
   if (!response.ok) throw new Error(`${manifestUrl}: HTTP ${response.status}`);
   const manifest = parseManifest(await response.text());
   progress({ stage: 'models' });
@@ -24,18 +25,22 @@ export async function galleryEmbeddings({ baseUrl, galleryUrl, sentencesUrl }, p
     onProgress: (p) => progress({ stage: 'download', loaded: p.loaded, total: p.total }),
   });
   try {
-    const listResponse = await fetch(new URL('gallery.json', galleryUrl).href);
+    const listResponse = await fetchVerified(new URL('gallery.json', galleryUrl).href);
     if (!listResponse.ok) throw new Error(`gallery.json: HTTP ${listResponse.status}`);
     const items = await listResponse.json();
     const images = [];
     for (const [at, item] of items.entries()) {
-      const blob = await (await fetch(new URL(item.file, galleryUrl).href)).blob();
+      const photo = await fetchVerified(new URL(item.file, galleryUrl).href);
+      if (!photo.ok) throw new Error(`${item.file}: HTTP ${photo.status}`);
+      const blob = await photo.blob();
       images.push(await decodeImage(blob, { label: item.file }));
       progress({ stage: 'images', done: at + 1, total: items.length });
     }
     const [photo, features] = encoder.image.embedOutputs(images, ['image_embeds', 'features']);
     const caption = encoder.embedText(items.map((i) => i.title));
-    const { sentences } = await (await fetch(sentencesUrl)).json();
+    const sentencesResponse = await fetchVerified(sentencesUrl);
+    if (!sentencesResponse.ok) throw new Error(`sentences.json: HTTP ${sentencesResponse.status}`);
+    const { sentences } = await sentencesResponse.json();
     const sentenceText = [...sentences, ...items.map((i) => i.title)];
     cache = {
       titles: items.map((i) => i.title),

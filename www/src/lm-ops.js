@@ -2,13 +2,8 @@
 // sha256, Cache API), fill sketches with streaming steps, and run a sample of a BIG-bench
 // task in the three modes. A sketch runs synchronously in wasm, so the page stops one by
 // terminating this worker; a BIG-bench sample stops between examples on `lm.cancel`.
-import { LanguageModel, ChoiceTask, wilsonInterval, parseManifest, fetchChecked } from 'latentlab';
-
-// The BIG-bench files as committed in www/public/bigbench/ (checked before use, as models are).
-const TASK_SHA256 = {
-  date_understanding: 'ff716f0e399109146db3a998281c39954907b78268a9b633a95582d63847822f',
-  tracking_shuffled_objects_three: '74b74d3c8827c0387a3f24ee9efa7edd90b2d53af3daacb9961341af66f750a0',
-};
+import { LanguageModel, ChoiceTask, wilsonInterval, parseManifest } from 'latentlab';
+import { fetchVerified } from './fetch-data.js';
 
 let model = null;
 let loading = null;
@@ -36,7 +31,7 @@ function throttle(post, ms) {
 /** `manifestUrl` must be absolute (this worker's own URL is not the page's). */
 async function load({ manifestUrl }, progress) {
   if (model) return describe(0, true);
-  const response = await fetch(manifestUrl);
+  const response = await fetchVerified(manifestUrl);
   if (!response.ok) throw new Error(`${manifestUrl}: HTTP ${response.status} ${response.statusText}`);
   const manifest = parseManifest(await response.text());
   const entry = manifest.language_models?.[0];
@@ -61,10 +56,10 @@ function describe(seconds, cached) {
 
 async function task(name, url) {
   if (!tasks.has(name)) {
-    const sha256 = TASK_SHA256[name];
-    if (!sha256) throw new Error(`unknown task ${JSON.stringify(name)}`);
-    const bytes = await fetchChecked(url, { sha256, cache: false });
-    tasks.set(name, ChoiceTask.fromBigBench(name, new TextDecoder().decode(bytes)));
+    // The BIG-bench files in www/public/bigbench/, checked against the build's sha256.
+    const response = await fetchVerified(url);
+    if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
+    tasks.set(name, ChoiceTask.fromBigBench(name, await response.text()));
   }
   return tasks.get(name);
 }

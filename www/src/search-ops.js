@@ -3,8 +3,9 @@
 // in IndexedDB across reloads), answer queries (text → image, image → image, image +
 // instruction, text → text) and run the text → image retrieval evaluation.
 // Long operations post progress and stop between batches when `cancel` names their job.
-import { Encoder, Index, parseManifest, fuseQuery, evaluateRetrieval, sha256Hex } from 'latentlab';
+import { Encoder, Index, parseManifest, fuseQuery, evaluateRetrieval } from 'latentlab';
 import { decodeImage } from './images.js';
+import { fetchVerified, sha256 } from './fetch-data.js';
 import * as store from './search-store.js';
 
 const BUNDLED_IMAGE_MODEL = 'effl0-minilm-bridge';
@@ -38,14 +39,6 @@ function requireEncoder(kind) {
   if (kind === 'text' && !encoder.text) throw new Error('the loaded model has no text encoder');
   if (kind === 'image' && !encoder.image) throw new Error('the loaded model has no image encoder');
   return encoder;
-}
-
-async function sha256(bytes) {
-  if (globalThis.crypto?.subtle) {
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-    return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
-  }
-  return sha256Hex(bytes);
 }
 
 /** Calls `onProgress` at most every 100 ms per key, and always for the last value. */
@@ -126,7 +119,7 @@ async function loadEncoder({ source, baseUrl, textUrl, tokenizerUrl, visionUrl, 
   if (source === 'bundled') {
     if (!baseUrl) throw new Error('encoder.load needs the models folder (baseUrl)');
     const manifestUrl = new URL('manifest.json', baseUrl).href;
-    const response = await fetch(manifestUrl);
+    const response = await fetchVerified(manifestUrl);
     if (!response.ok) throw new Error(`${manifestUrl}: HTTP ${response.status} ${response.statusText}`);
     const manifest = parseManifest(await response.text());
     const image = manifest.models.find((m) => m.name === BUNDLED_IMAGE_MODEL);
@@ -152,6 +145,8 @@ async function loadEncoder({ source, baseUrl, textUrl, tokenizerUrl, visionUrl, 
     const size = Number(dim);
     if (!Number.isInteger(size) || size <= 0) throw new Error(`the dimension must be a positive whole number, not ${JSON.stringify(dim)}`);
     progress({ stage: 'files', files: [textUrl, tokenizerUrl, visionUrl].map((url) => ({ url, total: 0 })) });
+    // Typed by the user, so no build-time sha256 can cover them (fetchVerified would refuse
+    // them) and no manifest gives one: they are fetched as the user gave them.
     loaded = await Encoder.load({ textUrl, tokenizerUrl, visionUrl, dim: size }, { onProgress })
       .catch((err) => { throw explainRefused(err, [textUrl, tokenizerUrl, visionUrl]); });
     info = { key: `clip:${textUrl}|${tokenizerUrl}|${visionUrl}|${size}`, label: `CLIP-style (${visionUrl.split('/').pop()})` };
@@ -305,7 +300,7 @@ async function evalRetrieval({ items: pairs = [] }, progress) {
       if (job.cancelled) return { cancelled: true };
       const batch = pairs.slice(at, at + IMAGE_BATCH);
       const images = await Promise.all(batch.map(async ({ url }) => {
-        const response = await fetch(url);
+        const response = await fetchVerified(url);
         if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
         return decodeImage(await response.blob(), { label: url.split('/').pop() });
       }));

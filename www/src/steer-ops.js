@@ -2,6 +2,7 @@
 // text encoder (once per worker), then fit and evaluate affine steering, project before and
 // after onto principal components, and run a retrieval query in both spaces.
 import { Encoder, parseManifest, Steering, evaluateSteering, pcaProject } from 'latentlab';
+import { fetchVerified } from './fetch-data.js';
 
 const TEXT_MODEL = 'minilm-l6-v2';
 const BATCH = 32;
@@ -14,11 +15,11 @@ const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 async function load({ baseUrl, biosUrl }, progress) {
   if (data) return summary();
   if (!baseUrl || !biosUrl) throw new Error('steer.load needs the models folder and the data URL');
-  const response = await fetch(biosUrl);
+  const response = await fetchVerified(biosUrl);
   if (!response.ok) throw new Error(`${biosUrl}: HTTP ${response.status} ${response.statusText}`);
   const bios = await response.json();
   const manifestUrl = new URL('manifest.json', baseUrl).href;
-  const manifestResponse = await fetch(manifestUrl);
+  const manifestResponse = await fetchVerified(manifestUrl);
   if (!manifestResponse.ok) throw new Error(`${manifestUrl}: HTTP ${manifestResponse.status}`);
   const manifest = parseManifest(await manifestResponse.text());
   const entry = manifest.models.find((m) => m.name === TEXT_MODEL);

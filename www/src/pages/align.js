@@ -5,6 +5,7 @@ import { lineChart } from '../charts.js';
 import { renderShell } from '../shell.js';
 import { LatentlabClient } from '../client.js';
 import { callWithGallery } from '../gallery-call.js';
+import { verifiedPicture } from '../fetch-data.js';
 
 renderShell('align');
 
@@ -50,7 +51,7 @@ function renderItems(r) {
       if (item.file) {
         const img = document.createElement('img');
         img.className = 'thumb';
-        img.src = `./gallery/${item.file}`;
+        verifiedPicture(`./gallery/${encodeURIComponent(item.file)}`).then((src) => { img.src = src; }, showError);
         img.alt = '';
         li.append(img);
       }

@@ -5,6 +5,7 @@ import dagre from '@dagrejs/dagre';
 import { timeTicks } from '../ticks.js';
 import { renderShell } from '../shell.js';
 import { LatentlabClient } from '../client.js';
+import { fetchVerified } from '../fetch-data.js';
 
 renderShell('plans');
 
@@ -147,14 +148,16 @@ function clearError() {
 
 // ---------------------------------------------------------------- examples
 
+/** Resolves with why the bundled examples could not be loaded, or null. */
 async function loadExamples() {
   let records = [];
+  let failure = null;
   try {
-    const response = await fetch(EXAMPLES_URL);
+    const response = await fetchVerified(EXAMPLES_URL);
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     records = await response.json();
   } catch (err) {
-    showError(`Could not load the bundled examples (${err.message}).`);
+    failure = `Could not load the bundled examples (${err.message}).`;
   }
   examples = records.map((record) => ({ label: record.titles, text: prettyJson(record) }));
   examples.push({ label: `${TEA_EXAMPLE.title} (latentlab format)`, text: prettyJson(TEA_EXAMPLE) });
@@ -163,6 +166,7 @@ async function loadExamples() {
     ...examples.map((example, index) => new Option(example.label, String(index))),
   );
   els.exampleSelect.disabled = false;
+  return failure;
 }
 
 function selectExample(index) {
@@ -532,8 +536,10 @@ els.scoreButton.addEventListener('click', () => scoreAnswer());
 async function start() {
   syncBagCheckbox();
   try {
-    await loadExamples();
+    const failure = await loadExamples();
     await selectExample(0);
+    // After the first analysis, which clears earlier errors, so that it stays in view.
+    if (failure) showError(failure);
   } finally {
     // Tests (and people) can rely on a first result being on screen from here on.
     document.body.dataset.ready = 'true';

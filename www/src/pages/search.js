@@ -4,6 +4,7 @@
 import { renderShell } from '../shell.js';
 import { LatentlabClient } from '../client.js';
 import { decodeImage } from '../images.js';
+import { fetchVerified } from '../fetch-data.js';
 
 renderShell('search');
 
@@ -538,7 +539,7 @@ function renderSentenceResults({ hits }, seconds) {
 
 async function loadSentences() {
   if (sentences) return sentences;
-  const response = await fetch('./sentences.json');
+  const response = await fetchVerified('./sentences.json');
   if (!response.ok) throw new Error(`sentences.json: HTTP ${response.status}`);
   sentences = (await response.json()).sentences;
   els.sentenceCount.textContent = String(sentences.length);
@@ -652,7 +653,7 @@ els.runEval.addEventListener('click', async () => {
   }
   els.evalStatus.textContent = 'Reading the captions…';
   try {
-    const response = await fetch(`${STAMPS_URL}captions.json`);
+    const response = await fetchVerified(`${STAMPS_URL}captions.json`);
     if (response.status === 404) {
       els.evalStatus.textContent = '';
       showEvalMissing();
@@ -703,11 +704,11 @@ els.cancelEval.addEventListener('click', () => {
 // ---------------------------------------------------------------- start
 
 async function loadGallery() {
-  const response = await fetch(`${GALLERY_URL}gallery.json`);
+  const response = await fetchVerified(`${GALLERY_URL}gallery.json`);
   if (!response.ok) throw new Error(`gallery.json: HTTP ${response.status}`);
   const list = await response.json();
   const blobs = await Promise.all(list.map(async ({ file }) => {
-    const r = await fetch(`${GALLERY_URL}${encodeURIComponent(file)}`);
+    const r = await fetchVerified(`${GALLERY_URL}${encodeURIComponent(file)}`);
     if (!r.ok) throw new Error(`${file}: HTTP ${r.status}`);
     return r.blob();
   }));

@@ -5,6 +5,7 @@
 import { lineChart } from '../charts.js';
 import { renderShell } from '../shell.js';
 import { LatentlabClient } from '../client.js';
+import { fetchVerified, verifiedPicture } from '../fetch-data.js';
 
 renderShell('tiny');
 
@@ -23,7 +24,7 @@ function showError(err) {
 
 async function loadData() {
   if (data) return data;
-  const response = await fetch(DATA_URL);
+  const response = await fetchVerified(DATA_URL);
   if (!response.ok) throw new Error(`${DATA_URL}: HTTP ${response.status} ${response.statusText}`);
   data = await response.json();
   return data;
@@ -32,11 +33,13 @@ async function loadData() {
 /** Captions by stamp name, when the site build copied the stamps (else an empty map). */
 async function captions() {
   try {
-    const response = await fetch(`${STAMPS_URL}captions.json`);
+    const response = await fetchVerified(`${STAMPS_URL}captions.json`);
     if (!response.ok) return new Map();
     const { items } = await response.json();
     return new Map(items.map((i) => [i.file, i.caption]));
-  } catch {
+  } catch (err) {
+    // The anchors are still listed, by file name; say why they have no captions or pictures.
+    showError(err);
     return new Map();
   }
 }
@@ -119,7 +122,7 @@ async function showAnchors() {
       const caption = names.get(name);
       if (caption !== undefined) {
         const img = document.createElement('img');
-        img.src = `${STAMPS_URL}${name}`;
+        verifiedPicture(`${STAMPS_URL}${encodeURIComponent(name)}`).then((src) => { img.src = src; }, showError);
         img.alt = caption;
         img.width = 64;
         img.height = 64;

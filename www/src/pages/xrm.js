@@ -5,6 +5,7 @@
 import { renderShell } from '../shell.js';
 import { LatentlabClient } from '../client.js';
 import { parseNpy } from '../npy.js';
+import { fetchVerified, verifiedPicture } from '../fetch-data.js';
 
 renderShell('xrm');
 
@@ -24,7 +25,7 @@ function showError(err) {
 }
 
 async function fetchOk(url) {
-  const response = await fetch(url);
+  const response = await fetchVerified(url);
   if (!response.ok) {
     throw new Error(`${url}: HTTP ${response.status} — the XRM pictures are made when the site is ` +
       'built, from Debian\'s tuxpaint-stamps-default and tuxpaint-data (scripts/demo installs them)');
@@ -51,7 +52,7 @@ function figure(picture, caption) {
   const fig = document.createElement('figure');
   if (picture.y !== picture.place) fig.classList.add('minority');
   const img = document.createElement('img');
-  img.src = `${BASE}${picture.file}`;
+  verifiedPicture(`${BASE}${picture.file}`).then((src) => { img.src = src; }, showError);
   img.alt = `${picture.species.replace(/_/g, ' ')} on ${picture.background.replace(/\.jpg$/, '').replace(/_/g, ' ')}`;
   img.loading = 'lazy';
   img.width = 96;
