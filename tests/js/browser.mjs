@@ -44,7 +44,11 @@ export async function openPage(browser, url) {
   return { page, requests, errors };
 }
 
-const DIST = fileURLToPath(new URL('../../www/dist', import.meta.url));
+/**
+ * The built site the page tests serve: www/dist, or LATENTLAB_SITE_DIR where a second build
+ * (`vite build --outDir DIR`) is tested beside it without overwriting it.
+ */
+export const DIST = process.env.LATENTLAB_SITE_DIR || fileURLToPath(new URL('../../www/dist', import.meta.url));
 
 /** The sha256 table the build put into the bundle (www/integrity-plugin.js): {path under the site → hex}. */
 export async function builtIntegrityTable() {

@@ -5,11 +5,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { serveStatic } from './static-server.mjs';
-import { launch } from './browser.mjs';
+import { DIST, launch } from './browser.mjs';
 
-const dist = fileURLToPath(new URL('../../www/dist', import.meta.url));
+const dist = DIST;
 const READY = 'body[data-ready="true"]';
 const LOAD_TIMEOUT = 600_000;
 let server;

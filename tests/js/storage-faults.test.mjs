@@ -7,11 +7,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { serveStatic } from './static-server.mjs';
-import { launch, recordErrors } from './browser.mjs';
+import { DIST, launch, recordErrors } from './browser.mjs';
 
-const dist = fileURLToPath(new URL('../../www/dist', import.meta.url));
+const dist = DIST;
 const READY = 'body[data-ready="true"]';
 const TIMEOUT = 300_000;
 const TEXT_MODEL = '/models/minilm-l6-v2/model.onnx';
