@@ -39,6 +39,11 @@ test('pictures, the accuracy table and the discovered groups', async () => {
   const groups = await page.$$eval('.xrm-group', (s) => s.map((g) => Number(g.dataset.count)));
   assert.equal(groups.length, 4);
   assert.equal(groups.reduce((a, b) => a + b, 0), meta.pictures.train.length);
+  // captions name the species without its folder among Tux Paint's stamps ("birds/…")
+  assert.ok(meta.pictures.train.some((p) => p.species.includes('/')), 'the data has folders to strip');
+  const named = await page.$$eval('figure:has(> img)', (figs) => figs.map((f) => `${f.querySelector('img').alt} | ${f.querySelector('figcaption').textContent}`));
+  assert.ok(named.length > 24, 'samples and group galleries');
+  for (const text of named) assert.doesNotMatch(text, /\//, text);
   await page.getByTestId('seed-view').selectOption('1');
   assert.equal(await page.$$eval('.xrm-group', (s) => s.length), 4);
   assert.deepEqual(errors, []);

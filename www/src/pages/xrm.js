@@ -53,7 +53,7 @@ function figure(picture, caption) {
   if (picture.y !== picture.place) fig.classList.add('minority');
   const img = document.createElement('img');
   verifiedPicture(`${BASE}${picture.file}`).then((src) => { img.src = src; }, showError);
-  img.alt = `${picture.species.replace(/_/g, ' ')} on ${picture.background.replace(/\.jpg$/, '').replace(/_/g, ' ')}`;
+  img.alt = `${picture.species.split('/').pop().replace(/_/g, ' ')} on ${picture.background.replace(/\.jpg$/, '').replace(/_/g, ' ')}`;
   img.loading = 'lazy';
   img.width = 96;
   img.height = 96;
