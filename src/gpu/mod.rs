@@ -26,8 +26,9 @@ use std::task::{Context, Poll, Waker};
 /// before anything reaches the GPU.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GpuError {
-    /// No adapter (no GPU, no software rasteriser, or no backend compiled in).
-    #[error("no GPU adapter is available: {0}")]
+    /// No adapter (no GPU, no software rasteriser, or no backend compiled in), in one
+    /// sentence a reader can take as it is (a page shows it beside "CPU").
+    #[error("{0}")]
     NoAdapter(String),
     /// The adapter would not open a device.
     #[error("the GPU adapter {adapter} refused a device: {detail}")]
@@ -62,6 +63,9 @@ impl fmt::Display for AdapterSummary {
         write!(f, "{} ({}, {})", self.name, self.backend, self.device_type)
     }
 }
+
+/// Why there is no GPU in a browser (or Node) that has no WebGPU or gave no adapter.
+pub const NO_WEBGPU: &str = "no WebGPU adapter is available in this browser";
 
 /// Marks a device-lost record in [`Gpu`]'s fault slot (the rest is wgpu's reason).
 const LOST_PREFIX: &str = "lost: ";
@@ -102,10 +106,7 @@ impl Gpu {
         // shared worker): ask first, and report "no adapter" instead.
         #[cfg(target_arch = "wasm32")]
         if !wgpu::util::is_browser_webgpu_supported().await {
-            return Err(GpuError::NoAdapter(
-                "this browser offers no WebGPU adapter (navigator.gpu is missing or gave none)"
-                    .into(),
-            ));
+            return Err(GpuError::NoAdapter(NO_WEBGPU.into()));
         }
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
@@ -115,7 +116,14 @@ impl Gpu {
                 ..Default::default()
             })
             .await
-            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+            .map_err(|e| {
+                // wgpu's reason is for developers; a browser user needs only the fact.
+                GpuError::NoAdapter(if cfg!(target_arch = "wasm32") {
+                    NO_WEBGPU.into()
+                } else {
+                    format!("no GPU adapter is available: {e}")
+                })
+            })?;
         let info = summary(&adapter.get_info());
         let limits = adapter.limits();
         let (device, queue) = adapter

@@ -254,15 +254,15 @@ impl WebGpu {
 }
 
 thread_local! {
-    /// `Some(None)` remembers that there is no adapter.
-    static WEBGPU: std::cell::RefCell<Option<Option<std::rc::Rc<WebGpu>>>> =
+    /// `Some(Err(why))` remembers that there is no device, and why.
+    static WEBGPU: std::cell::RefCell<Option<Result<std::rc::Rc<WebGpu>, String>>> =
         const { std::cell::RefCell::new(None) };
 }
 
-/// The shared device, or why there is none.
+/// The shared device, or why there is none (the same sentence every time).
 pub(crate) async fn webgpu() -> Result<std::rc::Rc<WebGpu>, String> {
     if let Some(known) = WEBGPU.with(|g| g.borrow().clone()) {
-        return known.ok_or_else(|| "no WebGPU adapter is available".to_string());
+        return known;
     }
     match crate::gpu::Gpu::request().await {
         Ok(gpu) => {
@@ -272,12 +272,13 @@ pub(crate) async fn webgpu() -> Result<std::rc::Rc<WebGpu>, String> {
                 knn: std::cell::OnceCell::new(),
                 multi: std::cell::OnceCell::new(),
             });
-            WEBGPU.with(|g| *g.borrow_mut() = Some(Some(shared.clone())));
+            WEBGPU.with(|g| *g.borrow_mut() = Some(Ok(shared.clone())));
             Ok(shared)
         }
         Err(e) => {
-            WEBGPU.with(|g| *g.borrow_mut() = Some(None));
-            Err(e.to_string())
+            let why = e.to_string();
+            WEBGPU.with(|g| *g.borrow_mut() = Some(Err(why.clone())));
+            Err(why)
         }
     }
 }
