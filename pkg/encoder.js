@@ -32,6 +32,37 @@ async function openCache(enabled) {
   }
 }
 
+/** What came back, in a reader's words, for a file that is not what was asked for. */
+function describeBytes(bytes) {
+  if (bytes.length === 0) return 'an empty file';
+  const head = new TextDecoder('utf-8', { fatal: false }).decode(bytes.subarray(0, 1024)).replace(/^\uFEFF/, '').trimStart();
+  if (/^<(!doctype html|html|head|body|title|meta)\b/i.test(head)) return 'an HTML page (a server sends one for a file it does not have)';
+  if (head.startsWith('<')) return 'XML or HTML';
+  // Text of printable characters, or binary data.
+  if (!/[\u0000-\u0008\u000E-\u001F\uFFFD]/.test(head)) return `text beginning ${JSON.stringify(head.slice(0, 40))}`;
+  return `${bytes.length} bytes of binary data`;
+}
+
+/** The first character of `bytes` past a byte-order mark and white space. */
+function firstChar(bytes) {
+  return new TextDecoder().decode(bytes.subarray(0, 64)).replace(/^\uFEFF/, '').trimStart()[0];
+}
+
+/**
+ * Refuses, naming the URL and what came back, a download that is plainly not the file asked
+ * for (a web page instead of a model, anything but a JSON object instead of a tokenizer),
+ * before the model code reports it as a parse error deep inside the file.
+ */
+function expectFile(bytes, url, kind) {
+  if (kind === 'tokenizer' && firstChar(bytes) !== '{') {
+    throw new Error(`the tokenizer at ${url} is not JSON: the server sent ${describeBytes(bytes)}; check the URL`);
+  }
+  if (kind === 'model' && (bytes.length === 0 || firstChar(bytes) === '<')) {
+    throw new Error(`the model at ${url} is not an ONNX model: the server sent ${describeBytes(bytes)}; check the URL`);
+  }
+  return bytes;
+}
+
 /** How many times an interrupted download is resumed (or restarted) before it fails. */
 const RESUMES = 3;
 
@@ -74,7 +105,12 @@ async function download(url, { signal, onProgress, fetch: doFetch }) {
         continue;
       }
     }
-    if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
+    if (!response.ok) {
+      const answer = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
+      throw new Error(response.status === 404
+        ? `${url} was not found (the server answered ${answer})`
+        : `${url} could not be downloaded (the server answered ${answer})`);
+    }
     if (!response.body?.getReader) {
       const bytes = new Uint8Array(await response.arrayBuffer());
       onProgress?.({ url, loaded: bytes.length, total: bytes.length, cached: false });
@@ -125,7 +161,7 @@ export async function fetchChecked(url, { sha256, onProgress, cache = true, sign
   if (sha256) {
     const actual = await sha256Of(bytes);
     if (actual !== sha256) {
-      throw new Error(`${url}: sha256 is ${actual}, expected ${sha256} (a corrupt or wrong file)`);
+      throw new Error(`${url}: sha256 is ${actual}, expected ${sha256} (a corrupt or wrong file: ${describeBytes(bytes)})`);
     }
   }
   if (store) {
@@ -181,7 +217,10 @@ export class Encoder {
    */
   static async load(source, options = {}) {
     const { baseUrl } = options;
-    const get = (file, sha256) => fetchChecked(resolve(file, baseUrl), { ...options, sha256 });
+    const get = async (file, sha256, kind) => {
+      const url = resolve(file, baseUrl);
+      return expectFile(await fetchChecked(url, { ...options, sha256 }), url, kind);
+    };
     let textEntry = null;
     let imageEntry = null;
     if (source.textUrl || source.visionUrl) {
@@ -207,13 +246,13 @@ export class Encoder {
       if (textEntry) {
         if (!textEntry.tokenizer) throw new Error(`model ${textEntry.name}: a text model needs a tokenizer`);
         const [model, tokenizer] = await Promise.all([
-          get(textEntry.file, textEntry.sha256),
-          get(textEntry.tokenizer, textEntry.tokenizer_sha256),
+          get(textEntry.file, textEntry.sha256, 'model'),
+          get(textEntry.tokenizer, textEntry.tokenizer_sha256, 'tokenizer'),
         ]);
         text = TextEmbedder.fromBytes(textEntry, model, tokenizer);
       }
       if (imageEntry) {
-        image = ImageEmbedder.fromBytes(imageEntry, await get(imageEntry.file, imageEntry.sha256));
+        image = ImageEmbedder.fromBytes(imageEntry, await get(imageEntry.file, imageEntry.sha256, 'model'));
       }
     } catch (err) {
       text?.free();

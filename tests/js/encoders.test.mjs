@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
@@ -90,6 +91,44 @@ test('a wrong sha256 or a corrupt model is a clear error', async () => {
     /not a readable ONNX model/,
   );
   assert.throws(() => TextEmbedder.fromBytes({ name: 'x' }, new Uint8Array(), new Uint8Array()), /bad model entry/);
+});
+
+test('a missing model file, or a web page where a model or tokenizer should be, is named with what came back', async () => {
+  // A host like many static ones: a missing path is answered with its HTML page, with status
+  // 200 (a single-page-app fallback) or 404.
+  const page = '<!DOCTYPE html>\n<html><head><title>Not found</title></head><body>Nothing here</body></html>';
+  const server = createServer((req, res) => {
+    if (req.url === '/clip/text_model.onnx') {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.end(Buffer.from([8, 7, 18, 4]));
+    } else if (req.url === '/clip/not-found.txt') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('Not Found');
+    } else {
+      res.writeHead(req.url.startsWith('/gone/') ? 404 : 200, { 'content-type': 'text/html' });
+      res.end(page);
+    }
+  });
+  await new Promise((done) => server.listen(0, '127.0.0.1', done));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  const load = (source) => Encoder.load({ dim: 512, ...source }, { cache: false });
+  try {
+    await assert.rejects(
+      load({ textUrl: `${base}/clip/text_model.onnx`, tokenizerUrl: `${base}/clip/tokenizer.json` }),
+      (err) => err.message === `the tokenizer at ${base}/clip/tokenizer.json is not JSON: the server sent ` +
+        'an HTML page (a server sends one for a file it does not have); check the URL');
+    await assert.rejects(
+      load({ textUrl: `${base}/clip/text_model.onnx`, tokenizerUrl: `${base}/clip/not-found.txt` }),
+      /^Error: the tokenizer at \S+\/clip\/not-found\.txt is not JSON: the server sent text beginning "Not Found"; check the URL$/);
+    await assert.rejects(
+      load({ visionUrl: `${base}/clip/vision_model.onnx` }),
+      /^Error: the model at \S+\/clip\/vision_model\.onnx is not an ONNX model: the server sent an HTML page/);
+    await assert.rejects(
+      load({ visionUrl: `${base}/gone/vision_model.onnx` }),
+      (err) => err.message === `${base}/gone/vision_model.onnx was not found (the server answered HTTP 404 Not Found)`);
+  } finally {
+    server.close();
+  }
 });
 
 test("latentlab's wasm matrix kernel matches onnxruntime through the operations tract fuses into it", () => {
