@@ -32,7 +32,10 @@ export interface AlignOptions {
   exactQuantile?: boolean;
 }
 export interface AlignScore {
-  metric: AlignMetric; score: number | null; k: number | null; chance: number | null;
+  metric: AlignMetric; score: number | null; k: number | null;
+  /** The mean score when the rows are paired at random, where it has a closed form
+   * (mutual_knn k/(n−1), cycle_knn, lcs_knn for k ≤ 40, cka, unbiased_cka 0); else null. */
+  chance: number | null;
   cca_dim: number | null; n: number; backend: "cpu" | "webgpu";
 }
 "#;

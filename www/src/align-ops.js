@@ -49,11 +49,16 @@ async function measure({ pair, k, backend = 'auto', baseUrl, galleryUrl, sentenc
   if (!make) throw new Error(`unknown pair ${JSON.stringify(pair)}: expected one of ${Object.keys(PAIRS).join(', ')}`);
   const { x, y, labels, files, names } = make(c);
   const n = x.rows;
-  if (!(Number.isInteger(k) && k >= 1 && k < n)) throw new Error(`k is ${k}: expected 1 ≤ k < ${n}`);
+  if (!(Number.isInteger(k) && k >= 1 && k < n)) {
+    throw new Error(`k = ${k} does not fit ${n} items: choose k from 1 to ${n - 1} (each item has ${n - 1} others)`);
+  }
   // The neighbour search on WebGPU when the browser has it (the same tables as the CPU's,
   // so the same scores); `backend` says which ran and `fallback` why not the GPU.
+  // SVCCA compares each side's top ccaDim directions (the reference's 10) among the n − 1
+  // that centred items span; above half of them the two sets must share directions (two
+  // 10-d subspaces of 11 dimensions share at least 9) and score high whatever the data.
   const scores = await alignRepresentationsAsync(x.data, n, x.cols, y.data, y.cols, {
-    metrics: 'all', k, ccaDim: Math.min(10, n - 2), backend,
+    metrics: 'all', k, ccaDim: Math.min(10, Math.floor((n - 1) / 2)), backend,
   });
   const curve = [];
   for (let kk = 1; kk < n; kk++) {

@@ -23,19 +23,21 @@ pub enum MetricArg {
     /// Mean overlap of the k-nearest-neighbour sets (the paper's metric); `chance` = k/(n−1).
     #[value(name = "mutual_knn")]
     MutualKnn,
-    /// Fraction of rows reached back through a Y-neighbour's X-neighbours (not symmetric).
+    /// Fraction of rows reached back through a Y-neighbour's X-neighbours (not symmetric);
+    /// `chance`: its exact mean under a random pairing of the rows.
     #[value(name = "cycle_knn")]
     CycleKnn,
-    /// Mean longest common subsequence of the ordered neighbour lists (0..k, not divided by k).
+    /// Mean longest common subsequence of the ordered neighbour lists (0..k, not divided by k);
+    /// `chance` for k ≤ 40.
     #[value(name = "lcs_knn")]
     LcsKnn,
     /// 1 − mean edit distance of the ordered neighbour lists / k.
     #[value(name = "edit_distance_knn")]
     EditDistanceKnn,
-    /// Linear CKA (biased HSIC).
+    /// Linear CKA (biased HSIC); `chance`: its mean under a random pairing (from the data).
     #[value(name = "cka")]
     Cka,
-    /// Linear CKA with the unbiased HSIC.
+    /// Linear CKA with the unbiased HSIC; `chance` 0.
     #[value(name = "unbiased_cka")]
     UnbiasedCka,
     /// CKA restricted to mutual k-nearest neighbours (unbiased HSIC).
@@ -151,7 +153,11 @@ pub fn run(args: AlignArgs) -> Result<bool> {
             all.insert(s.metric.into(), json!(s.score));
         }
         out.insert("scores".into(), Value::Object(all));
-        let chance = scores.iter().find_map(|s| s.chance);
+        // mutual_knn's: the paper's metric (`--metric NAME` gives another's)
+        let chance = scores
+            .iter()
+            .find(|s| s.metric == Metric::MutualKnn.name())
+            .and_then(|s| s.chance);
         out.insert("chance".into(), json!(chance));
         out.insert("cca_dim".into(), json!(args.cca_dim));
     }

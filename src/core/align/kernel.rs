@@ -189,6 +189,23 @@ fn check_pair(a: &Matrix, b: &Matrix) -> Result<(), AlignError> {
 /// Linear CKA with the biased HSIC, `trace(K H L H)` (`AlignmentMetrics.cka`, default
 /// `kernel_metric='ip'`).
 pub fn cka(a: &Matrix, b: &Matrix) -> Result<f64, AlignError> {
+    Ok(cka_and_chance(a, b)?.0)
+}
+
+/// Σᵢ ‖aᵢ − ā‖²: the trace of the centred kernel H K H.
+fn centred_trace(m: &Matrix) -> f64 {
+    let s = col_sums(m);
+    let squares: f64 = m.iter_rows().map(|r| row_dot(r, r)).sum();
+    squares - s.iter().map(|v| v * v).sum::<f64>() / m.rows as f64
+}
+
+/// [`cka`] and its chance level: its mean over every re-pairing of b's rows with a's. With
+/// centred kernels K̄, L̄ and a uniform permutation P, E[tr(K̄ P L̄ Pᵀ)] = tr K̄ · tr L̄ / (n − 1)
+/// (the diagonal of L̄ averages tr L̄ / n, its off-diagonal entries −tr L̄ / (n(n − 1)), since
+/// a centred kernel sums to 0), and the denominator does not depend on the pairing, so the
+/// chance level is tr K̄ · tr L̄ / ((n − 1)(‖K̄‖ ‖L̄‖ + 1e-6)): √(r_a r_b) / (n − 1) for the
+/// effective ranks r = (tr K̄)² / ‖K̄‖², far from 0 when there are few rows.
+pub(crate) fn cka_and_chance(a: &Matrix, b: &Matrix) -> Result<(f64, f64), AlignError> {
     check_pair(a, b)?;
     let n = a.rows;
     let (kl, kk, ll) = match route("cka", a, b)? {
@@ -229,7 +246,9 @@ pub fn cka(a: &Matrix, b: &Matrix) -> Result<f64, AlignError> {
             (dot(&k, &l), frob2(&k), frob2(&l))
         }
     };
-    Ok(kl / ((kk * ll).sqrt() + 1e-6))
+    let denominator = (kk * ll).sqrt() + 1e-6;
+    let chance = centred_trace(a) * centred_trace(b) / (n as f64 - 1.0) / denominator;
+    Ok((kl / denominator, chance))
 }
 
 /// What the unbiased HSIC needs of one kernel K (diagonal excluded): its diagonal, its row

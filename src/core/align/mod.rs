@@ -20,8 +20,10 @@
 //!   the four neighbourhood metrics.
 //! - `kernel.rs` — `cka`, `unbiased_cka`, `cknna` (linear kernels, HSIC).
 //! - `svcca.rs` — `svcca` (exact SVD where the reference uses a randomised one; see there).
+//! - `chance.rs` — chance levels: a metric's mean when the rows are paired at random.
 //! - `error.rs` — [`AlignError`], one variant per kind of bad input.
 
+mod chance;
 mod error;
 mod kernel;
 mod knn;
@@ -30,6 +32,7 @@ mod svcca;
 
 use serde::Serialize;
 
+pub use chance::{cycle_knn_chance, expected_lis, lcs_knn_chance, LCS_CHANCE_MAX_K};
 pub use error::AlignError;
 pub use kernel::{cka, cknna, unbiased_cka, MAX_QUADRATIC_ENTRIES};
 pub(crate) use knn::ExactRanker;
@@ -141,8 +144,11 @@ impl Default for AlignOptions {
     }
 }
 
-/// One score. `k` is set for the metrics that use it, `chance` (k/(n−1), the expected
-/// `mutual_knn` of unrelated representations) for `mutual_knn`, `cca_dim` for `svcca`.
+/// One score. `k` is set for the metrics that use it, `cca_dim` for `svcca`, and `chance`
+/// where it has a closed form: the expected score when the rows of y are paired with those
+/// of x at random (`chance.rs`) — k/(n−1) for `mutual_knn`, exact for `cycle_knn`,
+/// `lcs_knn` (k ≤ [`LCS_CHANCE_MAX_K`]) and `cka` (from the data), 0 for `unbiased_cka`;
+/// `None` for `edit_distance_knn`, `cknna` and `svcca`.
 /// A NaN score (possible for `cknna`, as in the reference) serialises as null.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Alignment {
@@ -269,13 +275,30 @@ where
 
     let mut out = Vec::with_capacity(metrics.len());
     for &metric in metrics {
+        let mut chance = None;
         let score = match (metric, &cosine) {
-            (Metric::MutualKnn, Some((na, nb))) => mutual_knn(na, nb)?,
-            (Metric::CycleKnn, Some((na, nb))) => cycle_knn(na, nb)?,
-            (Metric::LcsKnn, Some((na, nb))) => lcs_knn(na, nb)?,
+            (Metric::MutualKnn, Some((na, nb))) => {
+                chance = Some(mutual_knn_chance(k, n));
+                mutual_knn(na, nb)?
+            }
+            (Metric::CycleKnn, Some((na, nb))) => {
+                chance = Some(cycle_knn_chance(na));
+                cycle_knn(na, nb)?
+            }
+            (Metric::LcsKnn, Some((na, nb))) => {
+                chance = lcs_knn_chance(k, n);
+                lcs_knn(na, nb)?
+            }
             (Metric::EditDistanceKnn, Some((na, nb))) => edit_distance_knn(na, nb)?,
-            (Metric::Cka, _) => cka(&a, &b)?,
-            (Metric::UnbiasedCka, _) => unbiased_cka(&a, &b)?,
+            (Metric::Cka, _) => {
+                let (score, expected) = kernel::cka_and_chance(&a, &b)?;
+                chance = (n >= 2).then_some(expected);
+                score
+            }
+            (Metric::UnbiasedCka, _) => {
+                chance = Some(0.0);
+                unbiased_cka(&a, &b)?
+            }
             (Metric::Cknna, _) => {
                 // Neighbours by the kernel as given; after the default preparation the rows
                 // are unit vectors, so these are the cosine tables again.
@@ -293,12 +316,30 @@ where
             metric: metric.name(),
             score,
             k: uses_k.then_some(k),
-            chance: (metric == Metric::MutualKnn).then(|| mutual_knn_chance(k, n)),
+            chance,
             cca_dim: (metric == Metric::Svcca).then_some(opts.cca_dim),
             n,
         });
     }
     Ok(out)
+}
+
+/// Every permutation of 0..n (Heap's algorithm), for the module's unit tests.
+#[cfg(test)]
+pub(crate) fn permutations(n: usize) -> Vec<Vec<u32>> {
+    fn heap(k: usize, a: &mut Vec<u32>, out: &mut Vec<Vec<u32>>) {
+        if k <= 1 {
+            out.push(a.clone());
+            return;
+        }
+        for i in 0..k {
+            heap(k - 1, a, out);
+            a.swap(if k % 2 == 0 { i } else { 0 }, k - 1);
+        }
+    }
+    let mut out = Vec::new();
+    heap(n, &mut (0..n as u32).collect(), &mut out);
+    out
 }
 
 /// A deterministic n × d matrix of values in [−0.5, 0.5) for the module's unit tests.
@@ -324,7 +365,7 @@ pub(crate) fn test_matrix(n: usize, d: usize, seed: u64) -> Matrix {
 mod tests {
     use super::*;
 
-    use crate::core::align::test_matrix as pseudo;
+    use crate::core::align::{permutations, test_matrix as pseudo};
 
     #[test]
     fn identical_inputs_align_perfectly() {
@@ -343,6 +384,58 @@ mod tests {
         assert_eq!(mk.chance, Some(10.0 / 59.0));
         assert_eq!(mk.k, Some(10));
         assert_eq!(all[4].k, None);
+    }
+
+    #[test]
+    fn chance_is_the_mean_over_every_pairing_of_the_rows() {
+        // Each chance level given is the metric's exact mean over all 5040 ways of pairing
+        // y's 7 rows with x's; the others are given none.
+        let (n, k) = (7, 3);
+        let x = pseudo(n, 5, 3);
+        let y = pseudo(n, 4, 4);
+        let opts = AlignOptions {
+            k,
+            cca_dim: 2,
+            ..AlignOptions::default()
+        };
+        let given = align_many(&x, &y, &Metric::ALL, &opts).unwrap();
+        let perms = permutations(n);
+        let mut sums = vec![0.0; Metric::ALL.len()];
+        for p in &perms {
+            let data = p.iter().flat_map(|&r| y.row(r as usize).to_vec()).collect();
+            let shuffled = Matrix {
+                rows: n,
+                cols: y.cols,
+                data,
+            };
+            for (sum, s) in sums
+                .iter_mut()
+                .zip(align_many(&x, &shuffled, &Metric::ALL, &opts).unwrap())
+            {
+                *sum += s.score;
+            }
+        }
+        for (s, sum) in given.iter().zip(&sums) {
+            let mean = sum / perms.len() as f64;
+            match s.metric {
+                "edit_distance_knn" | "cknna" | "svcca" => {
+                    assert_eq!(s.chance, None, "{}", s.metric)
+                }
+                _ => {
+                    let chance = s.chance.unwrap();
+                    assert!(
+                        (chance - mean).abs() < 1e-9,
+                        "{}: chance {chance}, mean {mean}",
+                        s.metric
+                    );
+                }
+            }
+        }
+        let get = |name: &str| given.iter().find(|s| s.metric == name).unwrap().chance;
+        assert_eq!(get("mutual_knn"), Some(0.5));
+        assert_eq!(get("unbiased_cka"), Some(0.0));
+        // few rows: CKA of unrelated data is far from 0
+        assert!(get("cka").unwrap() > 0.3, "{:?}", get("cka"));
     }
 
     #[test]
