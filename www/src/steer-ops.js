@@ -77,7 +77,8 @@ function requireData() {
 function run({ concept, method, relativeReg, applyTo, seed }) {
   const { n, dim, x, y } = requireData();
   const z = conceptLabels(concept);
-  const options = { method, y, applyTo, seed: Number(seed) || 0 };
+  // (no silent 0 for a bad seed: the page checks it, and the facade names what it refuses)
+  const options = { method, y, applyTo, seed: seed ?? 0 };
   if (method === 'mean-cov') options.relativeReg = Number(relativeReg);
   const evaluation = evaluateSteering(x, n, dim, z, options);
   const before = pcaProject(x, n, dim, { components: 2 });

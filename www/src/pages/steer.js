@@ -45,13 +45,45 @@ function concept() {
   return { ...chosen, z: meta.conceptLabels[chosen.key] };
 }
 
+// The typed numbers are checked here, each named next to its field, before the worker is
+// asked: the facade's own errors ("invalid type: floating point `-3.0`, expected u64") are
+// for programmers, and an empty field would otherwise read as 0.
+const FIELD_CHECKS = [
+  {
+    input: els.seed,
+    message: $('seed-error'),
+    problem: (v) => (Number.isSafeInteger(v) && v >= 0 ? null : 'The split seed must be a whole number, 0 or more.'),
+  },
+  {
+    input: els.reg,
+    message: $('relative-reg-error'),
+    applies: () => els.method.value === 'mean-cov',
+    problem: (v) => (Number.isFinite(v) && v >= 0 ? null : 'The regularisation must be a number, 0 or more.'),
+  },
+];
+
+/** Marks each typed number that is missing or out of range; true when all are usable. */
+function checkFields() {
+  let ok = true;
+  for (const { input, message, applies, problem } of FIELD_CHECKS) {
+    // A number field reads '' when empty or unreadable ("-", "1e"): never a number.
+    const text = input.value.trim();
+    const wrong = applies && !applies() ? null : problem(text === '' ? NaN : Number(text));
+    message.textContent = wrong ?? '';
+    message.hidden = !wrong;
+    input.setAttribute('aria-invalid', String(Boolean(wrong)));
+    ok &&= !wrong;
+  }
+  return ok;
+}
+
 function options() {
   return {
     concept: els.concept.value,
     method: els.method.value,
     relativeReg: Number(els.reg.value),
     applyTo: els.applyTo.value,
-    seed: Number(els.seed.value),
+    seed: Number(els.seed.value), // checked by checkFields
   };
 }
 
@@ -82,6 +114,10 @@ client.addEventListener('lost', () => { embedded = false; });
 
 async function run() {
   showError(null);
+  if (!checkFields()) {
+    els.status.textContent = 'Not run: correct the marked field first.';
+    return;
+  }
   els.run.disabled = true;
   try {
     if (!embedded) await load();
@@ -184,6 +220,7 @@ function renderHits(key, hits, labels) {
 
 async function search() {
   showError(null);
+  if (!checkFields()) return;
   els.search.disabled = true;
   try {
     if (!embedded) await load();
@@ -204,7 +241,14 @@ els.run.addEventListener('click', run);
 els.search.addEventListener('click', search);
 els.query.addEventListener('keydown', (e) => { if (e.key === 'Enter') search(); });
 els.colourBy.addEventListener('change', renderCharts);
-els.method.addEventListener('change', () => { els.reg.disabled = els.method.value !== 'mean-cov'; });
+els.method.addEventListener('change', () => {
+  els.reg.disabled = els.method.value !== 'mean-cov';
+  if (document.querySelector('[aria-invalid="true"]')) checkFields();
+});
+// A field marked wrong is checked again as it is corrected.
+for (const { input } of FIELD_CHECKS) {
+  input.addEventListener('input', () => { if (input.getAttribute('aria-invalid') === 'true') checkFields(); });
+}
 
 (async () => {
   try {
