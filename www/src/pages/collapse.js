@@ -1,5 +1,7 @@
 // Model collapse page: sliders → the worker's simulateCollapse → Chart.js lines (simulation
-// as points, closed forms dashed). Runs again on every change, latest request wins.
+// as points, closed forms dashed). Runs again on every change, latest request wins. T's
+// slider starts at d + 2 (the closed forms need T > d + 1), so the sliders cannot ask for a
+// setting without them; the chart is shown only beside the numbers it was drawn from.
 import { lineChart } from '../charts.js';
 import { renderShell } from '../shell.js';
 import { LatentlabClient } from '../client.js';
@@ -15,6 +17,32 @@ let latest = 0;
 
 function params() {
   return Object.fromEntries(fields.map((f) => [f, Number($(f).value)]));
+}
+
+/** T's slider starts at d + 2; a range input moves its value up to a raised minimum itself. */
+function boundT() {
+  $('t').min = String(Number($('d').value) + 2);
+}
+
+/** What is wrong with `p` in words, or null: only the typed field can be wrong. */
+function invalid(p) {
+  // (an empty or unreadable number field reads as '', so as 0)
+  if (!Number.isInteger(p.testPoints) || p.testPoints < 1) {
+    return 'Test points must be a whole number of at least 1.';
+  }
+  return null;
+}
+
+/** No numbers and no chart: what is on screen must belong to the settings shown. */
+function clearResults() {
+  chart?.destroy();
+  chart = null;
+  $('chart-box').hidden = true;
+  for (const key of ['replace-sim', 'replace-theory', 'accumulate-sim', 'accumulate-theory']) {
+    const el = document.querySelector(`[data-testid="${key}"]`);
+    el.textContent = '–';
+    delete el.dataset.value;
+  }
 }
 
 function showError(err) {
@@ -35,6 +63,7 @@ function series(label, values, colour, dashed) {
 }
 
 function draw(r) {
+  $('chart-box').hidden = false;
   chart = lineChart($('chart'), chart, [
     series('replace (simulated)', r.replace, '#d6336c', false),
     series('replace (closed form)', r.replace_theory, '#d6336c', true),
@@ -45,12 +74,19 @@ function draw(r) {
 
 async function run() {
   const id = ++latest;
+  boundT();
   const p = params();
   for (const f of fields) {
     const out = $(`${f}-out`);
     if (out) out.textContent = String(p[f]);
   }
-  showError(null);
+  const problem = invalid(p);
+  showError(problem ? new Error(problem) : null);
+  if (problem) {
+    clearResults();
+    $('status').textContent = '';
+    return;
+  }
   $('status').textContent = `Simulating ${p.runs} runs × ${p.rounds} rounds…`;
   try {
     const r = await client.call('collapse.simulate', p);
@@ -70,6 +106,7 @@ async function run() {
     document.body.dataset.ready = 'true';
   } catch (err) {
     if (id !== latest) return;
+    clearResults();
     showError(err);
     $('status').textContent = '';
     document.body.dataset.ready = 'true';
@@ -89,6 +126,7 @@ async function resample() {
   });
   if (r) {
     const points = (values) => values.map((v, g) => ({ x: g, y: v }));
+    $('resample-chart-box').hidden = false;
     resampleChart = lineChart($('resample-chart'), resampleChart, [
       { label: 'replace', data: points(r.replace_variance), borderColor: '#d6336c', backgroundColor: '#d6336c' },
       { label: 'accumulate', data: points(r.accumulate_variance), borderColor: '#1c7ed6', backgroundColor: '#1c7ed6' },
