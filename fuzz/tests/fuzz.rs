@@ -378,7 +378,7 @@ fn write_seed_corpora() {
         restarts: 1,
         ..BenchmarkOptions::default()
     };
-    let bench = fit_benchmark(data, &options).unwrap();
+    let bench = fit_benchmark(data, &options, |_| {}).unwrap();
     write(
         "tiny_benchmark",
         "fitted.json",

@@ -5,9 +5,9 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use super::{check_shape, js_error, progress_reporter, size_arg, to_js, Options};
+use super::{check_shape, js_error, size_arg, to_js, Options};
 use crate::core::tiny::{
-    fit_benchmark, holdout, random_split, BenchmarkOptions, HoldoutRow, IrtFitOptions,
+    fit_benchmark, holdout, random_split, BenchmarkOptions, HoldoutRow, IrtFitOptions, Progress,
     ResponseMatrix, Sampling, TinyBenchmark,
 };
 
@@ -40,6 +40,13 @@ export interface TinyHoldoutRow {
   anchors: number; random: number; random_pirt: number; random_gpirt: number;
   irt: number; pirt: number; gpirt: number; theta_not_converged: number; fits: number;
 }
+/**
+ * Progress of fitTinyBenchmark and tinyHoldout: `done` of `total` steps (each IRT fit counts
+ * one step per 100 epochs; choosing the anchors, or one anchor draw of the held-out
+ * evaluation, one step) and, in words, what is being computed now. Called when a stage
+ * starts and after each step; the last call has done === total.
+ */
+export type TinyProgress = (done: number, total: number, stage: string) => void;
 export interface TinyHoldoutResult {
   dim: number; dim_errors: [number, number][]; test_models: number[]; kept_items: number[];
   rows: TinyHoldoutRow[];
@@ -100,6 +107,21 @@ fn options(o: &Options) -> Result<BenchmarkOptions, JsError> {
     })
 }
 
+/// Calls `on_progress(done, total, stage)` with each of a fit's [`Progress`] reports; what
+/// the callback throws is ignored, as by the other labs' progress reports.
+fn reporter(on_progress: Option<js_sys::Function>) -> impl FnMut(Progress) {
+    move |p| {
+        if let Some(f) = &on_progress {
+            let _ = f.call3(
+                &JsValue::NULL,
+                &JsValue::from(p.done as f64),
+                &JsValue::from(p.total as f64),
+                &JsValue::from(p.stage.to_string()),
+            );
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Fitted<'a> {
     benchmark: String,
@@ -115,7 +137,8 @@ struct Fitted<'a> {
 
 /// Fits a tiny benchmark on `responses` (`models × items`, row-major, scores in [0, 1]):
 /// options as `TinyFitOptions` plus `anchors` (default 100), `sampling` ("anchor", the IRT
-/// clustering, or "random") and `seed`.
+/// clustering, or "random") and `seed`. `onProgress(done, total, stage)`, when given, follows
+/// the validation fits, the final fit and the choice of anchors (`TinyProgress`).
 #[wasm_bindgen(js_name = fitTinyBenchmark, unchecked_return_type = "TinyBenchmarkResult")]
 pub fn fit_tiny_benchmark(
     responses: &[f32],
@@ -125,6 +148,8 @@ pub fn fit_tiny_benchmark(
         unchecked_param_type = "TinyFitOptions & { anchors?: number; sampling?: \"anchor\" | \"random\"; seed?: number }"
     )]
     options_js: JsValue,
+    #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "TinyProgress")]
+    on_progress: Option<js_sys::Function>,
 ) -> Result<JsValue, JsError> {
     let o = Options::optional(options_js, FIT_KEYS, "fitTinyBenchmark options")?;
     let m = matrix(responses, models, items, &o)?;
@@ -140,7 +165,7 @@ pub fn fit_tiny_benchmark(
             )))
         }
     };
-    let bench = fit_benchmark(m.view(), &opts).map_err(js_error)?;
+    let bench = fit_benchmark(m.view(), &opts, reporter(on_progress)).map_err(js_error)?;
     to_js(&Fitted {
         benchmark: serde_json::to_string(&bench).map_err(js_error)?,
         dim: bench.irt.dim,
@@ -200,8 +225,8 @@ struct Holdout<'a> {
 
 /// The paper's evaluation on `responses`: a random `testFraction` (default 0.25, seeded by
 /// `splitSeed`) of the models held out, estimated from `anchors` (default [10, 30, 60, 100])
-/// anchor items, `seeds` (default 5) draws each. `onProgress(done, total)`, when given, is
-/// called after each anchor draw.
+/// anchor items, `seeds` (default 5) draws each. `onProgress(done, total, stage)`, when
+/// given, follows the IRT fits on the training models and each anchor draw (`TinyProgress`).
 #[wasm_bindgen(js_name = tinyHoldout, unchecked_return_type = "TinyHoldoutResult")]
 pub fn tiny_holdout(
     responses: &[f32],
@@ -211,7 +236,7 @@ pub fn tiny_holdout(
         unchecked_param_type = "TinyFitOptions & { anchors?: number[]; seeds?: number; testFraction?: number; splitSeed?: number }"
     )]
     options_js: JsValue,
-    #[wasm_bindgen(js_name = onProgress, unchecked_param_type = "(done: number, total: number) => void")]
+    #[wasm_bindgen(js_name = onProgress, unchecked_optional_param_type = "TinyProgress")]
     on_progress: Option<js_sys::Function>,
 ) -> Result<JsValue, JsError> {
     let o = Options::optional(options_js, HOLDOUT_KEYS, "tinyHoldout options")?;
@@ -231,7 +256,7 @@ pub fn tiny_holdout(
         &counts,
         seeds,
         &opts,
-        progress_reporter(on_progress),
+        reporter(on_progress),
     )
     .map_err(js_error)?;
     to_js(&Holdout {

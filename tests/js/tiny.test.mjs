@@ -45,8 +45,18 @@ test('estimateTiny on a benchmark built from the fixture equals the package\'s e
 
 test('a benchmark fitted on the real response matrix estimates a configuration from its anchors', () => {
   const { y, models, items } = matrix(real);
-  const fit = fitTinyBenchmark(y, models, items, { dropConstantItems: true, anchors: 30, dims: [2], epochs: 300 });
+  const calls = [];
+  const fit = fitTinyBenchmark(y, models, items, { dropConstantItems: true, anchors: 30, dims: [2], epochs: 300 },
+    (done, total, stage) => calls.push([done, total, stage]));
   assert.equal(fit.dim, 2);
+  // 300 epochs are 3 steps, for the validation fit and for the final fit; then the anchors
+  const validate = 'trying IRT dimension 2 on held-back models';
+  const final = 'fitting the IRT model (dimension 2)';
+  const anchors = 'choosing anchors by k-means';
+  assert.deepEqual(calls, [
+    [0, 7, validate], [1, 7, validate], [2, 7, validate], [3, 7, validate],
+    [3, 7, final], [4, 7, final], [5, 7, final], [6, 7, final], [6, 7, anchors], [7, 7, anchors],
+  ]);
   assert.ok(fit.anchors.length > 20 && fit.anchors.length <= 30);
   assert.ok(Math.abs(fit.anchor_weights.reduce((a, b) => a + b, 0) - 1) < 1e-9);
   assert.ok(fit.kept_items.length < items);
@@ -64,8 +74,15 @@ test('tinyHoldout reports one row per size, and bad input is named', () => {
   const { y, models, items } = matrix(real);
   const calls = [];
   const r = tinyHoldout(y, models, items, { dropConstantItems: true, anchors: [20, 40], seeds: 1, dims: [2], epochs: 200 },
-    (done, total) => calls.push([done, total]));
-  assert.deepEqual(calls, [[1, 2], [2, 2]]);
+    (done, total, stage) => calls.push([done, total, stage]));
+  // two IRT fits of 200 epochs (2 steps each), then one anchor draw per size
+  const validate = 'trying IRT dimension 2 on held-back models';
+  const final = 'fitting the IRT model (dimension 2)';
+  const draw = (n) => `estimating the held-out models from ${n} anchors`;
+  assert.deepEqual(calls, [
+    [0, 6, validate], [1, 6, validate], [2, 6, validate], [2, 6, final], [3, 6, final], [4, 6, final],
+    [4, 6, draw(20)], [5, 6, draw(20)], [5, 6, draw(40)], [6, 6, draw(40)],
+  ]);
   assert.equal(r.rows.length, 2);
   assert.equal(r.test_models.length, 25);
   assert.ok(r.rows[0].gpirt < 0.2 && r.rows[0].random < 0.3);

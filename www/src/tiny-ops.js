@@ -18,11 +18,12 @@ export const tinyOps = {
   'tiny.holdout': ({ data, options }, progress) => {
     const { y, models, items } = matrix(data);
     return tinyHoldout(y, models, items, { dropConstantItems: true, ...options },
-      (done, total) => progress({ done, total }));
+      (done, total, stage) => progress({ done, total, stage }));
   },
-  'tiny.fit': ({ data, options }) => {
+  'tiny.fit': ({ data, options }, progress) => {
     const { y, models, items } = matrix(data);
-    return fitTinyBenchmark(y, models, items, { dropConstantItems: true, ...options });
+    return fitTinyBenchmark(y, models, items, { dropConstantItems: true, ...options },
+      (done, total, stage) => progress({ done, total, stage }));
   },
   'tiny.estimate': ({ benchmark, answers }) => estimateTiny(benchmark, Float32Array.from(answers)),
 };

@@ -10,8 +10,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use latentlab::core::matrix::Matrix;
 use latentlab::core::search::evaluate_retrieval;
 use latentlab::core::tiny::{
-    fit_benchmark, holdout, random_split, BenchmarkOptions, IrtFitOptions, ResponseMatrix,
-    Sampling, TinyBenchmark,
+    fit_benchmark, holdout, random_split, BenchmarkOptions, IrtFitOptions, Progress,
+    ResponseMatrix, Sampling, TinyBenchmark,
 };
 use serde_json::json;
 
@@ -271,7 +271,10 @@ fn fit(args: FitArgs) -> Result<()> {
         ..BenchmarkOptions::default()
     };
     let data = loaded.view();
-    let bench = fit_benchmark(data, &opts).map_err(|e| named(e, &args.input))?;
+    let bar = progress(0, "fitting");
+    let bench = fit_benchmark(data, &opts, |p| show(&bar, p));
+    bar.finish_and_clear();
+    let bench = bench.map_err(|e| named(e, &args.input))?;
     std::fs::write(&args.out, serde_json::to_string(&bench)?)
         .with_context(|| format!("--out {}", args.out.display()))?;
     emit(&json!({
@@ -283,6 +286,13 @@ fn fit(args: FitArgs) -> Result<()> {
         "sampling": bench.sampling, "gp_lambda": bench.gp_lambda,
         "bias": bench.bias, "variance": bench.variance,
     }))
+}
+
+/// A fit's progress on `bar`: steps done of all, and what is being computed.
+fn show(bar: &indicatif::ProgressBar, p: Progress) {
+    bar.set_length(p.total as u64);
+    bar.set_position(p.done as u64);
+    bar.set_message(p.stage.to_string());
 }
 
 fn read_benchmark(path: &Path) -> Result<TinyBenchmark> {
@@ -331,10 +341,10 @@ fn eval(args: EvalArgs) -> Result<()> {
         dims: args.irt.dims.clone(),
         ..BenchmarkOptions::default()
     };
-    let bar = progress(args.anchors.len() * args.seeds, "anchor sets");
+    let bar = progress(0, "fitting");
     let data = loaded.view();
-    let rows = holdout(data, &test, &args.anchors, args.seeds, &opts, |done, _| {
-        bar.set_position(done as u64)
+    let rows = holdout(data, &test, &args.anchors, args.seeds, &opts, |p| {
+        show(&bar, p)
     });
     bar.finish_and_clear();
     let report = rows.map_err(|e| named(e, &args.input))?;

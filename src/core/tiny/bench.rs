@@ -8,12 +8,92 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::irt::{check_informative, fit_irt_unchecked};
+use super::irt::{check_informative, fit_irt_unchecked, fit_ticks};
 use super::{
     check_positive, check_scores, estimate, fit_theta, gp_lambda, irt_prediction, select_anchors,
     variance_term, Estimates, Irt, IrtFitOptions, ItemFeatures, Sampling, Scenario, ThetaFit,
     TinyError,
 };
+
+/// What a fit is computing when it reports [`Progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The IRT fit without the validation models that scores candidate dimension `dim`.
+    Validate { dim: usize },
+    /// The IRT fit of the chosen dimension on all the models given.
+    Fit { dim: usize },
+    /// Choosing the anchors of a benchmark ([`fit_benchmark`]).
+    Anchors,
+    /// [`holdout`]: drawing `anchors` anchors (random and IRT) and estimating the held-out
+    /// models from them.
+    Estimate { anchors: usize },
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stage::Validate { dim } => write!(f, "trying IRT dimension {dim} on held-back models"),
+            Stage::Fit { dim } => write!(f, "fitting the IRT model (dimension {dim})"),
+            Stage::Anchors => write!(f, "choosing anchors by k-means"),
+            Stage::Estimate { anchors } => {
+                write!(f, "estimating the held-out models from {anchors} anchors")
+            }
+        }
+    }
+}
+
+/// A progress report of [`fit_benchmark`] or [`holdout`]: `done` of `total` steps (each IRT
+/// fit counts one step per 100 epochs; choosing anchors, or one anchor draw of the held-out
+/// evaluation, one step), and what is being computed now. Sent when a stage starts and after
+/// each step; the last report has `done == total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub done: usize,
+    pub total: usize,
+    pub stage: Stage,
+}
+
+/// Counts steps and reports them.
+struct Ticker<'a> {
+    done: usize,
+    total: usize,
+    report: &'a mut dyn FnMut(Progress),
+}
+
+impl Ticker<'_> {
+    /// Says that `stage` is being computed, `done` unchanged.
+    fn start(&mut self, stage: Stage) {
+        (self.report)(Progress {
+            done: self.done,
+            total: self.total,
+            stage,
+        });
+    }
+
+    /// One step of `stage` done.
+    fn tick(&mut self, stage: Stage) {
+        self.done = (self.done + 1).min(self.total);
+        self.start(stage);
+    }
+}
+
+/// The candidate dimensions [`fit_parts`] validates: `dims` sorted without repeats, or
+/// `irt.dim` alone.
+fn candidate_dims(irt: &IrtFitOptions, dims: &[usize]) -> Vec<usize> {
+    let mut candidates: Vec<usize> = if dims.is_empty() {
+        vec![irt.dim]
+    } else {
+        dims.to_vec()
+    };
+    candidates.sort_unstable();
+    candidates.dedup();
+    candidates
+}
+
+/// The steps [`fit_parts_checked`] reports: every candidate's validation fit and the final fit.
+fn fit_steps(irt: &IrtFitOptions, dims: &[usize]) -> usize {
+    (candidate_dims(irt, dims).len() + 1).saturating_mul(fit_ticks(irt.epochs))
+}
 
 /// The format name in a saved benchmark's JSON.
 pub const FORMAT: &str = "latentlab-tinybenchmark";
@@ -79,6 +159,21 @@ pub struct Responses<'a> {
     pub models: usize,
     pub items: usize,
     pub balance_weights: &'a [f64],
+}
+
+/// [`Responses`] checked, as (answers, models, items, balance weights).
+type Checked<'a> = (&'a [f64], usize, usize, &'a [f64]);
+
+impl<'a> Responses<'a> {
+    /// (answers, models, items, balance weights), checked: the shape, the scores, and no
+    /// item that every model answers alike.
+    fn checked(self) -> Result<Checked<'a>, TinyError> {
+        let (answers, models, items, bw) =
+            (self.answers, self.models, self.items, self.balance_weights);
+        check_responses(answers, models, items, bw)?;
+        check_informative(answers, models, items)?;
+        Ok((answers, models, items, bw))
+    }
 }
 
 /// An owned response matrix, constant items dropped on request, every item weighing 1 (no
@@ -241,10 +336,23 @@ pub fn fit_parts(
     dims: &[usize],
     validation_every: usize,
 ) -> Result<Fitted, TinyError> {
-    let (responses, models, items, bw) =
-        (data.answers, data.models, data.items, data.balance_weights);
-    check_responses(responses, models, items, bw)?;
-    check_informative(responses, models, items)?;
+    let mut ticker = Ticker {
+        done: 0,
+        total: fit_steps(irt_opts, dims),
+        report: &mut |_| {},
+    };
+    fit_parts_reporting(data, irt_opts, dims, validation_every, &mut ticker)
+}
+
+/// [`fit_parts`], its steps counted by `ticker`.
+fn fit_parts_reporting(
+    data: Responses,
+    irt_opts: &IrtFitOptions,
+    dims: &[usize],
+    validation_every: usize,
+    ticker: &mut Ticker,
+) -> Result<Fitted, TinyError> {
+    let (responses, models, items, bw) = data.checked()?;
     fit_parts_checked(
         responses,
         models,
@@ -253,9 +361,11 @@ pub fn fit_parts(
         irt_opts,
         dims,
         validation_every,
+        ticker,
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn fit_parts_checked(
     responses: &[f64],
     models: usize,
@@ -264,14 +374,9 @@ fn fit_parts_checked(
     irt_opts: &IrtFitOptions,
     dims: &[usize],
     validation_every: usize,
+    ticker: &mut Ticker,
 ) -> Result<Fitted, TinyError> {
-    let mut candidates: Vec<usize> = if dims.is_empty() {
-        vec![irt_opts.dim]
-    } else {
-        dims.to_vec()
-    };
-    candidates.sort_unstable();
-    candidates.dedup();
+    let candidates = candidate_dims(irt_opts, dims);
     let mut dim_errors = Vec::with_capacity(candidates.len());
     for &dim in &candidates {
         super::check_irt_size(models, items, dim)?;
@@ -279,7 +384,17 @@ fn fit_parts_checked(
             dim,
             ..irt_opts.clone()
         };
-        let bias = validation_error(responses, models, items, bw, &opts, validation_every)?;
+        let stage = Stage::Validate { dim };
+        ticker.start(stage);
+        let bias = validation_error(
+            responses,
+            models,
+            items,
+            bw,
+            &opts,
+            validation_every,
+            &mut || ticker.tick(stage),
+        )?;
         dim_errors.push((dim, bias));
     }
     // the reference's rule: the smallest D within 0.0025 of the best validation error
@@ -297,7 +412,9 @@ fn fit_parts_checked(
         dim,
         ..irt_opts.clone()
     };
-    let irt = fit_irt_unchecked(responses, models, items, &opts)?.irt;
+    let stage = Stage::Fit { dim };
+    ticker.start(stage);
+    let irt = fit_irt_unchecked(responses, models, items, &opts, &mut || ticker.tick(stage))?.irt;
     Ok(Fitted {
         irt,
         dim_errors,
@@ -317,6 +434,7 @@ fn validation_error(
     bw: &[f64],
     irt_opts: &IrtFitOptions,
     validation_every: usize,
+    tick: &mut dyn FnMut(),
 ) -> Result<f64, TinyError> {
     check_positive("validation_every", validation_every)?;
     let validation: Vec<usize> = (0..models).step_by(validation_every).collect();
@@ -335,6 +453,7 @@ fn validation_error(
         rest.len(),
         items,
         irt_opts,
+        tick,
     )?;
     let even: Vec<usize> = (0..items).step_by(2).collect();
     let odd: Vec<usize> = (1..items).step_by(2).collect();
@@ -398,11 +517,29 @@ impl Fitted {
     }
 }
 
-/// [`fit_parts`] then [`Fitted::with_anchors`].
-pub fn fit_benchmark(data: Responses, opts: &BenchmarkOptions) -> Result<TinyBenchmark, TinyError> {
+/// [`fit_parts`] then [`Fitted::with_anchors`], reporting [`Progress`] as it goes.
+pub fn fit_benchmark(
+    data: Responses,
+    opts: &BenchmarkOptions,
+    mut progress: impl FnMut(Progress),
+) -> Result<TinyBenchmark, TinyError> {
+    let mut ticker = Ticker {
+        done: 0,
+        total: fit_steps(&opts.irt, &opts.dims).saturating_add(1),
+        report: &mut progress,
+    };
+    let parts = fit_parts_reporting(
+        data,
+        &opts.irt,
+        &opts.dims,
+        opts.validation_every,
+        &mut ticker,
+    )?;
+    ticker.start(Stage::Anchors);
     let bw = data.balance_weights;
-    let parts = fit_parts(data, &opts.irt, &opts.dims, opts.validation_every)?;
-    parts.with_anchors(bw, opts.anchors, opts.sampling, opts.restarts, opts.seed)
+    let bench = parts.with_anchors(bw, opts.anchors, opts.sampling, opts.restarts, opts.seed)?;
+    ticker.tick(Stage::Anchors);
+    Ok(bench)
 }
 
 impl TinyBenchmark {
@@ -496,19 +633,16 @@ pub struct HoldoutReport {
 
 /// The paper's evaluation: the IRT model fitted without the `test` models, then for each
 /// number of anchors and seed, each test model's estimates from its anchor answers against
-/// its full balance-weighted accuracy.
+/// its full balance-weighted accuracy. Reports [`Progress`] as it goes.
 pub fn holdout(
     data: Responses,
     test: &[usize],
     counts: &[usize],
     seeds: usize,
     opts: &BenchmarkOptions,
-    mut progress: impl FnMut(usize, usize),
+    mut progress: impl FnMut(Progress),
 ) -> Result<HoldoutReport, TinyError> {
-    let (responses, models, items, bw) =
-        (data.answers, data.models, data.items, data.balance_weights);
-    check_responses(responses, models, items, bw)?;
-    check_informative(responses, models, items)?;
+    let (responses, models, items, bw) = data.checked()?;
     check_positive("seeds", seeds)?;
     if let Some(&m) = test.iter().find(|&&m| m >= models) {
         return Err(TinyError::Parameter {
@@ -526,6 +660,11 @@ pub fn holdout(
         });
     }
     let train_rows = rows_of(responses, items, &train);
+    let mut ticker = Ticker {
+        done: 0,
+        total: fit_steps(&opts.irt, &opts.dims).saturating_add(counts.len().saturating_mul(seeds)),
+        report: &mut progress,
+    };
     let parts = fit_parts_checked(
         &train_rows,
         train.len(),
@@ -534,6 +673,7 @@ pub fn holdout(
         &opts.irt,
         &opts.dims,
         opts.validation_every,
+        &mut ticker,
     )?;
     let truth: Vec<f64> = test
         .iter()
@@ -542,12 +682,12 @@ pub fn holdout(
             row.iter().zip(bw).map(|(y, w)| y * w).sum::<f64>() / items as f64
         })
         .collect();
-    let total = counts.len() * seeds;
-    let mut done = 0;
     let mut rows = Vec::with_capacity(counts.len());
     for &count in counts {
         let mut sums = [0.0f64; 6];
         let (mut runaway, mut fits) = (0, 0);
+        let stage = Stage::Estimate { anchors: count };
+        ticker.start(stage);
         for seed in 0..seeds as u64 {
             for (k, sampling) in [Sampling::Random, Sampling::Anchor].into_iter().enumerate() {
                 let bench = parts.with_anchors(bw, count, sampling, opts.restarts, seed)?;
@@ -562,8 +702,7 @@ pub fn holdout(
                     sums[3 * k + 2] += (est.gpirt - t).abs();
                 }
             }
-            done += 1;
-            progress(done, total);
+            ticker.tick(stage);
         }
         let n = (seeds * test.len()) as f64;
         rows.push(HoldoutRow {
@@ -630,6 +769,7 @@ mod tests {
             items,
             balance_weights: &bw,
         };
+        let mut reports = Vec::new();
         let report = holdout(
             data,
             &test,
@@ -639,9 +779,21 @@ mod tests {
                 dims: vec![1, 2, 4],
                 ..opts
             },
-            |_, _| {},
+            |p| reports.push(p),
         )
         .unwrap();
+        // every stage is announced, steps only grow, and the last report is the total
+        assert!(
+            reports.windows(2).all(|w| w[0].done <= w[1].done),
+            "{reports:?}"
+        );
+        let last = reports.last().unwrap();
+        assert_eq!((last.done, last.total), (4 * 3 + 2 * 2, 4 * 3 + 2 * 2));
+        assert_eq!(reports[0].stage, Stage::Validate { dim: 1 });
+        assert!(reports
+            .iter()
+            .any(|p| p.stage == Stage::Fit { dim: report.dim }));
+        assert_eq!(last.stage, Stage::Estimate { anchors: 60 });
         // validation picks a small D for 2-D data (the smallest within 0.0025 of the best)
         assert_eq!(report.dim_errors.len(), 3);
         assert!(report.dim <= 2, "{:?}", report.dim_errors);
@@ -687,7 +839,23 @@ mod tests {
             items,
             balance_weights: &ones,
         };
-        let bench = fit_benchmark(data, &opts).unwrap();
+        let mut reports = Vec::new();
+        let bench = fit_benchmark(data, &opts, |p| reports.push(p)).unwrap();
+        // one candidate: its validation fit and the final fit, 1 step each; then the anchors
+        let stages: Vec<_> = reports.iter().map(|p| (p.done, p.total, p.stage)).collect();
+        let dim = Stage::Validate { dim: 2 };
+        let fit = Stage::Fit { dim: 2 };
+        assert_eq!(
+            stages,
+            [
+                (0, 3, dim),
+                (1, 3, dim),
+                (1, 3, fit),
+                (2, 3, fit),
+                (2, 3, Stage::Anchors),
+                (3, 3, Stage::Anchors)
+            ]
+        );
         assert_eq!(bench.anchors.len(), bench.anchor_weights.len());
         assert!((bench.anchor_weights.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         assert!((0.0..=1.0).contains(&bench.gp_lambda));
@@ -702,6 +870,11 @@ mod tests {
             &opts.irt,
             &[],
             5,
+            &mut Ticker {
+                done: 0,
+                total: 2,
+                report: &mut |_| {},
+            },
         );
         assert!(
             matches!(two, Err(TinyError::Parameter { name: "models", .. })),

@@ -276,7 +276,15 @@ pub fn fit_irt(
     }
     check_scores("responses", responses, items)?;
     check_informative(responses, models, items)?;
-    fit_irt_unchecked(responses, models, items, opts)
+    fit_irt_unchecked(responses, models, items, opts, &mut || {})
+}
+
+/// How often an IRT fit records its loss and reports progress.
+pub(crate) const EPOCHS_PER_TICK: usize = 100;
+
+/// How many times [`fit_irt_unchecked`] calls its `tick` for `epochs` epochs.
+pub(crate) fn fit_ticks(epochs: usize) -> usize {
+    epochs.div_ceil(EPOCHS_PER_TICK)
 }
 
 /// Refuses items every model answers alike, by name.
@@ -299,12 +307,14 @@ pub(crate) fn check_informative(
 
 /// [`fit_irt`] on answers already checked, constant items allowed: a subset of the models
 /// (validation, training folds) may answer an item alike, and the priors keep its
-/// parameters finite.
+/// parameters finite. `tick` is called every [`EPOCHS_PER_TICK`] epochs and after the last
+/// ([`fit_ticks`] times in all), for progress reports.
 pub(crate) fn fit_irt_unchecked(
     responses: &[f64],
     models: usize,
     items: usize,
     opts: &IrtFitOptions,
+    tick: &mut dyn FnMut(),
 ) -> Result<IrtFit, TinyError> {
     let d = opts.dim;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
@@ -359,8 +369,9 @@ pub(crate) fn fit_irt_unchecked(
             *g += p;
             nlp += 0.5 * p * p;
         }
-        if epoch % 100 == 0 || epoch == opts.epochs {
+        if epoch % EPOCHS_PER_TICK == 0 || epoch == opts.epochs {
             loss.push(nlp / answers);
+            tick();
         }
         let (c1, c2) = (1.0 - power(beta1, epoch), 1.0 - power(beta2, epoch));
         for k in 0..params.len() {

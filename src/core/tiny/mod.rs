@@ -33,8 +33,8 @@ mod irt;
 pub use anchors::{balance_weights, select_anchors, Anchors, ItemFeatures};
 pub use bench::{
     drop_constant_items, fit_benchmark, fit_parts, holdout, informative_items, random_split,
-    BenchmarkOptions, Fitted, HoldoutReport, HoldoutRow, ResponseMatrix, Responses, TinyBenchmark,
-    FORMAT,
+    BenchmarkOptions, Fitted, HoldoutReport, HoldoutRow, Progress, ResponseMatrix, Responses,
+    Stage, TinyBenchmark, FORMAT,
 };
 pub use estimate::{
     estimate, gp_lambda, irt_prediction, variance_term, Estimates, Sampling, Scenario,

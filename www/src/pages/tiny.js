@@ -16,10 +16,32 @@ const STAMPS_URL = './stamps/';
 const SIZES = [10, 30, 60, 100];
 let chart = null;
 let data = null;
+let choosingAnchors = false; // the worker runs one fit at a time: an evaluation waits for it
 
 function showError(err) {
   $('error').textContent = err ? (err.message ?? String(err)) : '';
   $('error').hidden = !err;
+}
+
+/**
+ * A progress callback for the worker's fits: the bar at done/total and, beside it, what is
+ * being computed (the fits take tens of seconds; the facade reports every 100 IRT epochs).
+ */
+function showProgress(prefix) {
+  const row = $(`${prefix}-progress-row`);
+  const bar = $(`${prefix}-progress`);
+  const step = $(`${prefix}-step`);
+  row.hidden = false;
+  bar.value = 0;
+  step.textContent = 'starting…';
+  return {
+    onProgress: ({ done, total, stage }) => {
+      bar.value = total ? done / total : 0;
+      step.textContent = `${stage[0].toUpperCase()}${stage.slice(1)} · step ${done} of ${total}`;
+      Object.assign(step.dataset, { done: String(done), total: String(total), stage });
+    },
+    hide: () => { row.hidden = true; },
+  };
 }
 
 async function loadData() {
@@ -53,6 +75,8 @@ const SERIES = [
 ];
 
 function draw(report) {
+  $('chart-box').hidden = false;
+  $('table').hidden = false;
   chart = lineChart($('chart'), chart, SERIES.map(([key, label, colour, dashed]) => ({
     label,
     data: report.rows.map((r) => ({ x: r.anchors, y: r[key] })),
@@ -82,37 +106,41 @@ async function evaluate() {
   $('split-out').textContent = String(splitSeed);
   $('run').disabled = true;
   showError(null);
-  $('status').textContent = 'Fitting the IRT model and estimating the held-out configurations…';
+  $('status').textContent = 'Evaluating: an IRT model is fitted on three quarters of the ' +
+    'configurations, then the held-out quarter is estimated from anchor sets of each size…';
   const started = performance.now();
+  const progress = showProgress('eval');
+  if (choosingAnchors) $('eval-step').textContent = 'waiting for the anchors below to be chosen first…';
   try {
     const d = await loadData();
     const report = await client.call('tiny.holdout', {
       data: d, options: { anchors: SIZES, seeds, splitSeed },
-    }, {
-      onProgress: ({ done, total }) => {
-        $('status').textContent = `Estimating the held-out configurations: anchor set ${done} of ${total}…`;
-      },
-    });
+    }, { onProgress: progress.onProgress });
     draw(report);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     $('status').textContent = `${report.test_models.length} held-out configurations of ` +
       `${d.responses.length}, ${report.kept_items.length} informative stamps of ${d.items.length}, ` +
-      `IRT dimension ${report.dim} (chosen by validation), ${seeds} anchor draw(s) per size · ${seconds} s`;
+      `IRT dimension ${report.dim} (chosen by validation on the ${d.responses.length - report.test_models.length} ` +
+      `training configurations), ${seeds} anchor draw(s) per size · ${seconds} s`;
     $('status').dataset.dim = String(report.dim);
     document.body.dataset.evaluated = 'true';
   } catch (err) {
     showError(err);
     $('status').textContent = '';
   } finally {
+    progress.hide();
     $('run').disabled = false;
   }
 }
 
 async function showAnchors() {
+  const progress = showProgress('anchor');
+  choosingAnchors = true;
   try {
     const d = await loadData();
-    $('anchor-status').textContent = 'Choosing anchors…';
-    const fit = await client.call('tiny.fit', { data: d, options: { anchors: 30 } });
+    $('anchor-status').textContent = 'Choosing anchors: an IRT model is fitted on all ' +
+      `${d.responses.length} configurations (its dimension chosen by validation), then its items are clustered…`;
+    const fit = await client.call('tiny.fit', { data: d, options: { anchors: 30 } }, { onProgress: progress.onProgress });
     const names = await captions();
     const list = $('anchors');
     list.replaceChildren(...fit.anchors.map((a, k) => {
@@ -134,11 +162,16 @@ async function showAnchors() {
       return li;
     }));
     $('anchor-status').textContent = `${fit.anchors.length} anchors by k-means on the items' ` +
-      `IRT parameters (dimension ${fit.dim}); gp-IRT's λ = ${fit.gp_lambda.toFixed(3)}.`;
+      `IRT parameters (dimension ${fit.dim}, chosen by validation on all ${d.responses.length} configurations); ` +
+      `gp-IRT's λ = ${fit.gp_lambda.toFixed(3)}.`;
+    $('anchor-status').dataset.dim = String(fit.dim);
     document.body.dataset.anchors = 'true';
   } catch (err) {
     showError(err);
     $('anchor-status').textContent = '';
+  } finally {
+    choosingAnchors = false;
+    progress.hide();
   }
 }
 
