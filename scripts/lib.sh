@@ -195,17 +195,26 @@ PY
 # pictures: made locally by the native CLI at build time, never committed; ~3 minutes).
 make_xrm_site_data() {
   local dest=www/public/xrm
-  [ -f "$dest/pictures.json" ] && return 0
-  if [ ! -d /usr/share/tuxpaint/templates ]; then
-    log "Tux Paint is not installed: the site's XRM page will say its pictures are missing"
-    return 0
+  if [ ! -f "$dest/pictures.json" ]; then
+    if [ ! -d /usr/share/tuxpaint/templates ]; then
+      log "Tux Paint is not installed: the site's XRM page will say its pictures are missing"
+      return 0
+    fi
+    log "compositing and embedding XRM's birds for the site (latentlab xrm data)"
+    cargo build --bin latentlab
+    rm -rf "$dest.partial"
+    "$CARGO_TARGET_DIR/debug/latentlab" xrm data --out "$dest.partial" --thumbnails 112 >/dev/null
+    rm -rf "$dest.partial/samples"
+    mv "$dest.partial" "$dest"
   fi
-  log "compositing and embedding XRM's birds for the site (latentlab xrm data)"
-  cargo build --bin latentlab
-  rm -rf "$dest.partial"
-  "$CARGO_TARGET_DIR/debug/latentlab" xrm data --out "$dest.partial" --thumbnails 112 >/dev/null
-  rm -rf "$dest.partial/samples"
-  mv "$dest.partial" "$dest"
+  # The page's settings, chosen by the reference's phase-1 rule (largest final flip rate at
+  # seed 0) over principal components × whitening × steps.
+  if [ ! -f "$dest/selected.json" ]; then
+    log "choosing XRM's settings for the site (latentlab xrm select)"
+    cargo build --bin latentlab
+    "$CARGO_TARGET_DIR/debug/latentlab" xrm select --data "$dest" >"$dest/selected.json.partial"
+    mv "$dest/selected.json.partial" "$dest/selected.json"
+  fi
 }
 
 build_site() {

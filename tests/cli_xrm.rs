@@ -1,4 +1,4 @@
-//! `latentlab xrm data|run` from outside: a small Waterbirds-like set made from Tux Paint's
+//! `latentlab xrm data|run|select` from outside: a small Waterbirds-like set made from Tux Paint's
 //! birds and photos (installed by scripts/test), the contract keys of the run, and bad input
 //! named.
 
@@ -55,6 +55,47 @@ fn data_then_run_on_a_small_set() {
     ] {
         assert!(r["recovery"][key]["mean"].is_number(), "{key}: {r}");
     }
+    let history = r["runs"][0]["flip_rates"].as_array().unwrap();
+    assert_eq!(history.len(), 10, "every 10 steps: {r}");
+
+    // phase-1 selection: every (components, whitening, steps) at seed 0, the largest final
+    // flip rate kept (degenerate runs score 0), first on ties
+    let s = json(&latentlab(&[
+        "xrm", "select", "--data", &out, "--pca", "4,8,0", "--steps", "50,100",
+    ]));
+    let candidates = s["candidates"].as_array().unwrap();
+    // 4 and 8 components plain and whitened, all 1280 plain; two step counts each
+    assert_eq!(candidates.len(), 5 * 2, "{s}");
+    let score = |c: &serde_json::Value| c["score"].as_f64().unwrap();
+    for c in candidates {
+        let expected = if c["degenerate"].as_bool().unwrap() {
+            0.0
+        } else {
+            c["flip_rate"].as_f64().unwrap()
+        };
+        assert_eq!(score(c), expected, "{c}");
+    }
+    let best = (0..candidates.len()).fold(0, |b, i| {
+        if score(&candidates[i]) > score(&candidates[b]) {
+            i
+        } else {
+            b
+        }
+    });
+    for key in ["pca", "whiten", "steps"] {
+        assert_eq!(s["selected"][key], candidates[best][key], "{key}: {s}");
+    }
+    // the 100-step candidate is the 100-step run: the same as `xrm run --steps 100` at seed 0
+    let eight = candidates
+        .iter()
+        .find(|c| c["pca"] == 8 && c["whiten"] == false && c["steps"] == 100)
+        .unwrap();
+    assert_eq!(eight["flip_rate"], r["runs"][0]["flip_rate"], "{s}");
+    // whitening scales principal components: with none it is refused, not silently skipped
+    fails_with(
+        &latentlab(&["xrm", "run", "--data", &out, "--pca", "0", "--whiten"]),
+        &["--whiten", "--pca"],
+    );
 }
 
 #[test]
@@ -71,6 +112,10 @@ fn bad_input_is_named() {
     );
     fails_with(
         &latentlab(&["xrm", "run", "--data", "/nonexistent"]),
+        &["train_x.npy"],
+    );
+    fails_with(
+        &latentlab(&["xrm", "select", "--data", "/nonexistent"]),
         &["train_x.npy"],
     );
 }

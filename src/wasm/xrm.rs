@@ -30,9 +30,11 @@ export interface XrmCompareOptions {
   seeds?: number;
   /** Full-batch steps of every training (default 3000, the reference's quick_run). */
   steps?: number;
+  /** Steps of XRM's twins alone (phase 1; default: steps), as phase-1 selection chooses them. */
+  twinSteps?: number;
   /** Project on this many principal components fitted on train first (default 64; 0 keeps all). */
   pca?: number;
-  /** Scale each component to unit variance (default false). */
+  /** Scale each principal component to unit variance (default false; needs 0 < pca < dim). */
   whiten?: boolean;
 }
 export interface XrmMeanStd { mean: number; std: number }
@@ -45,7 +47,7 @@ export interface XrmRecovery {
 export interface XrmSeedRun {
   seed: number;
   /** 0/1 per training and validation row (1: a twin got it wrong against its label). */
-  environments: { train: number[]; validation: number[]; flip_rate: number; flip_rates: number[]; degenerate: boolean };
+  environments: { train: number[]; validation: number[]; flip_rate: number; /** after every 10 steps, and after the last */ flip_rates: number[]; degenerate: boolean };
   recovery_train: XrmRecovery; recovery_val: XrmRecovery; groupdro_xrm: XrmDroResult;
 }
 export interface XrmComparison {
@@ -58,7 +60,7 @@ export interface XrmComparison {
 "#;
 
 const SPLIT_KEYS: &[&str] = &["x", "y", "attribute"];
-const COMPARE_KEYS: &[&str] = &["seeds", "steps", "pca", "whiten"];
+const COMPARE_KEYS: &[&str] = &["seeds", "steps", "twinSteps", "pca", "whiten"];
 
 struct Split {
     x: Matrix,
@@ -171,8 +173,16 @@ pub fn xrm_compare(
     );
     let seeds: u64 = o.get("seeds")?.unwrap_or(10);
     let steps: usize = o.get("steps")?.unwrap_or(3000);
+    let twin_steps: Option<usize> = o.get("twinSteps")?;
     let components: usize = o.get("pca")?.unwrap_or(64);
     let whiten: bool = o.get("whiten")?.unwrap_or(false);
+    if whiten && (components == 0 || components >= dim) {
+        return Err(JsError::new(&format!(
+            "xrmCompare options.whiten needs options.pca between 1 and {} (whitening scales \
+             principal components; pca {components} keeps the features as they are)",
+            dim - 1
+        )));
+    }
     if components > 0 && components < dim {
         let pca = Pca::fit(&train.x, components).map_err(js_error)?;
         for (s, name) in [
@@ -185,6 +195,7 @@ pub fn xrm_compare(
     }
     let opts = XrmOptions {
         steps,
+        twin_steps,
         ..XrmOptions::default()
     };
     let result = compare(

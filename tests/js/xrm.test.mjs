@@ -68,6 +68,11 @@ test('xrmCompare projects on principal components when asked', () => {
   assert.equal(r.dim, 2);
   const all = xrmCompare(train, validation, testSplit, 5, { seeds: 1, steps: 200, pca: 0 });
   assert.equal(all.dim, 5);
+  // whitening scales principal components: without them it is refused, not silently skipped
+  assert.throws(() => xrmCompare(train, validation, testSplit, 5, { seeds: 1, steps: 10, pca: 0, whiten: true }),
+    /options.whiten needs options.pca between 1 and 4/);
+  assert.throws(() => xrmCompare(train, validation, testSplit, 5, { seeds: 1, steps: 10, pca: 5, whiten: true }),
+    /options.whiten needs options.pca/);
 });
 
 test('bad input is refused with a message naming it', () => {

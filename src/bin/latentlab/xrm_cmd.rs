@@ -12,7 +12,10 @@ use clap::{Args, Subcommand};
 use image::imageops::{self, FilterType};
 use latentlab::core::matrix::Matrix;
 use latentlab::core::pca::Pca;
-use latentlab::core::xrm::{compare, AttributedSplit, XrmOptions};
+use latentlab::core::xrm::{
+    compare, discover_environments_at, select_by_flip_rate, selection_score, AttributedSplit,
+    XrmOptions,
+};
 use latentlab::encode::RgbaImage;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -31,6 +34,11 @@ pub enum XrmCommand {
     /// XRM's environments and the accuracy table (ERM, GroupDRO with class labels, with XRM's
     /// groups, with the true groups) over seeds.
     Run(RunArgs),
+    /// Choose XRM's settings as the reference does (phase-1 model selection): run the twins at
+    /// one seed for every combination of principal components, whitening and steps, and keep
+    /// the largest final flip rate (degenerate runs count 0, first on ties). No group labels
+    /// are used.
+    Select(SelectArgs),
 }
 
 #[derive(Args)]
@@ -81,6 +89,10 @@ pub struct RunArgs {
     /// Full-batch steps of every training (the reference's quick_run: 3000).
     #[arg(long, default_value_t = 3000)]
     steps: usize,
+    /// Steps of XRM's twins alone (phase 1), when `xrm select` chose them apart from the
+    /// baselines' and GroupDRO's; default: --steps.
+    #[arg(long, value_name = "N")]
+    twin_steps: Option<usize>,
     /// Project the features on their first N principal components (fitted on the training
     /// split) first; 0 keeps them all.
     #[arg(long, default_value_t = 64)]
@@ -90,10 +102,27 @@ pub struct RunArgs {
     whiten: bool,
 }
 
+#[derive(Args)]
+pub struct SelectArgs {
+    /// A folder written by `xrm data`.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// The seed every combination runs at (the reference: 0).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Principal components to try (0: all the features, not whitened).
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64,128,0")]
+    pca: Vec<usize>,
+    /// Step counts to try (each read off one run of the largest).
+    #[arg(long, value_delimiter = ',', default_value = "100,300,1000,3000")]
+    steps: Vec<usize>,
+}
+
 pub fn run(cmd: XrmCommand) -> Result<bool> {
     match cmd {
         XrmCommand::Data(a) => data(a),
         XrmCommand::Run(a) => run_xrm(a),
+        XrmCommand::Select(a) => select(a),
     }?;
     Ok(true)
 }
@@ -474,6 +503,7 @@ fn data(args: DataArgs) -> Result<()> {
     emit(&report)
 }
 
+#[derive(Clone)]
 struct Split {
     x: Matrix,
     y: Vec<usize>,
@@ -505,6 +535,32 @@ fn read_split(dir: &Path, name: &str) -> Result<Split> {
     Ok(Split { x, y, place })
 }
 
+fn read_splits(dir: &Path, names: &[&str]) -> Result<Vec<Split>> {
+    names.iter().map(|name| read_split(dir, name)).collect()
+}
+
+/// The splits on the first `components` principal components of the first split (0: the
+/// features as they are), each component scaled to unit variance when `whiten`.
+fn project(splits: &[Split], components: usize, whiten: bool) -> Result<Vec<Split>> {
+    let dim = splits[0].x.cols;
+    if components == 0 || components >= dim {
+        if whiten {
+            bail!("--whiten needs --pca below the features' {dim} dimensions (whitening scales principal components)");
+        }
+        return Ok(splits.to_vec());
+    }
+    let pca = Pca::fit(&splits[0].x, components).context("--data train_x.npy")?;
+    splits
+        .iter()
+        .map(|s| -> Result<Split> {
+            Ok(Split {
+                x: pca.project_as(&s.x, "features", whiten)?,
+                ..s.clone()
+            })
+        })
+        .collect()
+}
+
 fn attributed(s: &Split) -> AttributedSplit<'_> {
     AttributedSplit::of(&s.x, &s.y, &s.place)
 }
@@ -513,27 +569,18 @@ fn run_xrm(args: RunArgs) -> Result<()> {
     if args.seeds == 0 {
         bail!("--seeds 0: expected at least 1");
     }
-    let (mut train, mut val, mut test) = (
-        read_split(&args.data, "train")?,
-        read_split(&args.data, "val")?,
-        read_split(&args.data, "test")?,
-    );
-    if args.pca > 0 && args.pca < train.x.cols {
-        let pca = Pca::fit(&train.x, args.pca).context("--data train_x.npy")?;
-        for (split, name) in [
-            (&mut train, "train"),
-            (&mut val, "val"),
-            (&mut test, "test"),
-        ] {
-            split.x = pca
-                .project_as(&split.x, "features", args.whiten)
-                .with_context(|| format!("--data {name}_x.npy"))?;
-        }
-    }
+    let [train, val, test]: [Split; 3] = project(
+        &read_splits(&args.data, &["train", "val", "test"])?,
+        args.pca,
+        args.whiten,
+    )?
+    .try_into()
+    .map_err(|_| anyhow::anyhow!("three splits"))?;
     let dim = train.x.cols;
     let (tr, va, te) = (attributed(&train), attributed(&val), attributed(&test));
     let opts = XrmOptions {
         steps: args.steps,
+        twin_steps: args.twin_steps,
         ..XrmOptions::default()
     };
     let bar = progress(3 + args.seeds as usize, "trainings");
@@ -548,6 +595,7 @@ fn run_xrm(args: RunArgs) -> Result<()> {
         .map(|r| {
             json!({
                 "seed": r.seed, "flip_rate": r.environments.flip_rate,
+                "flip_rates": r.environments.flip_rates,
                 "degenerate": r.environments.degenerate,
                 "recovery_train": r.recovery_train, "recovery_val": r.recovery_val,
                 "erm": result.erm, "groupdro_classes": result.groupdro_classes,
@@ -556,12 +604,68 @@ fn run_xrm(args: RunArgs) -> Result<()> {
         })
         .collect();
     emit(&json!({
-        "data": args.data, "seeds": args.seeds, "steps": args.steps, "dim": dim,
+        "data": args.data, "seeds": args.seeds, "steps": args.steps,
+        "twin_steps": args.twin_steps.unwrap_or(args.steps), "dim": dim,
         "whiten": args.whiten,
         "n": {"train": tr.data.len(), "val": va.data.len(), "test": te.data.len()},
         "recovery": summary.recovery,
         "table": summary.table,
         "runs": rows,
+    }))
+}
+
+fn select(args: SelectArgs) -> Result<()> {
+    if args.pca.is_empty() || args.steps.is_empty() {
+        bail!("--pca and --steps need at least one value each");
+    }
+    let mut steps = args.steps.clone();
+    steps.sort_unstable();
+    steps.dedup();
+    if steps[0] == 0 {
+        bail!("--steps 0: expected step counts of at least 1");
+    }
+    let splits = read_splits(&args.data, &["train", "val"])?;
+    let settings: Vec<(usize, bool)> = args
+        .pca
+        .iter()
+        .flat_map(|&p| {
+            let whitened = p > 0 && p < splits[0].x.cols;
+            std::iter::once((p, false)).chain(whitened.then_some((p, true)))
+        })
+        .collect();
+    let bar = progress(settings.len(), "twin runs");
+    let mut rows = Vec::new();
+    let mut found = Vec::new();
+    for &(components, whiten) in &settings {
+        let projected = project(&splits, components, whiten)?;
+        let (tr, va) = (attributed(&projected[0]), attributed(&projected[1]));
+        let opts = XrmOptions {
+            steps: *steps.last().unwrap_or(&3000),
+            seed: args.seed,
+            ..XrmOptions::default()
+        };
+        let at = discover_environments_at(&tr.data, &va.data, &opts, &steps)?;
+        for (env, &s) in at.into_iter().zip(&steps) {
+            rows.push(json!({
+                "pca": components, "whiten": whiten, "steps": s, "dim": projected[0].x.cols,
+                "flip_rate": env.flip_rate, "degenerate": env.degenerate,
+                "score": selection_score(&env),
+                "inferred_minority_train": env.train.iter().sum::<usize>(),
+            }));
+            found.push(env);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let best = select_by_flip_rate(&found).context("no candidate settings")?;
+    emit(&json!({
+        "data": args.data, "seed": args.seed,
+        "rule": "the largest final flip rate at one seed; a degenerate run (a class entirely in one environment) counts 0; the first on ties (the reference's phase-1 selection, utils.find_best_hparams_comb); no group labels",
+        "selected": {
+            "pca": rows[best]["pca"], "whiten": rows[best]["whiten"], "steps": rows[best]["steps"],
+            "flip_rate": rows[best]["flip_rate"],
+        },
+        "candidates": rows,
     }))
 }
 

@@ -210,6 +210,8 @@ pub fn compare(
     for seed in 0..seeds {
         let seeded = XrmOptions {
             seed,
+            steps: opts.twin_steps.unwrap_or(opts.steps),
+            twin_steps: None,
             ..opts.clone()
         };
         let environments = discover_environments(&train.data, &validation.data, &seeded)?;
@@ -293,6 +295,21 @@ mod tests {
         assert_eq!(summary.table.erm.test_worst_group.std, 0.0);
         // the synthetic minority is easy to find: XRM beats ERM on the worst group
         assert!(mean > result.erm.test_worst_group + 0.15, "{summary:?}");
+
+        // the twins' own step count (phase-1 selection) leaves the baselines' as they were
+        let short_twins = XrmOptions {
+            twin_steps: Some(40),
+            ..opts.clone()
+        };
+        let apart = compare(train, val, test, 1, &short_twins, |_, _| {}).unwrap();
+        assert_eq!(apart.erm, result.erm);
+        assert_eq!(apart.groupdro_true, result.groupdro_true);
+        let forty = XrmOptions {
+            steps: 40,
+            ..opts.clone()
+        };
+        let twins = discover_environments(&train.data, &val.data, &forty).unwrap();
+        assert_eq!(apart.runs[0].environments, twins);
     }
 
     #[test]

@@ -111,7 +111,11 @@ impl Labelled<'_> {
 /// Full-batch training settings (the reference's quick_run: 3000 steps, lr 0.01, η 0.1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct XrmOptions {
+    /// Steps of every training ([`discover_environments`] runs this many too).
     pub steps: usize,
+    /// Steps of the twins in [`compare`] when they differ from the baselines' and GroupDRO's
+    /// (`None`: `steps`): phase-1 selection chooses them apart from phase 2.
+    pub twin_steps: Option<usize>,
     pub learning_rate: f64,
     /// GroupDRO's step size for the group weights.
     pub eta: f64,
@@ -122,6 +126,7 @@ impl Default for XrmOptions {
     fn default() -> Self {
         XrmOptions {
             steps: 3000,
+            twin_steps: None,
             learning_rate: 0.01,
             eta: 0.1,
             seed: 0,
@@ -197,6 +202,9 @@ fn softmax(l: &[f64]) -> Vec<f64> {
     e.into_iter().map(|v| v / s).collect()
 }
 
+/// The flip-rate history's spacing in steps: fine enough to draw a 100-step run.
+pub const FLIP_RATE_EVERY: usize = 10;
+
 /// What [`discover_environments`] found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Environments {
@@ -206,7 +214,7 @@ pub struct Environments {
     pub validation: Vec<usize>,
     /// Share of training labels flipped at the end (what the reference selects runs by).
     pub flip_rate: f64,
-    /// The flip rate every 50 steps.
+    /// The flip rate after every [`FLIP_RATE_EVERY`] steps, and after the last step.
     pub flip_rates: Vec<f64>,
     /// Whether some class lies entirely in one environment (train or validation): the
     /// reference discards such runs (flip rate 0).
@@ -227,18 +235,43 @@ pub fn discover_environments(
     validation: &Labelled,
     opts: &XrmOptions,
 ) -> Result<Environments, XrmError> {
+    let mut at = discover_environments_at(train, validation, opts, &[opts.steps])?;
+    Ok(at.remove(0))
+}
+
+/// Phase 1 as [`discover_environments`], with the environments read off after each step in
+/// `checkpoints` (ascending, each in 1..=`opts.steps`): a run of `s` steps is exactly the
+/// first `s` steps of a longer run with the same seed (the same coins and flip draws), so one
+/// run annotates every step count of a selection grid.
+pub fn discover_environments_at(
+    train: &Labelled,
+    validation: &Labelled,
+    opts: &XrmOptions,
+    checkpoints: &[usize],
+) -> Result<Vec<Environments>, XrmError> {
     let classes = classes_of(&[train, validation]);
     check_common(train, validation, classes, opts)?;
+    let ascending = checkpoints.windows(2).all(|w| w[0] < w[1]);
+    let in_range = checkpoints.iter().all(|&s| (1..=opts.steps).contains(&s));
+    if checkpoints.is_empty() || !ascending || !in_range {
+        return Err(XrmError::Parameter {
+            name: "checkpoints",
+            value: format!("{checkpoints:?}"),
+            expected: format!("ascending step counts within 1..={}", opts.steps),
+        });
+    }
     let (n, c) = (train.len(), classes);
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let held_in_a: Vec<bool> = (0..n).map(|_| rng.random::<bool>()).collect();
     let mut heads = [Head::zeros(c, train.dim), Head::zeros(c, train.dim)];
     let mut labels = train.y.to_vec();
     let mut flip_rates = Vec::new();
+    let mut found = Vec::with_capacity(checkpoints.len());
     let (mut la, mut lb) = (vec![0.0; c], vec![0.0; c]);
     let mut coef = [vec![0.0; n * c], vec![0.0; n * c]];
     let mut held_out_probs = vec![0.0; n * c];
-    for step in 1..=opts.steps {
+    let last = *checkpoints.last().unwrap_or(&opts.steps);
+    for step in 1..=last {
         // class counts of the current labels: the loss is Σ_classes mean CE
         let mut count = vec![0usize; c];
         for &y in &labels {
@@ -275,11 +308,29 @@ pub fn discover_environments(
                 labels[i] = top;
             }
         }
-        if step % 50 == 0 || step == opts.steps {
+        let checkpoint = checkpoints.contains(&step);
+        if step % FLIP_RATE_EVERY == 0 || checkpoint {
             let flipped = labels.iter().zip(train.y).filter(|(a, b)| a != b).count();
             flip_rates.push(flipped as f64 / n as f64);
         }
+        if checkpoint {
+            found.push(annotate(&heads, train, validation, &flip_rates));
+            if step % FLIP_RATE_EVERY != 0 {
+                // the history keeps its rhythm for the longer runs
+                flip_rates.pop();
+            }
+        }
     }
+    Ok(found)
+}
+
+/// The environments the twins give at this point, with the flip-rate history so far.
+fn annotate(
+    heads: &[Head; 2],
+    train: &Labelled,
+    validation: &Labelled,
+    flip_rates: &[f64],
+) -> Environments {
     let mistakes = |data: &Labelled| -> Vec<usize> {
         (0..data.len())
             .map(|i| {
@@ -299,14 +350,39 @@ pub fn discover_environments(
             let labels: std::collections::BTreeSet<_> = y.iter().collect();
             seen.len() != 2 * labels.len()
         });
-    let flip_rate = flip_rates.last().copied().unwrap_or(0.0);
-    Ok(Environments {
+    Environments {
         train: env_tr,
         validation: env_va,
-        flip_rate,
-        flip_rates,
+        flip_rate: flip_rates.last().copied().unwrap_or(0.0),
+        flip_rates: flip_rates.to_vec(),
         degenerate,
-    })
+    }
+}
+
+/// The reference's phase-1 model selection (`utils.find_best_hparams_comb`): among
+/// candidate settings run at one seed, the one with the largest final flip rate, a
+/// degenerate run counting as flip rate 0 (the reference logs 0 for it), the first on ties.
+/// It needs no group labels. `None` only for no candidates.
+pub fn select_by_flip_rate<'a>(
+    candidates: impl IntoIterator<Item = &'a Environments>,
+) -> Option<usize> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, env) in candidates.into_iter().enumerate() {
+        let score = selection_score(env);
+        if best.is_none_or(|(_, b)| score > b) {
+            best = Some((i, score));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// What [`select_by_flip_rate`] compares: the final flip rate, 0 for a degenerate run.
+pub fn selection_score(env: &Environments) -> f64 {
+    if env.degenerate {
+        0.0
+    } else {
+        env.flip_rate
+    }
 }
 
 fn check_common(
@@ -631,6 +707,103 @@ mod tests {
             "{inferred:?} vs {erm_result:?}"
         );
         assert!(inferred.test_worst_group > oracle.test_worst_group - 0.1);
+    }
+
+    /// 300 training and 100 validation rows of [`split`], for the quick phase-1 tests.
+    struct SmallPair {
+        train: (Vec<f32>, Vec<usize>),
+        val: (Vec<f32>, Vec<usize>),
+    }
+
+    impl SmallPair {
+        fn new() -> Self {
+            let (xt, yt, _) = split(1, 300, 0.95);
+            let (xv, yv, _) = split(2, 100, 0.5);
+            SmallPair {
+                train: (xt, yt),
+                val: (xv, yv),
+            }
+        }
+
+        fn labelled(&self) -> (Labelled<'_>, Labelled<'_>) {
+            fn of(data: &(Vec<f32>, Vec<usize>)) -> Labelled<'_> {
+                Labelled {
+                    x: &data.0,
+                    dim: 5,
+                    y: &data.1,
+                }
+            }
+            (of(&self.train), of(&self.val))
+        }
+    }
+
+    #[test]
+    fn checkpoints_equal_separate_shorter_runs() {
+        let data = SmallPair::new();
+        let (train, val) = data.labelled();
+        let opts = |steps| XrmOptions {
+            steps,
+            seed: 7,
+            ..XrmOptions::default()
+        };
+        let at = discover_environments_at(&train, &val, &opts(225), &[33, 100, 225]).unwrap();
+        for (found, steps) in at.iter().zip([33, 100, 225]) {
+            let alone = discover_environments(&train, &val, &opts(steps)).unwrap();
+            assert_eq!(found, &alone, "after {steps} steps");
+        }
+        // the history is every 10 steps, plus the last step when it is not a multiple of 10
+        assert_eq!(FLIP_RATE_EVERY, 10);
+        assert_eq!(at[0].flip_rates.len(), 4);
+        assert_eq!(at[1].flip_rates.len(), 10);
+        assert_eq!(at[2].flip_rates.len(), 23);
+        assert_eq!(&at[2].flip_rates[..10], &at[1].flip_rates[..]);
+        assert_eq!(&at[1].flip_rates[..3], &at[0].flip_rates[..3]);
+        for bad in [&[][..], &[100, 30], &[0], &[226]] {
+            let err = discover_environments_at(&train, &val, &opts(225), bad).unwrap_err();
+            assert!(err.to_string().contains("checkpoints"), "{err}");
+        }
+    }
+
+    #[test]
+    fn seeds_reach_the_coins_and_the_flips() {
+        let data = SmallPair::new();
+        let (train, val) = data.labelled();
+        // this easy split converges within a few dozen steps: compare the flip rate after each
+        // early step
+        let run = |seed| {
+            let opts = XrmOptions {
+                steps: 30,
+                seed,
+                ..XrmOptions::default()
+            };
+            let steps: Vec<usize> = (1..=30).collect();
+            let at = discover_environments_at(&train, &val, &opts, &steps).unwrap();
+            at.iter().map(|e| e.flip_rate).collect::<Vec<_>>()
+        };
+        assert_eq!(run(3), run(3));
+        assert_ne!(run(3), run(4));
+    }
+
+    #[test]
+    fn selection_takes_the_largest_final_flip_rate_and_never_a_degenerate_run() {
+        let env = |flip_rate, degenerate| Environments {
+            train: vec![],
+            validation: vec![],
+            flip_rate,
+            flip_rates: vec![flip_rate],
+            degenerate,
+        };
+        let grid = [
+            env(0.1, false),
+            env(0.4, true),
+            env(0.2, false),
+            env(0.2, false),
+        ];
+        // the degenerate 0.4 scores 0; of the tied 0.2s the first wins
+        assert_eq!(select_by_flip_rate(&grid), Some(2));
+        assert_eq!(selection_score(&grid[1]), 0.0);
+        assert_eq!(select_by_flip_rate(&grid[..2]), Some(0));
+        assert_eq!(select_by_flip_rate(&[]), None);
     }
 
     #[test]

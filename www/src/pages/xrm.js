@@ -1,7 +1,10 @@
 // XRM page: the composited birds (www/public/xrm/, written by `latentlab xrm data --thumbnails`
 // at build time: pictures.json, thumbnails and the encoder's features as .npy) → the worker's
 // xrmCompare (XRM's environments per seed, the accuracy table) → the discovered groups shown
-// as galleries of the training pictures.
+// as galleries of the training pictures. Its settings come from xrm/selected.json (`latentlab
+// xrm select` at build time: the reference's phase-1 rule, largest final flip rate at seed 0),
+// and each seed's flip-rate history is drawn to show what the seed changes.
+import { lineChart } from '../charts.js';
 import { renderShell } from '../shell.js';
 import { LatentlabClient } from '../client.js';
 import { parseNpy } from '../npy.js';
@@ -18,6 +21,8 @@ const PLACE = ['land', 'water'];
 const PER_GROUP = 48;
 let data = null;
 let result = null;
+let flipChart = null;
+const SEED_COLOURS = ['#1c7ed6', '#d6336c', '#2b8a3e', '#e8590c', '#7048e8', '#0c8599', '#c2255c', '#5c940d', '#862e9c', '#495057'];
 
 function showError(err) {
   $('error').textContent = err ? (err.message ?? String(err)) : '';
@@ -46,6 +51,60 @@ async function loadData() {
     splits[name] = { x, dim: shape[1], pictures };
   }
   return { meta, splits };
+}
+
+/** xrm/selected.json (null when the build did not write it: the hand defaults stay). */
+async function loadSelection() {
+  const response = await fetchVerified(`${BASE}selected.json`);
+  if (!response.ok) return null;
+  return response.json();
+}
+
+const pcaName = (p) => (p === 0 ? `all ${data.splits.train.dim}` : String(p));
+
+function showSelection(selection) {
+  if (!selection) {
+    $('selection-text').textContent = 'xrm/selected.json is missing from this build, so these ' +
+      'are fixed defaults, not chosen by the reference\'s rule (scripts/lib.sh writes it with ' +
+      '`latentlab xrm select`).';
+    return;
+  }
+  const chosen = selection.selected;
+  $('pca').value = String(chosen.pca);
+  $('whiten').checked = chosen.whiten;
+  $('twin-steps').value = String(chosen.steps);
+  $('twin-steps-out').textContent = String(chosen.steps);
+  syncWhiten();
+  const n = selection.candidates.length;
+  $('selection-summary').textContent = `How these settings were chosen: ${pcaName(chosen.pca)} ` +
+    `components${chosen.whiten ? ', whitened' : ''}, ${chosen.steps} twin steps (the largest final ` +
+    `flip rate of ${n} runs at seed ${selection.seed})`;
+  $('selection-text').textContent = 'As the reference selects phase 1 (utils.find_best_hparams_comb): ' +
+    `every combination below ran the twins at seed ${selection.seed}; the one whose labels ` +
+    'flipped most by the end is kept; a run that puts a whole class in one environment ' +
+    '("degenerate") counts as 0; the first wins ties. The rule uses no group labels, so it ' +
+    'need not pick the setting with the best test worst-group accuracy: try the others with ' +
+    'the controls above.';
+  $('selection-rows').replaceChildren(...selection.candidates.map((c) => {
+    const tr = document.createElement('tr');
+    const isChosen = c.pca === chosen.pca && c.whiten === chosen.whiten && c.steps === chosen.steps;
+    if (isChosen) tr.classList.add('chosen');
+    for (const text of [pcaName(c.pca), c.whiten ? 'yes' : 'no', String(c.steps),
+      `${(c.flip_rate * 100).toFixed(2)}%`, c.degenerate ? 'yes (counts 0)' : 'no']) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      tr.append(td);
+    }
+    return tr;
+  }));
+  document.body.dataset.selected = JSON.stringify(chosen);
+}
+
+/** Whitening scales principal components: with all features there are none to scale. */
+function syncWhiten() {
+  const all = $('pca').value === '0';
+  $('whiten').disabled = all;
+  if (all) $('whiten').checked = false;
 }
 
 function figure(picture, caption) {
@@ -120,6 +179,56 @@ function showTable(r) {
   }));
 }
 
+/** Each seed's flip-rate history, and in words whether the seeds end in different groups. */
+function showSeeds(r) {
+  const runs = r.runs;
+  // the core records the flip rate after every 10 steps and after the last
+  const steps = (i, history) => (i + 1 === history.length && r.twinSteps % 10 !== 0 ? r.twinSteps : 10 * (i + 1));
+  $('flip-box').hidden = false;
+  flipChart = lineChart($('flip-chart'), flipChart, runs.map((run, k) => ({
+    label: `seed ${run.seed}`,
+    data: run.environments.flip_rates.map((v, i, h) => ({ x: steps(i, h), y: 100 * v })),
+    borderColor: SEED_COLOURS[k % SEED_COLOURS.length],
+    backgroundColor: SEED_COLOURS[k % SEED_COLOURS.length],
+    pointRadius: 0,
+  })), { x: 'training step', y: 'training labels flipped (%)' });
+  const note = $('seed-note');
+  const n = data.splits.train.pictures.length;
+  if (runs.length < 2) {
+    note.textContent = 'One seed: its flip rate over training. Run two or more seeds to compare them.';
+    return;
+  }
+  // where the histories are furthest apart, and how many pictures' environments differ at the end
+  const histories = runs.map((run) => run.environments.flip_rates);
+  let widest = { spread: 0, at: 0 };
+  histories[0].forEach((_, i) => {
+    const values = histories.map((h) => h[i]);
+    const spread = Math.max(...values) - Math.min(...values);
+    if (spread > widest.spread) widest = { spread, at: i };
+  });
+  const differ = data.splits.train.pictures.filter((_, i) =>
+    runs.some((run) => run.environments.train[i] !== runs[0].environments.train[i])).length;
+  const finals = runs.map((run) => run.environments.flip_rate);
+  const finalSpread = Math.max(...finals) - Math.min(...finals);
+  note.dataset.historiesDiffer = String(widest.spread > 0);
+  note.dataset.picturesThatDiffer = String(differ);
+  const pct = (v) => `${(100 * v).toFixed(1)}%`;
+  const start = widest.spread > 0
+    ? `The seeds do reach XRM: their flip rates differ most at step ${steps(widest.at, histories[0])} ` +
+      `(${histories.map((h) => pct(h[widest.at])).join(', ')}). `
+    : 'The seeds gave identical flip-rate histories. ';
+  const end = differ === 0
+    ? `They end in the same labelling: none of the ${n} training pictures is placed in a ` +
+      `different environment by another seed, so every seed gives the same groups and the ` +
+      `table's ± is 0. The twins' heads start at zero and train on the full batch; once the ` +
+      `held-out twin is confident, a label flips with probability near 1, so the labels follow ` +
+      `its predictions and both twins settle on the same boundary whatever coins the seed drew.`
+    : `They end in different labellings: ${differ} of ${n} training pictures are placed in a ` +
+      `different environment by some seed (final flip rates ${finals.map(pct).join(', ')}, ` +
+      `spread ${pct(finalSpread)}).`;
+  note.textContent = start + end;
+}
+
 function showGroups() {
   if (!result) return;
   const run = result.runs.find((r) => String(r.seed) === $('seed-view').value) ?? result.runs[0];
@@ -152,6 +261,7 @@ async function run() {
   const options = {
     seeds: Number($('seeds').value),
     steps: Number($('steps').value),
+    twinSteps: Number($('twin-steps').value),
     pca: Number($('pca').value),
     whiten: $('whiten').checked,
   };
@@ -169,11 +279,14 @@ async function run() {
           `GroupDRO on true groups, then XRM + GroupDRO per seed)…`;
       },
     });
+    result.twinSteps = options.twinSteps;
     showTable(result);
+    showSeeds(result);
     showGroups();
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    $('status').textContent = `${options.seeds} seed(s), ${options.steps} steps, ${result.dim} ` +
-      `dimensions${options.whiten ? ' (whitened)' : ''} · ${seconds} s`;
+    $('status').textContent = `${options.seeds} seed(s), ${options.twinSteps} twin steps, ` +
+      `${options.steps} training steps, ${result.dim} dimensions` +
+      `${options.whiten ? ' (whitened)' : ''} · ${seconds} s`;
     document.body.dataset.ran = 'true';
   } catch (err) {
     showError(err);
@@ -183,15 +296,17 @@ async function run() {
   }
 }
 
-for (const id of ['seeds', 'steps']) {
+for (const id of ['seeds', 'steps', 'twin-steps']) {
   $(id).addEventListener('input', () => { $(`${id}-out`).textContent = $(id).value; });
 }
 $('run').addEventListener('click', run);
+$('pca').addEventListener('change', syncWhiten);
 $('seed-view').addEventListener('change', showGroups);
 
 try {
   data = await loadData();
   showSamples();
+  showSelection(await loadSelection());
   $('run').disabled = false;
   document.body.dataset.loaded = 'true';
 } catch (err) {
