@@ -1,7 +1,10 @@
 // The image search page in headless Chromium, on the built site (www/dist): the bundled
 // encoders load (65 MB, wasm on few cores: generous timeouts), the 12 gallery photos are
-// indexed, text, image and user-image queries rank the right photo first, embeddings and
-// user images survive a reload, a bad CLIP URL is a clear error, and the evaluation runs.
+// indexed, text, image and user-image queries rank the right photo first (the query picture
+// itself left out), text scores are set against unrelated phrases', the instruction weight
+// searches again, "Use as query" says what it searches with, an undecodable file is refused
+// by name, embeddings and user images survive a reload, the stamps are a second gallery with
+// progress and Cancel, a bad CLIP URL is a clear error, and the evaluation runs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -65,8 +68,20 @@ async function search(page, text) {
 async function results(page) {
   await page.waitForSelector('[data-testid="result"]', { timeout: 120_000 });
   return page.$$eval('[data-testid="result"]', (lis) =>
-    lis.map((li) => ({ name: li.dataset.name, score: Number(li.dataset.score) })));
+    lis.map((li) => ({ name: li.dataset.name, score: Number(li.dataset.score), match: li.dataset.match })));
 }
+
+/** Clears the results, runs `act`, and waits for results of `mode` (data-mode) to appear. */
+async function resultsAfter(page, mode, act) {
+  await page.$eval('[data-testid="results"]', (ol) => ol.replaceChildren());
+  await act();
+  await page.waitForSelector(`[data-testid="results"][data-mode="${mode}"] [data-testid="result"]`, { timeout: 120_000 });
+  return results(page);
+}
+
+const useAsQuery = (page, name) =>
+  page.locator(`[data-testid="gallery-item"][data-name="${name}"] [data-testid="use-as-query"]`).click();
+const statusText = (page) => page.getByTestId('search-status').textContent();
 
 test('the bundled pair loads, the 12 photos are indexed, and "a cat" finds Chelsea', { timeout: LOAD_TIMEOUT }, async () => {
   shared = await openSearch(context);
@@ -83,28 +98,113 @@ test('the bundled pair loads, the 12 photos are indexed, and "a cat" finds Chels
   assert.ok(hits[0].score > hits[1].score);
   assert.equal(hits.length, 12);
   assert.match(await page.getByTestId('search-status').textContent(), /Text → image/);
+  // The stamps are offered as a second gallery, all of them.
+  if (existsSync(`${dist}/stamps/captions.json`)) {
+    const all = JSON.parse(readFileSync(`${dist}/stamps/captions.json`, 'utf8')).items.length;
+    assert.equal(await page.locator('[data-testid="gallery-select"] option[value="stamps"]').textContent(),
+      `Tux Paint stamps (${all})`);
+  }
   onlyOwnOrigin(requests);
   assert.deepEqual(errors, []);
 });
 
-test('"Use as query" on coffee.png ranks coffee first, and an instruction fuses', { timeout: 300_000 }, async () => {
-  const { page, requests, errors } = shared;
-  await page.getByTestId('query-input').fill('');
-  await page.$eval('[data-testid="results"]', (ol) => ol.replaceChildren());
-  await page.locator('[data-testid="gallery-item"][data-name="coffee.png"] [data-testid="use-as-query"]').click();
-  const hits = await results(page);
-  assert.equal(hits[0].name, 'coffee.png');
-  assert.ok(Math.abs(hits[0].score - 1) < 1e-3, `an image matches itself: ${hits[0].score}`);
-  assert.equal(await page.getByTestId('results').getAttribute('data-mode'), 'image');
+test('text scores are set against unrelated phrases: "a red car" matches nothing, "a cat" matches Chelsea', { timeout: 120_000 }, async () => {
+  const { page, errors } = shared;
+  const verdict = page.getByTestId('search-verdict');
+  const car = await search(page, 'a red car');
+  assert.equal(await verdict.getAttribute('data-level'), 'none');
+  assert.match(await verdict.textContent(), /Nothing here matches “a red car” clearly: the best score, 0\.\d{3}, is no higher than what a typical unrelated phrase reaches/);
+  assert.match(await verdict.textContent(), /94 short phrases naming other things \(“a toaster”, “a sofa”, …\)/);
+  const typical = Number(await verdict.getAttribute('data-typical'));
+  const clear = Number(await verdict.getAttribute('data-clear'));
+  assert.ok(typical > 0.2 && typical < clear && clear < 0.7, `levels ${typical} < ${clear}`);
+  assert.ok(car[0].score <= typical, `best ${car[0].score} ≤ typical ${typical}`);
+  assert.deepEqual([...new Set(car.map((h) => h.match))], ['none']);
 
-  // Image + instruction: the fused query, at full instruction weight, is the text query.
-  await page.getByTestId('fusion-weight').fill('1');
-  const fused = await search(page, 'a cat');
-  assert.equal(await page.getByTestId('results').getAttribute('data-mode'), 'fused');
-  assert.equal(fused[0].name, 'chelsea.png');
-  await page.getByTestId('fusion-weight').fill('0.5');
+  const cat = await search(page, 'a cat');
+  assert.equal(await verdict.getAttribute('data-level'), 'clear');
+  assert.match(await verdict.textContent(), /^1 result scores above 0\.\d{3}, higher than 9 in 10 unrelated phrases reach anywhere here: likely a match for “a cat”/);
+  assert.deepEqual(cat.slice(0, 2).map((h) => [h.name, h.match]), [['chelsea.png', 'clear'], ['horse.png', 'none']]);
+  // The same levels: they belong to the gallery, not to the query.
+  assert.equal(Number(await verdict.getAttribute('data-typical')), typical);
+  assert.deepEqual(errors, []);
+});
+
+test('"Use as query" leaves the query picture out, and takes out words left from the search before', { timeout: 300_000 }, async () => {
+  const { page, requests, errors } = shared;
+  // "a cat" is still in the box from the search before: it must not become an instruction.
+  assert.equal(await page.getByTestId('query-input').inputValue(), 'a cat');
+  const hits = await resultsAfter(page, 'image', () => useAsQuery(page, 'coffee.png'));
+  assert.equal(await page.getByTestId('query-input').inputValue(), '', 'the leftover words were taken out');
+  assert.match(await page.getByTestId('query-note').textContent(), /“a cat”, your previous search, was taken out of the text box, so this searches by the picture alone/);
+  assert.equal(hits.length, 11);
+  assert.ok(!hits.some((h) => h.name === 'coffee.png'), 'the query picture is not a result');
+  assert.ok(hits[0].score < 0.99, `nothing else is the same picture: ${hits[0].score}`);
+  assert.match(await statusText(page), /^Image → image: most like coffee\.png among the 12 pictures: top 11 in .* Not listed: coffee\.png, the query picture itself\.$/);
+  assert.equal(await page.getByTestId('photo-alone').isHidden(), true);
+
+  // Words typed since the last search are an instruction, and the page says so.
+  await page.getByTestId('query-input').fill('in black and white');
+  await resultsAfter(page, 'fused', () => useAsQuery(page, 'horse.png'));
+  assert.equal(await page.getByTestId('query-input').inputValue(), 'in black and white');
+  assert.match(await statusText(page), /^Image \+ instruction: picture horse\.png \+ instruction “in black and white” \(instruction weight 0\.50\)/);
+  assert.match(await page.getByTestId('query-note').textContent(), /The words “in black and white” in the text box are the instruction/);
+  const alone = await resultsAfter(page, 'image', () => page.getByTestId('photo-alone').click());
+  assert.equal(await page.getByTestId('query-input').inputValue(), '');
+  assert.ok(!alone.some((h) => h.name === 'horse.png'));
+
+  // A chosen file showing a gallery photo leaves that photo out too.
+  const coffee = readFileSync(`${dist}/gallery/coffee.png`);
+  const fromFile = await resultsAfter(page, 'image', () =>
+    page.getByTestId('query-image').setInputFiles({ name: 'my-coffee.png', mimeType: 'image/png', buffer: coffee }));
+  assert.deepEqual(fromFile.map((h) => h.name), hits.map((h) => h.name));
+  assert.match(await statusText(page), /most like my-coffee\.png .* Not listed: coffee\.png, the query picture itself\./);
   await page.getByTestId('clear-query-image').click();
   onlyOwnOrigin(requests);
+  assert.deepEqual(errors, []);
+});
+
+test('moving the instruction weight searches again, and the last position wins', { timeout: 300_000 }, async () => {
+  const { page, errors } = shared;
+  const textOnly = await search(page, 'a cat');
+  await page.getByTestId('query-input').fill('');
+  const imageOnly = await resultsAfter(page, 'image', () => useAsQuery(page, 'coffee.png'));
+  const fused = await search(page, 'a cat');
+  assert.equal(await page.getByTestId('results').getAttribute('data-mode'), 'fused');
+  assert.equal(await page.getByTestId('results').getAttribute('data-weight'), '0.50');
+  assert.match(await statusText(page), /instruction weight 0\.50/);
+  assert.ok(!fused.some((h) => h.name === 'coffee.png'));
+
+  // No Search click: the slider alone searches again. At weight 1 the query is the words.
+  await page.getByTestId('fusion-weight').fill('1');
+  await page.waitForSelector('[data-testid="results"][data-weight="1.00"]', { timeout: 60_000 });
+  assert.match(await statusText(page), /picture coffee\.png \+ instruction “a cat” \(instruction weight 1\.00\)/);
+  const atOne = await results(page);
+  assert.equal(atOne[0].name, 'chelsea.png');
+  const textWithout = textOnly.filter((h) => h.name !== 'coffee.png');
+  assert.deepEqual(atOne.map((h) => h.name), textWithout.map((h) => h.name));
+  atOne.forEach((h, i) => assert.ok(Math.abs(h.score - textWithout[i].score) < 1e-4, `${h.name} ${h.score}`));
+
+  // Quick moves: the page ends on the last one, with its weight in the status. At 0 the query
+  // is the picture.
+  for (const w of ['0.8', '0.6', '0.4', '0.2', '0']) await page.getByTestId('fusion-weight').fill(w);
+  await page.waitForSelector('[data-testid="results"][data-weight="0.00"]', { timeout: 60_000 });
+  await page.waitForTimeout(600); // nothing older may land after it
+  assert.equal(await page.getByTestId('results').getAttribute('data-weight'), '0.00');
+  assert.match(await statusText(page), /\(instruction weight 0\.00\)/);
+  const atZero = await results(page);
+  assert.deepEqual(atZero.map((h) => h.name), imageOnly.map((h) => h.name));
+  atZero.forEach((h, i) => assert.ok(Math.abs(h.score - imageOnly[i].score) < 1e-4, `${h.name} ${h.score}`));
+
+  await page.getByTestId('fusion-weight').fill('0.5');
+  await page.waitForSelector('[data-testid="results"][data-weight="0.50"]', { timeout: 60_000 });
+  await page.getByTestId('clear-query-image').click();
+  // Without a query picture the weight has nothing to weigh: moving it does not search.
+  await page.$eval('[data-testid="results"]', (ol) => ol.replaceChildren());
+  await page.getByTestId('fusion-weight').fill('0.7');
+  await page.waitForTimeout(600);
+  assert.equal(await page.locator('[data-testid="result"]').count(), 0);
+  await page.getByTestId('fusion-weight').fill('0.5');
   assert.deepEqual(errors, []);
 });
 
@@ -114,6 +214,8 @@ test('text → text search over the built-in sentences', { timeout: 120_000 }, a
   const hits = await search(page, 'a kitten sleeping');
   assert.match(hits[0].name, /cat|kitten/);
   assert.equal(hits.length, 5);
+  assert.equal(await page.getByTestId('search-verdict').getAttribute('data-level'), 'clear');
+  assert.equal(hits[0].match, 'clear');
   await page.getByTestId('tab-images').click();
   assert.deepEqual(errors, []);
 });
@@ -121,13 +223,25 @@ test('text → text search over the built-in sentences', { timeout: 120_000 }, a
 test('a user image appears, is searchable, survives a reload, and can be cleared', { timeout: LOAD_TIMEOUT }, async () => {
   const { page, requests, errors } = shared;
   const coins = readFileSync(`${dist}/gallery/coins.png`);
-  await page.getByTestId('add-images').setInputFiles({ name: 'my-coins.png', mimeType: 'image/png', buffer: coins });
+  // A file named like a picture that no browser can decode is refused by name, never a tile.
+  await page.getByTestId('add-images').setInputFiles([
+    { name: 'my-coins.png', mimeType: 'image/png', buffer: coins },
+    { name: 'broken.png', mimeType: 'image/png', buffer: Buffer.from('this is not a PNG file') },
+  ]);
   await page.waitForSelector('[data-testid="gallery-item"][data-name="my-coins.png"]:not(.pending)', { timeout: 120_000 });
+  assert.equal(await page.getByTestId('error').textContent(),
+    '“broken.png” was not added: it is not a picture this browser can decode (a damaged file, or a format it does not read).');
+  assert.equal(await page.locator('[data-testid="gallery-item"][data-name="broken.png"]').count(), 0);
   assert.equal(await page.locator('[data-testid="gallery-item"]').count(), 13);
-  await page.locator('[data-testid="gallery-item"][data-name="my-coins.png"] [data-testid="use-as-query"]').click();
-  const hits = await results(page);
-  assert.deepEqual(hits.slice(0, 2).map((h) => h.name).sort(), ['coins.png', 'my-coins.png']);
+  assert.equal(await page.getByTestId('gallery-count').textContent(), '(12 photos, 1 of yours)');
+  // my-coins.png has coins.png's pixels: both are the query picture, so neither is listed.
+  let hits = await resultsAfter(page, 'image', () => useAsQuery(page, 'my-coins.png'));
+  assert.equal(hits.length, 11);
+  assert.ok(!hits.some((h) => h.name === 'coins.png' || h.name === 'my-coins.png'));
+  assert.match(await statusText(page), /Not listed: my-coins\.png, coins\.png, the query picture itself \(the same pixels\)\./);
   await page.getByTestId('clear-query-image').click();
+  hits = await search(page, 'coins');
+  assert.deepEqual(hits.slice(0, 2).map((h) => h.name).sort(), ['coins.png', 'my-coins.png']);
   onlyOwnOrigin(requests);
   assert.deepEqual(errors, []);
 
@@ -141,10 +255,10 @@ test('a user image appears, is searchable, survives a reload, and can be cleared
   assert.match(await page.getByTestId('model-status').textContent(), /Loaded/);
   const reused = await page.locator('[data-testid="load-progress"]').textContent();
   assert.match(reused, /cached/);
-  await page.$eval('[data-testid="results"]', (ol) => ol.replaceChildren());
-  await page.locator('[data-testid="gallery-item"][data-name="my-coins.png"] [data-testid="use-as-query"]').click();
-  const again = await results(page);
-  assert.deepEqual(again.slice(0, 2).map((h) => h.name).sort(), ['coins.png', 'my-coins.png']);
+  await page.getByTestId('query-input').fill('coins');
+  const again = await resultsAfter(page, 'fused', () => useAsQuery(page, 'my-coins.png'));
+  assert.equal(again.length, 11);
+  assert.match(await statusText(page), /Not listed: my-coins\.png, coins\.png/);
   await page.getByTestId('clear-query-image').click();
 
   // Dropping a file onto the grid adds it too.
@@ -219,6 +333,73 @@ test('indexing can be cancelled between batches and resumed', { timeout: LOAD_TI
   } finally {
     await fresh.close();
   }
+});
+
+test('the Tux Paint stamps are a second gallery: embedded with progress, cancellable, searchable', { timeout: LOAD_TIMEOUT }, async (t) => {
+  if (!existsSync(`${dist}/stamps/captions.json`)) {
+    t.skip('www/dist/stamps/captions.json is absent: the site was built without Debian\'s tuxpaint-stamps-default');
+    return;
+  }
+  const captions = JSON.parse(readFileSync(`${dist}/stamps/captions.json`, 'utf8')).items;
+  // All 430 take about 32 s in headless Chromium on 2 cores (measured), so all by default;
+  // LATENTLAB_STAMPS_LIMIT=40 tests the first 40 through the page's ?stamps=40. One stamp
+  // per batch, so Cancel lands part-way.
+  const limit = Number(process.env.LATENTLAB_STAMPS_LIMIT ?? 0);
+  const n = limit || captions.length;
+  const { page, requests, errors } = await openSearch(context, `?indexBatch=1${limit ? `&stamps=${limit}` : ''}`);
+  const select = page.getByTestId('gallery-select');
+  assert.equal(await select.locator('option[value="stamps"]').textContent(),
+    limit ? `Tux Paint stamps (the first ${n} of ${captions.length})` : `Tux Paint stamps (${n})`);
+  const started = Date.now();
+  await select.selectOption('stamps');
+  assert.equal(await page.getByTestId('gallery').isHidden(), true, 'the photos make way for the stamps');
+  assert.equal(await page.locator('[data-testid="stamp-item"]').count(), n);
+  await page.waitForFunction((total) => new RegExp(`^Embedding the Tux Paint stamps: \\d+ of ${total}…$`)
+    .test(document.querySelector('[data-testid="index-status"]').textContent), n, { timeout: 120_000 });
+  assert.equal(Number(await page.getByTestId('index-progress').getAttribute('max')), n);
+  await page.getByTestId('cancel-indexing').click();
+  await page.waitForSelector('[data-testid="resume-indexing"]:visible', { timeout: 120_000 });
+  const stopped = await page.getByTestId('index-status').textContent();
+  const embedded = Number(/^Embedding stopped: (\d+) of (\d+) stamps are embedded and searchable\.$/.exec(stopped)?.[1]);
+  assert.ok(embedded > 0 && embedded < n, `stopped part-way: ${stopped}`);
+  assert.equal(await page.locator('[data-testid="stamp-item"].pending').count(), n - embedded);
+  assert.equal(await page.getByTestId('gallery-count').textContent(), `(${embedded} of ${n} stamps embedded)`);
+  // What is embedded is searchable meanwhile, and the status says how much that is.
+  const partial = await search(page, 'a frog');
+  assert.equal(partial.length, Math.min(12, embedded));
+  assert.match(await statusText(page), new RegExp(`among the ${embedded} of ${n} stamps embedded so far`));
+
+  await page.getByTestId('resume-indexing').click();
+  await page.waitForSelector('[data-testid="stamp-gallery"][data-complete="true"]', { timeout: LOAD_TIMEOUT });
+  console.log(`# ${n} stamps: embedded in ${((Date.now() - started) / 1000).toFixed(1)} s with a cancel and a search on the way`);
+  assert.equal(await page.getByTestId('index-row').isHidden(), true);
+  assert.equal(await page.getByTestId('gallery-count').textContent(), `(${n} stamps)`);
+  const frogs = await search(page, 'a frog');
+  assert.match(await statusText(page), new RegExp(`^Text → image: “a frog” among the ${n} stamps:`));
+  // The first two stamps are Tux Paint's frogs; the caption is what a result is called.
+  assert.deepEqual(frogs.slice(0, 2).map((h) => h.name).sort(),
+    captions.slice(0, 2).map((c) => `stamps/${c.file}`).sort());
+  assert.equal(await page.locator('[data-testid="result"] .result-name').first().textContent(), 'A frog.');
+  assert.equal(frogs[0].match, 'clear');
+  // Image → image among the stamps leaves the query stamp out.
+  const first = `stamps/${captions[0].file}`;
+  await page.getByTestId('query-input').fill('');
+  const similar = await resultsAfter(page, 'image', () =>
+    page.locator(`[data-testid="stamp-item"][data-name="${first}"] [data-testid="use-as-query"]`).click());
+  assert.ok(!similar.some((h) => h.name === first));
+  assert.match(await statusText(page), /Not listed: A frog\., the query picture itself\./);
+  await page.getByTestId('clear-query-image').click();
+
+  // Back to the photos: their gallery and their search.
+  await select.selectOption('photos');
+  assert.equal(await page.getByTestId('stamp-gallery').isHidden(), true);
+  assert.equal(await page.locator('[data-testid="gallery-item"]:visible').count(), 12);
+  const cat = await search(page, 'a cat');
+  assert.equal(cat[0].name, 'chelsea.png');
+  assert.equal(cat.length, 12);
+  onlyOwnOrigin(requests);
+  assert.deepEqual(errors, []);
+  await page.close();
 });
 
 test('the evaluation panel measures text → image retrieval on Tux Paint stamps', { timeout: LOAD_TIMEOUT }, async (t) => {

@@ -7,6 +7,7 @@ import { Encoder, Index, parseManifest, fuseQuery, evaluateRetrieval } from 'lat
 import { decodeImage } from './images.js';
 import { fetchVerified, sha256 } from './fetch-data.js';
 import * as store from './search-store.js';
+import { UNRELATED_PHRASES, baselineLevels } from './search-baseline.js';
 
 const BUNDLED_IMAGE_MODEL = 'effl0-minilm-bridge';
 const IMAGE_BATCH = 4;
@@ -15,10 +16,17 @@ const TEXT_BATCH = 32;
 /** The loaded encoder and what identifies its embeddings in the store. */
 let encoder = null;
 let model = null; // {key, label, dim, text, image}
-/** Gallery items in the order they were added: name → {name, source, hash, vector}. */
+/** Gallery items in the order they were added: name → {name, source, gallery, hash, vector}. */
 const items = new Map();
-let index = null; // an Index over `items`, rebuilt after changes
-let sentenceCache = null; // {key, matrix}
+/** Per gallery ('photos': the bundled photos and the user's; 'stamps': Tux Paint's): its Index,
+ * names, pixel hashes, vectors and baseline levels, built on first use after a change. */
+const galleries = new Map();
+let sentenceCache = null; // {key, index, baseline}
+/** The unrelated phrases' embeddings for the loaded model: {key, data}. */
+let phraseCache = null;
+/** The last query text's and query file's embeddings, so moving the weight re-runs at once. */
+let textCache = null; // {key, vector}
+let fileCache = null; // {key, hash, vector}
 /** Running jobs by name ('index', 'eval') → {cancelled}. */
 const jobs = new Map();
 
@@ -52,23 +60,43 @@ function throttled(onProgress) {
   };
 }
 
-function searchIndex() {
-  if (!index) {
-    index = new Index();
-    const rows = [...items.values()];
-    if (rows.length > 0) {
-      const cols = rows[0].vector.length;
-      const data = new Float32Array(rows.length * cols);
-      rows.forEach((item, i) => data.set(item.vector, i * cols));
-      index.add(data, rows.length, cols);
-    }
+const galleryOf = (source) => (source === 'stamps' ? 'stamps' : 'photos');
+
+/** The gallery's search index over its items now: {index, names, hashes, data, dim, baseline}. */
+function galleryIndex(gallery) {
+  let built = galleries.get(gallery);
+  if (!built) {
+    const rows = [...items.values()].filter((item) => item.gallery === gallery);
+    const index = new Index();
+    const dim = rows[0]?.vector.length ?? 0;
+    const data = new Float32Array(rows.length * dim);
+    rows.forEach((item, i) => data.set(item.vector, i * dim));
+    if (rows.length > 0) index.add(data, rows.length, dim);
+    built = { index, names: rows.map((item) => item.name), hashes: rows.map((item) => item.hash), data, dim, baseline: null };
+    galleries.set(gallery, built);
   }
-  return index;
+  return built;
 }
 
 function invalidateIndex() {
-  index?.free();
-  index = null;
+  for (const built of galleries.values()) built.index.free();
+  galleries.clear();
+}
+
+/** The unrelated phrases' levels on `rows` (see search-baseline.js), embedded once per model. */
+function baselineFor(rows, dim) {
+  const enc = requireEncoder('text');
+  if (phraseCache?.key !== model.key) phraseCache = { key: model.key, data: enc.embedText(UNRELATED_PHRASES).data };
+  return baselineLevels(phraseCache.data, rows, dim);
+}
+
+/** sha256 of an image's pixels (with its size), the identity of a gallery item's content. */
+function pixelHash(image) {
+  const prefix = new TextEncoder().encode(`${image.width}x${image.height}:`);
+  const bytes = new Uint8Array(prefix.length + image.data.length);
+  bytes.set(prefix);
+  bytes.set(image.data, prefix.length);
+  return sha256(bytes);
 }
 
 /** Whether a stored embedding can be used. A damaged or foreign record (wrong type or length,
@@ -177,13 +205,7 @@ async function addImages({ images = [], job: jobName = 'index' }, progress) {
   const key = model.key;
   const job = jobs.get(jobName) ?? startJob(jobName);
   try {
-    const hashes = await Promise.all(images.map(async ({ image }) => {
-      const prefix = new TextEncoder().encode(`${image.width}x${image.height}:`);
-      const bytes = new Uint8Array(prefix.length + image.data.length);
-      bytes.set(prefix);
-      bytes.set(image.data, prefix.length);
-      return sha256(bytes);
-    }));
+    const hashes = await Promise.all(images.map(({ image }) => pixelHash(image)));
     const storeKeys = images.map(({ name }, i) => [key, name, hashes[i]]);
     const stored = await store.getEmbeddings(storeKeys);
     const results = [];
@@ -214,7 +236,8 @@ async function addImages({ images = [], job: jobName = 'index' }, progress) {
     }
     results.sort((a, b) => a.i - b.i);
     for (const { entry, i, vector } of results) {
-      items.set(entry.name, { name: entry.name, source: entry.source ?? 'user', hash: hashes[i], vector });
+      const source = entry.source ?? 'user';
+      items.set(entry.name, { name: entry.name, source, gallery: galleryOf(source), hash: hashes[i], vector });
     }
     invalidateIndex();
     await store.putEmbeddings(fresh);
@@ -233,33 +256,75 @@ async function addImages({ images = [], job: jobName = 'index' }, progress) {
   }
 }
 
-function queryVector({ text, queryName, queryImage, weight = 0.5 }) {
-  const hasText = typeof text === 'string' && text.trim() !== '';
-  let imageVector = null;
+function embedQueryText(text) {
+  const key = `${model.key}\n${text}`;
+  if (textCache?.key !== key) textCache = { key, vector: requireEncoder('text').embedText([text]).data };
+  return textCache.vector;
+}
+
+/** A query picture the user chose: its embedding (kept for the next query) and pixel hash. */
+async function embedQueryFile(image) {
+  const hash = await pixelHash(image);
+  const key = `${model.key}\n${hash}`;
+  if (fileCache?.key !== key) fileCache = { key, hash, vector: requireEncoder('image').embedImage([image]).data };
+  return fileCache;
+}
+
+/** {mode, vector, hash}: `hash` identifies the query picture's pixels, where there is one. */
+async function queryVector({ text, queryName, queryImage, weight = 0.5 }) {
+  const instruction = typeof text === 'string' ? text.trim() : '';
+  let picture = null;
   if (queryName) {
     const item = items.get(queryName);
     if (!item) throw new Error(`no gallery item named ${JSON.stringify(queryName)}`);
-    imageVector = item.vector;
+    picture = { vector: item.vector, hash: item.hash };
   } else if (queryImage) {
-    imageVector = requireEncoder('image').embedImage([queryImage]).data;
+    picture = await embedQueryFile(queryImage);
   }
-  if (imageVector && hasText) {
-    const textVector = requireEncoder('text').embedText([text.trim()]).data;
-    return { mode: 'fused', vector: fuseQuery(imageVector, textVector, Number(weight)) };
+  if (picture && instruction) {
+    const w = Number(weight);
+    return { mode: 'fused', vector: fuseQuery(picture.vector, embedQueryText(instruction), w), hash: picture.hash, weight: w };
   }
-  if (imageVector) return { mode: 'image', vector: imageVector };
-  if (hasText) return { mode: 'text', vector: requireEncoder('text').embedText([text.trim()]).data };
+  if (picture) return { mode: 'image', vector: picture.vector, hash: picture.hash };
+  if (instruction) return { mode: 'text', vector: embedQueryText(instruction), hash: null };
   throw new Error('type a query or choose a query image');
 }
 
-function search(args) {
+/**
+ * Searches one gallery ('photos' or 'stamps') with {text, queryName | queryImage, weight, k}.
+ * Items showing the query picture itself (the same pixels) are left out of the hits and named
+ * in `leftOut`; text queries come with the unrelated phrases' levels on this gallery
+ * (`baseline`, see search-baseline.js).
+ */
+async function search(args) {
   requireEncoder();
-  if (items.size === 0) throw new Error('the gallery is empty: nothing is indexed yet');
-  const { mode, vector } = queryVector(args);
-  const names = [...items.keys()];
-  const k = Math.min(args.k ?? names.length, names.length);
-  const hits = searchIndex().search(vector, k);
-  return { mode, hits: hits.map(({ index: i, score }) => ({ name: names[i], score })) };
+  const gallery = args.gallery ?? 'photos';
+  if (gallery !== 'photos' && gallery !== 'stamps') throw new Error(`unknown gallery: ${JSON.stringify(gallery)}`);
+  const built = galleryIndex(gallery);
+  const { names } = built;
+  if (names.length === 0) {
+    throw new Error(gallery === 'stamps' ? 'no stamp is embedded yet' : 'the gallery is empty: nothing is indexed yet');
+  }
+  const query = await queryVector(args);
+  // The query item first, then any other item with the same pixels.
+  const same = query.hash ? names.filter((_, i) => built.hashes[i] === query.hash) : [];
+  const leftOut = new Set(same.includes(args.queryName) ? [args.queryName, ...same] : same);
+  const candidates = names.length - leftOut.size;
+  const k = Math.min(args.k ?? candidates, candidates);
+  const hits = k === 0 ? [] : built.index.search(query.vector, Math.min(k + leftOut.size, names.length))
+    .map(({ index: i, score }) => ({ name: names[i], score }))
+    .filter(({ name }) => !leftOut.has(name))
+    .slice(0, k);
+  if (query.mode === 'text') built.baseline ??= baselineFor(built.data, built.dim);
+  return {
+    mode: query.mode,
+    gallery,
+    hits,
+    searched: names.length,
+    leftOut: [...leftOut],
+    weight: query.weight ?? null,
+    baseline: query.mode === 'text' ? built.baseline : null,
+  };
 }
 
 function searchSentences({ query, sentences, k = 5 }) {
@@ -272,11 +337,15 @@ function searchSentences({ query, sentences, k = 5 }) {
     const idx = new Index();
     idx.add(matrix.data, matrix.rows, matrix.cols);
     sentenceCache?.index.free();
-    sentenceCache = { key: cacheKey, index: idx };
+    sentenceCache = { key: cacheKey, index: idx, baseline: baselineFor(matrix.data, matrix.cols) };
   }
   const q = enc.embedText([query.trim()]);
   const hits = sentenceCache.index.search(q.data, Math.min(k, sentences.length));
-  return { mode: 'sentences', hits: hits.map(({ index: i, score }) => ({ index: i, sentence: sentences[i], score })) };
+  return {
+    mode: 'sentences',
+    hits: hits.map(({ index: i, score }) => ({ index: i, sentence: sentences[i], score })),
+    baseline: sentenceCache.baseline,
+  };
 }
 
 /**
@@ -361,6 +430,14 @@ export const searchOps = {
     await store.deleteEmbeddingsOf([...removed]);
     invalidateIndex();
     return { removed: [...removed], count: items.size };
+  },
+  /** Forgets some user images (stored ones that no longer decode): pixels, embeddings, rows. */
+  'index.remove': async ({ names = [] }) => {
+    await store.deleteImages(names);
+    await store.deleteEmbeddingsOf(names);
+    for (const name of names) items.delete(name);
+    invalidateIndex();
+    return { count: items.size };
   },
   search,
   'search.sentences': searchSentences,

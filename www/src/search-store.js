@@ -98,6 +98,13 @@ export function putImages(images) {
   });
 }
 
+/** Deletes the stored user images called one of `names`. */
+export function deleteImages(names) {
+  return withStore(IMAGES, 'readwrite', (store) => {
+    for (const name of names) store.delete(name);
+  });
+}
+
 /** Every stored user image, oldest first: [{name, blob, added}]. A record that is not one (a
  * damaged store, another version's) is left out, as if it had not been stored. */
 export function listImages() {

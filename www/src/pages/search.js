@@ -1,10 +1,13 @@
 // Image search page: load encoders in the worker, index the bundled gallery and the
-// user's own images (decoded here, embedded and remembered by the worker), search by
-// text, image or image + instruction, search sentences, and run the retrieval evaluation.
+// user's own images (decoded here, embedded and remembered by the worker) and, on request,
+// Tux Paint's stamps as a second gallery; search by text, image or image + instruction,
+// with text queries' scores set against unrelated phrases'; search sentences, and run the
+// retrieval evaluation.
 import { renderShell } from '../shell.js';
 import { LatentlabClient } from '../client.js';
 import { decodeImage } from '../images.js';
 import { fetchVerified } from '../fetch-data.js';
+import { matchLevel, UNRELATED_PHRASES } from '../search-baseline.js';
 
 renderShell('search');
 
@@ -19,6 +22,13 @@ const INDEX_BATCH = Number.parseInt(params.get('indexBatch') ?? '', 10) > 0
   ? Number.parseInt(params.get('indexBatch'), 10) : 4;
 const evalLimit = Number.parseInt(params.get('evalLimit') ?? '', 10) > 0
   ? Number.parseInt(params.get('evalLimit'), 10) : null;
+// `?stamps=N` offers only the first N stamps as a gallery (for tests: all 430 take minutes).
+const stampLimit = Number.parseInt(params.get('stamps') ?? '', 10) > 0
+  ? Number.parseInt(params.get('stamps'), 10) : null;
+/** Stamp pictures fetched at once while the stamps gallery fills. */
+const STAMP_FETCHES = 6;
+/** How long the instruction weight must rest before it searches again (ms). */
+const WEIGHT_DEBOUNCE = 150;
 
 const $ = (id) => document.getElementById(id);
 const els = {
@@ -36,6 +46,8 @@ const els = {
   tabImages: $('tab-images'),
   tabSentences: $('tab-sentences'),
   form: $('search-form'),
+  galleryChoice: $('gallery-choice'),
+  gallerySelect: $('gallery-select'),
   queryLabel: $('query-label'),
   queryInput: $('query-input'),
   searchButton: $('search-button'),
@@ -51,8 +63,15 @@ const els = {
   sentenceCount: $('sentence-count'),
   sentenceList: $('sentence-list'),
   searchStatus: $('search-status'),
+  queryNote: $('query-note'),
+  queryNoteText: $('query-note-text'),
+  photoAlone: $('photo-alone'),
+  verdict: $('search-verdict'),
   results: $('results'),
+  galleryName: $('gallery-name'),
   galleryCount: $('gallery-count'),
+  stampsNote: $('stamps-note'),
+  photoTools: $('photo-tools'),
   addImages: $('add-images'),
   addFolder: $('add-folder'),
   clearImages: $('clear-images'),
@@ -62,6 +81,7 @@ const els = {
   cancelIndexing: $('cancel-indexing'),
   resumeIndexing: $('resume-indexing'),
   gallery: $('gallery'),
+  stampGallery: $('stamp-gallery'),
   runEval: $('run-eval'),
   cancelEval: $('cancel-eval'),
   evalProgress: $('eval-progress'),
@@ -71,8 +91,18 @@ const els = {
 
 const client = new LatentlabClient();
 
-/** Gallery entries in display order: name → {name, title, source, blob, url, indexed, failed, el}. */
+/**
+ * Gallery entries in display order: name → {name, title, source ('bundled', 'user' or 'stamps'),
+ * gallery ('photos' or 'stamps'), blob (null until a stamp's picture arrives), blobReady, url,
+ * stored, indexed, el, img}.
+ */
 const entries = new Map();
+/** The gallery searched and shown: 'photos' or 'stamps'. */
+let gallery = 'photos';
+/** The stamps' captions.json items (first `stampLimit` of them), null before it is read or
+ * where the site has no stamps; `all` counts every stamp the site has; `added` once their
+ * gallery entries exist. */
+const stamps = { items: null, all: 0, missing: false, added: false };
 /** The model the worker has loaded (its answer to encoder.load), or null. */
 let currentModel = null;
 let modelLoading = false;
@@ -83,6 +113,10 @@ let mode = 'images';
 /** {kind: 'item', name} or {kind: 'file', name, image, url}, or null. */
 let queryImage = null;
 let sentences = null;
+/** The query behind the results shown: {mode, text}; null when none are shown. */
+let lastSearch = null;
+/** Said beside the next results (why the text box was emptied), then cleared. */
+let nextNote = null;
 
 // ---------------------------------------------------------------- small helpers
 
@@ -144,11 +178,25 @@ function updateControls() {
   els.clipLoad.disabled = modelLoading || evalRunning;
   els.runEval.disabled = !canSearch || evalRunning;
   els.clearImages.disabled = Boolean(indexing) || ![...entries.values()].some((e) => e.source === 'user');
-  const bundled = [...entries.values()].filter((e) => e.source === 'bundled');
-  const ready = canSearch && bundled.length > 0 && bundled.every((e) => e.indexed || e.failed);
+  const all = [...entries.values()];
+  const bundled = all.filter((e) => e.source === 'bundled');
+  const ready = canSearch && bundled.length > 0 && bundled.every((e) => e.indexed);
   document.body.dataset.ready = String(ready);
-  const users = entries.size - bundled.length;
-  els.galleryCount.textContent = `(${bundled.length} photos${users ? `, ${users} of yours` : ''})`;
+  const users = all.filter((e) => e.source === 'user').length;
+  const stampEntries = all.filter((e) => e.gallery === 'stamps');
+  const stampsIndexed = stampEntries.filter((e) => e.indexed).length;
+  els.stampGallery.dataset.indexed = String(stampsIndexed);
+  els.stampGallery.dataset.total = String(stampEntries.length);
+  els.stampGallery.dataset.complete = String(stamps.added && stampsIndexed === stampEntries.length);
+  if (gallery === 'photos') {
+    els.galleryCount.textContent = `(${bundled.length} photos${users ? `, ${users} of yours` : ''})`;
+  } else if (!stamps.added) {
+    els.galleryCount.textContent = '';
+  } else {
+    els.galleryCount.textContent = stampsIndexed === stampEntries.length
+      ? `(${stampEntries.length} stamps)`
+      : `(${stampsIndexed} of ${stampEntries.length} stamps embedded)`;
+  }
 }
 
 // ---------------------------------------------------------------- model loading
@@ -216,8 +264,7 @@ async function loadModel(args) {
     els.modelStatus.dataset.model = info.key;
     if (info.changed) {
       for (const entry of entries.values()) setIndexed(entry, false);
-      els.results.replaceChildren();
-      els.searchStatus.textContent = '';
+      clearResults();
     }
     return true;
   } catch (err) {
@@ -288,26 +335,44 @@ els.clipLoad.addEventListener('click', () => loadClip());
 
 function setIndexed(entry, indexed) {
   entry.indexed = indexed;
-  entry.el?.classList.toggle('pending', !indexed && !entry.failed);
+  entry.el?.classList.toggle('pending', !indexed);
 }
 
-function addEntry({ name, title, source, blob, stored = false }) {
-  const url = URL.createObjectURL(blob);
-  const entry = { name, title: title ?? name, source, blob, url, stored, indexed: false, failed: false, el: null };
+/** Shows `blob` in the entry's tile (stamps get theirs after their tile exists). */
+function setBlob(entry, blob) {
+  entry.blob = blob;
+  entry.url = URL.createObjectURL(blob);
+  entry.img.src = entry.url;
+}
+
+/** What a user reads as an item's name: a stamp's caption, a photo's file name. */
+const displayName = (entry, name) => (entry?.source === 'stamps' ? entry.title : name);
+
+function addEntry({ name, title, source, blob = null, stored = false }) {
+  const entryGallery = source === 'stamps' ? 'stamps' : 'photos';
+  const entry = {
+    name, title: title ?? name, source, gallery: entryGallery, blob: null, blobReady: null, url: null,
+    stored, indexed: false, el: null, img: null,
+  };
   const useButton = el('button', { type: 'button', className: 'small', text: 'Use as query', 'data-testid': 'use-as-query' });
-  useButton.addEventListener('click', () => {
-    if (mode !== 'images') setMode('images');
-    setQueryImage({ kind: 'item', name });
-    runSearch();
-    $('search-heading').scrollIntoView({ behavior: 'smooth', block: 'start' });
-  });
-  entry.el = el('figure', { className: `gallery-item pending${source === 'user' ? ' user' : ''}`, 'data-testid': 'gallery-item', 'data-name': name },
-    el('img', { src: url, alt: entry.title, loading: 'lazy', decoding: 'async' }),
-    el('figcaption', {},
-      el('span', { className: 'item-name', text: name, title: entry.title === name ? name : `${entry.title} (${name})` }),
-      useButton));
+  useButton.addEventListener('click', () => useAsQuery(name));
+  const shown = displayName(entry, name);
+  entry.img = el('img', { alt: entry.title, loading: 'lazy', decoding: 'async' });
+  entry.el = el('figure', {
+    className: `gallery-item pending${source === 'user' ? ' user' : ''}`,
+    'data-testid': entryGallery === 'stamps' ? 'stamp-item' : 'gallery-item',
+    'data-name': name,
+  },
+  entry.img,
+  el('figcaption', {},
+    el('span', { className: 'item-name', text: shown, title: entry.title === shown ? shown : `${entry.title} (${shown})` }),
+    useButton));
+  if (blob) {
+    setBlob(entry, blob);
+    entry.blobReady = Promise.resolve(blob);
+  }
   entries.set(name, entry);
-  els.gallery.append(entry.el);
+  (entryGallery === 'stamps' ? els.stampGallery : els.gallery).append(entry.el);
   updateControls();
   return entry;
 }
@@ -316,24 +381,40 @@ function removeEntry(name) {
   const entry = entries.get(name);
   if (!entry) return;
   entry.el.remove();
-  URL.revokeObjectURL(entry.url);
+  if (entry.url) URL.revokeObjectURL(entry.url);
   entries.delete(name);
   if (queryImage?.kind === 'item' && queryImage.name === name) setQueryImage(null);
 }
 
-function showIndexProgress() {
-  const all = [...entries.values()];
-  const done = all.filter((e) => e.indexed || e.failed).length;
+const galleryEntries = (which) => [...entries.values()].filter((e) => e.gallery === which);
+
+function showIndexProgress(which) {
+  const all = galleryEntries(which);
+  const done = all.filter((e) => e.indexed).length;
+  els.indexRow.dataset.gallery = which;
   els.indexProgress.max = Math.max(1, all.length);
   els.indexProgress.value = done;
-  els.indexStatus.textContent = `Indexing ${done} of ${all.length} images…`;
+  els.indexStatus.textContent = which === 'stamps'
+    ? `Embedding the Tux Paint stamps: ${done} of ${all.length}…`
+    : `Indexing ${done} of ${all.length} images…`;
   return { done, total: all.length };
 }
 
 /**
+ * Takes an entry whose picture cannot be used (it does not decode, or a stamp did not arrive)
+ * out of the gallery and says so by name; a stored user image is forgotten on this device too.
+ */
+function dropEntry(entry, err) {
+  removeEntry(entry.name);
+  showError(`${displayName(entry, entry.name)} was taken out of the gallery: ${err.message}`);
+  if (entry.stored) client.call('index.remove', { names: [entry.name] }).catch(() => {});
+  updateControls();
+}
+
+/**
  * Indexes every entry not indexed yet, INDEX_BATCH at a time: decode here, embed (or
- * find the stored embedding) in the worker. Entries added meanwhile are picked up.
- * Cancel stops between batches.
+ * find the stored embedding) in the worker. The photos go first, then the stamps. Entries
+ * added meanwhile are picked up. Cancel stops between batches.
  */
 function indexPending() {
   if (indexing) return indexing.promise;
@@ -351,18 +432,17 @@ function indexPending() {
     try {
       await client.call('index.begin', { job: 'index' });
       for (;;) {
-        showIndexProgress();
-        const pending = [...entries.values()].filter((e) => !e.indexed && !e.failed);
+        const which = galleryEntries('photos').some((e) => !e.indexed) ? 'photos' : 'stamps';
+        showIndexProgress(which);
+        const pending = galleryEntries(which).filter((e) => !e.indexed);
         if (pending.length === 0 || run.cancelled) break;
         const decoded = [];
         for (const entry of pending.slice(0, INDEX_BATCH)) {
           try {
-            decoded.push({ entry, image: await decodeImage(entry.blob, { label: entry.name }) });
+            const blob = await entry.blobReady;
+            decoded.push({ entry, image: await decodeImage(blob, { label: displayName(entry, entry.name) }) });
           } catch (err) {
-            entry.failed = true;
-            entry.el.classList.remove('pending');
-            entry.el.classList.add('failed');
-            showError(err.message);
+            dropEntry(entry, err);
           }
         }
         if (decoded.length === 0) continue;
@@ -390,10 +470,13 @@ function indexPending() {
     } finally {
       await client.call('index.end', { job: 'index' }).catch(() => {});
       indexing = null;
-      const { done, total } = showIndexProgress();
+      const which = galleryEntries('photos').some((e) => !e.indexed) ? 'photos' : 'stamps';
+      const { done, total } = showIndexProgress(which);
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
       if (done < total) {
-        els.indexStatus.textContent = `Indexing stopped: ${done} of ${total} images are searchable.`;
+        els.indexStatus.textContent = which === 'stamps'
+          ? `Embedding stopped: ${done} of ${total} stamps are embedded and searchable.`
+          : `Indexing stopped: ${done} of ${total} images are searchable.`;
         els.cancelIndexing.hidden = true;
         els.resumeIndexing.hidden = false;
       } else {
@@ -402,6 +485,10 @@ function indexPending() {
       const how = [embedded && `${embedded} embedded`, reused && `${reused} reused from this device`]
         .filter(Boolean).join(', ');
       els.gallery.dataset.indexSeconds = seconds;
+      if (which === 'stamps' && total > 0 && done === total && stamps.started) {
+        els.stampGallery.dataset.indexSeconds = ((performance.now() - stamps.started) / 1000).toFixed(1);
+        stamps.started = null;
+      }
       if (how) els.galleryCount.title = `Last indexing: ${how} in ${seconds} s`;
       updateControls();
     }
@@ -417,17 +504,44 @@ els.cancelIndexing.addEventListener('click', () => {
 });
 els.resumeIndexing.addEventListener('click', () => indexPending());
 
+/** Whether this browser can decode `blob` as a picture (the work is thrown away). */
+async function decodes(blob) {
+  try {
+    (await createImageBitmap(blob)).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Adds the user's files that are pictures this browser can decode; the others are named in
+ * the error line and never become tiles (nor count in the gallery).
+ */
 async function addFiles(fileList) {
   const files = [...fileList];
   const images = files.filter(isImageFile);
+  const skipped = files.length - images.length;
   if (images.length === 0) {
     if (files.length > 0) showError('None of those files is an image.');
     return;
   }
   clearError();
+  const refused = [];
   for (const file of images) {
-    addEntry({ name: uniqueName(file.webkitRelativePath || file.name), source: 'user', blob: file });
+    const label = file.webkitRelativePath || file.name;
+    if (await decodes(file)) addEntry({ name: uniqueName(label), source: 'user', blob: file });
+    else refused.push(label);
   }
+  const notes = [];
+  if (refused.length > 0) {
+    const list = refused.map((name) => `“${name}”`).join(', ');
+    notes.push(refused.length === 1
+      ? `${list} was not added: it is not a picture this browser can decode (a damaged file, or a format it does not read).`
+      : `${refused.length} files were not added because they are not pictures this browser can decode (damaged files, or formats it does not read): ${list}.`);
+  }
+  if (skipped > 0 && refused.length > 0) notes.push(`${skipped} other file${skipped === 1 ? ' is' : 's are'} not an image.`);
+  if (notes.length > 0) showError(notes.join(' '));
   await indexPending();
 }
 
@@ -475,13 +589,36 @@ function setQueryImage(query) {
   queryImage = query;
   els.queryPreview.hidden = !query;
   if (query) {
-    els.queryPreviewImg.src = query.kind === 'item' ? entries.get(query.name)?.url ?? '' : query.url;
-    els.queryPreviewName.textContent = query.name;
+    const entry = query.kind === 'item' ? entries.get(query.name) : null;
+    els.queryPreviewImg.src = query.kind === 'item' ? entry?.url ?? '' : query.url;
+    els.queryPreviewName.textContent = query.kind === 'item' ? displayName(entry, query.name) : query.name;
     els.queryPreview.dataset.name = query.name;
   } else {
     els.queryPreviewImg.removeAttribute('src');
     delete els.queryPreview.dataset.name;
   }
+}
+
+/**
+ * "Use as query" on a tile searches by that picture. Words left in the text box by the search
+ * before (a text query) would silently make it a picture + instruction query, so they are
+ * taken out and the page says so; words typed since are kept as the instruction, and the
+ * page says that too (with a button to search by the picture alone).
+ */
+function useAsQuery(name) {
+  const typed = els.queryInput.value.trim();
+  const leftover = typed !== '' && lastSearch?.text === typed
+    && (lastSearch.mode === 'text' || lastSearch.mode === 'sentences');
+  if (mode !== 'images') setMode('images');
+  nextNote = null;
+  if (leftover) {
+    els.queryInput.value = '';
+    nextNote = `“${typed}”, your previous search, was taken out of the text box, so this searches by the picture `
+      + 'alone. To change the picture in words (“in winter”, “as a drawing”), type them and press Search.';
+  }
+  setQueryImage({ kind: 'item', name });
+  runSearch();
+  $('search-heading').scrollIntoView({ behavior: 'smooth', block: 'start' });
 }
 
 els.queryImage.addEventListener('change', async () => {
@@ -499,8 +636,19 @@ els.queryImage.addEventListener('change', async () => {
 });
 els.clearQueryImage.addEventListener('click', () => setQueryImage(null));
 
+// Moving the weight searches again once it rests, when it has something to weigh (a picture
+// and words); searches never overlap and the last position wins (runSearch).
+let weightTimer = null;
 els.weight.addEventListener('input', () => {
   els.weightValue.textContent = Number(els.weight.value).toFixed(2);
+  clearTimeout(weightTimer);
+  if (mode !== 'images' || !queryImage || els.queryInput.value.trim() === '') return;
+  weightTimer = setTimeout(runSearch, WEIGHT_DEBOUNCE);
+});
+
+els.photoAlone.addEventListener('click', () => {
+  els.queryInput.value = '';
+  runSearch();
 });
 
 const MODE_LABELS = {
@@ -510,31 +658,113 @@ const MODE_LABELS = {
   sentences: 'Text → text',
 };
 
-function renderImageResults({ mode: queryMode, hits }, seconds) {
-  const weight = Number(els.weight.value).toFixed(2);
-  els.searchStatus.textContent = `${MODE_LABELS[queryMode]}${queryMode === 'fused' ? ` (instruction weight ${weight})` : ''}: `
-    + `top ${hits.length} of ${entries.size} in ${seconds} s. Score = cosine similarity.`;
-  els.results.className = 'results images';
-  els.results.dataset.mode = queryMode;
-  els.results.replaceChildren(...hits.map(({ name, score }, rank) => {
-    const entry = entries.get(name);
-    return el('li', { 'data-testid': 'result', 'data-name': name, 'data-score': score.toFixed(6) },
-      el('img', { src: entry?.url ?? '', alt: entry?.title ?? name }),
-      el('span', { className: 'result-rank', text: `${rank + 1}` }),
-      el('span', { className: 'result-name', text: name, title: entry?.title ?? name }),
-      el('span', { className: 'result-score', text: score.toFixed(3) }));
-  }));
+const fmt = (x) => x.toFixed(3);
+const quoted = (names) => names.map((n) => `“${n}”`).join(', ');
+
+/** What was searched, in words: "the 12 photos", "120 of the 430 stamps (…)". */
+function searchedWhat({ gallery: which, searched }) {
+  const total = galleryEntries(which).length;
+  const noun = which === 'stamps' ? 'stamps' : 'pictures';
+  if (searched >= total) return `the ${searched} ${noun}`;
+  return `the ${searched} of ${total} ${noun} embedded so far`;
 }
 
-function renderSentenceResults({ hits }, seconds) {
+function clearResults() {
+  els.results.replaceChildren();
+  els.searchStatus.textContent = '';
+  els.verdict.hidden = true;
+  els.verdict.textContent = '';
+  delete els.verdict.dataset.level;
+  els.queryNote.hidden = true;
+}
+
+/**
+ * Says how the best text-query scores compare with unrelated phrases' on the same collection
+ * (search-baseline.js), plainly when nothing matches; marks each result's level.
+ */
+function renderVerdict(text, hits, baseline, collection) {
+  if (!baseline || hits.length === 0) {
+    els.verdict.hidden = true;
+    return;
+  }
+  const best = hits[0].score;
+  const level = matchLevel(best, baseline);
+  const clear = hits.filter((h) => h.score > baseline.clear).length;
+  let head;
+  if (level === 'clear') {
+    head = `${clear} result${clear === 1 ? ' scores' : 's score'} above ${fmt(baseline.clear)}, higher than 9 in 10 `
+      + `unrelated phrases reach anywhere here: likely ${clear === 1 ? 'a match' : 'matches'} for “${text}”.`;
+  } else if (level === 'weak') {
+    head = `Only a weak match for “${text}”: the best score, ${fmt(best)}, is above what a typical unrelated `
+      + `phrase reaches here (${fmt(baseline.typical)}) but not above ${fmt(baseline.clear)}; the results may not show it.`;
+  } else {
+    head = `Nothing here matches “${text}” clearly: the best score, ${fmt(best)}, is no higher than what a `
+      + `typical unrelated phrase reaches in these ${collection} (${fmt(baseline.typical)}). The list is in order, but it shows no match.`;
+  }
+  const highest = baseline.best.map(({ phrase, score }) => `“${phrase}” ${fmt(score)}`).join(', ');
+  els.verdict.replaceChildren(el('strong', { text: head }), ' ',
+    el('span', { className: 'hint', text: `For comparison, ${baseline.phrases} short phrases naming other things `
+      + `(${quoted(UNRELATED_PHRASES.slice(0, 2))}, …) were scored against the same ${collection}: the best `
+      + `score a phrase reaches is typically ${fmt(baseline.typical)}, and 9 in 10 of them stay at or below `
+      + `${fmt(baseline.clear)} (the highest: ${highest}).` }));
+  els.verdict.dataset.level = level;
+  els.verdict.dataset.typical = baseline.typical.toFixed(6);
+  els.verdict.dataset.clear = baseline.clear.toFixed(6);
+  els.verdict.hidden = false;
+}
+
+function resultItem({ name, rank, label, title, score, img, baseline }) {
+  const level = baseline ? matchLevel(score, baseline) : null;
+  return el('li', { 'data-testid': 'result', 'data-name': name, 'data-score': score.toFixed(6), 'data-match': level },
+    img,
+    el('span', { className: 'result-rank', text: `${rank + 1}` }),
+    el('span', { className: 'result-name', text: label, title }),
+    el('span', { className: 'result-score', text: fmt(score) },
+      level === 'clear' ? el('span', { className: 'result-match', text: ' ✓', title: 'above what 9 in 10 unrelated phrases reach here' }) : null));
+}
+
+function renderImageResults(result, query, seconds, note) {
+  const { mode: queryMode, hits, baseline, leftOut, weight } = result;
+  const what = searchedWhat(result);
+  let said;
+  if (queryMode === 'text') said = `“${query.text}” among ${what}`;
+  else if (queryMode === 'image') said = `most like ${query.picture} among ${what}`;
+  else said = `picture ${query.picture} + instruction “${query.text}” (instruction weight ${weight.toFixed(2)}) among ${what}`;
+  const leftNames = leftOut.map((n) => displayName(entries.get(n), n));
+  const left = leftNames.length === 0 ? ''
+    : ` Not listed: ${leftNames.join(', ')}, the query picture itself${leftNames.length > 1 ? ' (the same pixels)' : ''}.`;
+  els.searchStatus.textContent = `${MODE_LABELS[queryMode]}: ${said}: top ${hits.length} in ${seconds} s. `
+    + `Score = cosine similarity.${left}`;
+  els.results.className = 'results images';
+  els.results.dataset.mode = queryMode;
+  els.results.dataset.gallery = result.gallery;
+  if (weight === null) delete els.results.dataset.weight;
+  else els.results.dataset.weight = weight.toFixed(2);
+  els.results.replaceChildren(...hits.map(({ name, score }, rank) => {
+    const entry = entries.get(name);
+    return resultItem({
+      name, rank, label: displayName(entry, name), title: entry?.title ?? name, score, baseline,
+      img: el('img', { src: entry?.url ?? '', alt: entry?.title ?? name }),
+    });
+  }));
+  renderVerdict(query.text, hits, baseline, result.gallery === 'stamps' ? 'stamps' : 'pictures');
+  if (note) {
+    els.queryNoteText.textContent = note;
+  } else if (queryMode === 'fused') {
+    els.queryNoteText.textContent = `The words “${query.text}” in the text box are the instruction that changes the picture.`;
+  }
+  els.photoAlone.hidden = queryMode !== 'fused';
+  els.queryNote.hidden = !note && queryMode !== 'fused';
+}
+
+function renderSentenceResults({ hits, baseline }, text, seconds) {
   els.searchStatus.textContent = `${MODE_LABELS.sentences}: top ${hits.length} of ${sentences.length} sentences in ${seconds} s. Score = cosine similarity.`;
   els.results.className = 'results sentences';
   els.results.dataset.mode = 'sentences';
   els.results.replaceChildren(...hits.map(({ sentence, score }, rank) =>
-    el('li', { 'data-testid': 'result', 'data-name': sentence, 'data-score': score.toFixed(6) },
-      el('span', { className: 'result-rank', text: `${rank + 1}` }),
-      el('span', { className: 'result-name', text: sentence }),
-      el('span', { className: 'result-score', text: score.toFixed(3) }))));
+    resultItem({ name: sentence, rank, label: sentence, score, baseline })));
+  renderVerdict(text, hits, baseline, 'sentences');
+  els.queryNote.hidden = true;
 }
 
 async function loadSentences() {
@@ -547,11 +777,38 @@ async function loadSentences() {
   return sentences;
 }
 
-let searchGeneration = 0;
+/** Bumped when the view changes (tab, gallery), so a search begun before is not shown after. */
+let viewGeneration = 0;
+let searchBusy = false;
+let searchAgain = false;
+
+/**
+ * Searches with what the form says now. One search at a time: a request while one runs
+ * (the weight moving, Search pressed again) runs once it ends, with the form as it is then,
+ * so the last request wins and none piles up.
+ */
 async function runSearch() {
   if (!currentModel) return;
+  if (searchBusy) {
+    searchAgain = true;
+    return;
+  }
+  searchBusy = true;
+  try {
+    do {
+      searchAgain = false;
+      await searchOnce();
+    } while (searchAgain);
+  } finally {
+    searchBusy = false;
+  }
+}
+
+async function searchOnce() {
   clearError();
-  const generation = ++searchGeneration;
+  const view = viewGeneration;
+  const note = nextNote;
+  nextNote = null;
   const text = els.queryInput.value.trim();
   const started = performance.now();
   const elapsed = () => ((performance.now() - started) / 1000).toFixed(2);
@@ -559,22 +816,33 @@ async function runSearch() {
     if (mode === 'sentences') {
       const corpus = await loadSentences();
       const result = await client.call('search.sentences', { query: text, sentences: corpus, k: 5 });
-      if (generation === searchGeneration) renderSentenceResults(result, elapsed());
+      if (view === viewGeneration) {
+        renderSentenceResults(result, text, elapsed());
+        lastSearch = { mode: 'sentences', text };
+      }
       return;
     }
-    const args = { text, weight: Number(els.weight.value), k: RESULTS };
+    const args = { text, weight: Number(els.weight.value), k: RESULTS, gallery };
     const transfer = [];
-    if (queryImage?.kind === 'item') args.queryName = queryImage.name;
+    let picture = null;
+    if (queryImage?.kind === 'item') {
+      args.queryName = queryImage.name;
+      picture = displayName(entries.get(queryImage.name), queryImage.name);
+    }
     if (queryImage?.kind === 'file') {
       const { width, height, data } = queryImage.image;
       args.queryImage = { width, height, data: data.slice() };
       transfer.push(args.queryImage.data.buffer);
+      picture = queryImage.name;
     }
     els.searchStatus.textContent = 'Searching…';
     const result = await client.call('search', args, { transfer });
-    if (generation === searchGeneration) renderImageResults(result, elapsed());
+    if (view === viewGeneration) {
+      renderImageResults(result, { text, picture }, elapsed(), note);
+      lastSearch = { mode: result.mode, text };
+    }
   } catch (err) {
-    if (generation === searchGeneration) {
+    if (view === viewGeneration) {
       els.searchStatus.textContent = '';
       showError(err.message);
     }
@@ -588,22 +856,102 @@ els.form.addEventListener('submit', (event) => {
 
 function setMode(next) {
   mode = next;
+  viewGeneration += 1;
   const sentencesMode = next === 'sentences';
   els.tabImages.setAttribute('aria-selected', String(!sentencesMode));
   els.tabSentences.setAttribute('aria-selected', String(sentencesMode));
   els.form.setAttribute('aria-labelledby', sentencesMode ? 'tab-sentences' : 'tab-images');
   els.imageQuery.hidden = sentencesMode;
+  els.galleryChoice.hidden = sentencesMode;
   els.sentenceCorpus.hidden = !sentencesMode;
   els.queryLabel.textContent = sentencesMode
     ? 'Find the sentences that mean the same as…'
     : 'Describe what you are looking for — or, with a query image, how it should change';
   els.queryInput.placeholder = sentencesMode ? 'a small cat napping' : 'a cat';
-  els.results.replaceChildren();
-  els.searchStatus.textContent = '';
+  clearResults();
   if (sentencesMode) loadSentences().catch((err) => showError(err.message));
 }
 els.tabImages.addEventListener('click', () => setMode('images'));
 els.tabSentences.addEventListener('click', () => setMode('sentences'));
+
+// ---------------------------------------------------------------- the stamps gallery
+
+/** Reads the stamps' list, to name the choice with its size (or say the site has none). */
+async function readStampList() {
+  const option = els.gallerySelect.querySelector('option[value="stamps"]');
+  try {
+    const response = await fetchVerified(`${STAMPS_URL}captions.json`);
+    if (response.status === 404) throw new Error('absent');
+    if (!response.ok) throw new Error(`captions.json: HTTP ${response.status} ${response.statusText}`);
+    const { items } = await response.json();
+    stamps.all = items.length;
+    stamps.items = stampLimit ? items.slice(0, stampLimit) : items;
+    option.textContent = stamps.items.length < stamps.all
+      ? `Tux Paint stamps (the first ${stamps.items.length} of ${stamps.all})`
+      : `Tux Paint stamps (${stamps.all})`;
+  } catch {
+    stamps.missing = true;
+    option.textContent = 'Tux Paint stamps (not in this copy of the site)';
+    option.disabled = true;
+  }
+}
+
+/** Fetches the stamps' pictures, a few at a time, into their tiles; each entry's blobReady settles. */
+function fetchStampPictures(list) {
+  const base = new URL(STAMPS_URL, window.location.href);
+  const waiting = list.map(({ entry, file }) => {
+    let settle;
+    entry.blobReady = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+    entry.blobReady.catch(() => {}); // the indexing loop reports it
+    return { entry, file, settle };
+  });
+  let next = 0;
+  const fetchNext = async () => {
+    while (next < waiting.length) {
+      const { entry, file, settle } = waiting[next];
+      next += 1;
+      try {
+        const response = await fetchVerified(new URL(encodeURIComponent(file), base).href);
+        if (!response.ok) throw new Error(`${file}: HTTP ${response.status} ${response.statusText}`);
+        const blob = await response.blob();
+        if (entries.get(entry.name) === entry) setBlob(entry, blob);
+        settle.resolve(blob);
+      } catch (err) {
+        settle.reject(err);
+      }
+    }
+  };
+  for (let i = 0; i < STAMP_FETCHES; i += 1) fetchNext();
+}
+
+/** Makes the stamps' tiles and embeds them (after the photos), with progress and Cancel. */
+function addStamps() {
+  if (stamps.added || !stamps.items) return;
+  stamps.added = true;
+  stamps.started = performance.now();
+  const list = stamps.items.map(({ file, caption }) => ({
+    file,
+    entry: addEntry({ name: `stamps/${file}`, title: caption, source: 'stamps' }),
+  }));
+  fetchStampPictures(list);
+  indexPending();
+}
+
+function setGallery(next) {
+  gallery = next;
+  els.gallerySelect.value = next;
+  viewGeneration += 1;
+  const isStamps = next === 'stamps';
+  els.gallery.hidden = isStamps;
+  els.photoTools.hidden = isStamps;
+  els.stampGallery.hidden = !isStamps;
+  els.stampsNote.hidden = !isStamps;
+  els.galleryName.textContent = isStamps ? 'Tux Paint stamps' : 'Photos';
+  clearResults();
+  if (isStamps) addStamps();
+  updateControls();
+}
+els.gallerySelect.addEventListener('change', () => setGallery(els.gallerySelect.value));
 
 // ---------------------------------------------------------------- evaluation
 
@@ -721,6 +1069,7 @@ async function start() {
     // The gallery appears while the models download.
     const galleryLoaded = loadGallery();
     galleryLoaded.catch(() => {}); // reported when awaited below
+    readStampList();
     const ok = await loadModel({ source: 'bundled', baseUrl: MODELS_URL });
     await galleryLoaded;
     const { stored } = await client.call('index.list');
