@@ -408,7 +408,7 @@ test('the evaluation panel measures text → image retrieval on Tux Paint stamps
     return;
   }
   const all = JSON.parse(readFileSync(`${dist}/stamps/captions.json`, 'utf8')).items.length;
-  // All 430 stamps take about 4–5 minutes in headless Chromium on 2 cores; the first 60
+  // All 430 stamps took 26 s in headless Chromium on 2 cores (2026-12-05); the first 60
   // by default, all with LATENTLAB_EVAL_LIMIT=0.
   const limit = Number(process.env.LATENTLAB_EVAL_LIMIT ?? 60);
   const { page, requests, errors } = await openSearch(context, limit ? `?evalLimit=${limit}` : '');

@@ -14,7 +14,11 @@ const PAGES = [
   { key: 'sketch', href: './sketch.html', label: 'Sketching' },
 ];
 
-/** Fills <header id="site-header"> and <footer id="site-footer">, marking `current`. */
+/**
+ * Fills <header id="site-header"> and <footer id="site-footer">, marking `current`. On a narrow
+ * screen (style.css) the links fold behind a "Menu" button, a plain disclosure: the button says
+ * whether the menu is open (aria-expanded) and Escape closes it.
+ */
 export function renderShell(current) {
   const header = document.getElementById('site-header');
   if (header) {
@@ -25,8 +29,19 @@ export function renderShell(current) {
     header.innerHTML = `
       <div class="header-inner">
         <a class="brand" href="./index.html"><span class="brand-mark" aria-hidden="true">◆</span>latentlab</a>
-        <nav aria-label="Main">${links}</nav>
+        <button type="button" class="nav-toggle" aria-expanded="false" aria-controls="site-nav"><span class="nav-toggle-icon" aria-hidden="true"></span>Menu</button>
+        <nav id="site-nav" aria-label="Main">${links}</nav>
       </div>`;
+    const toggle = header.querySelector('.nav-toggle');
+    toggle.addEventListener('click', () => {
+      toggle.setAttribute('aria-expanded', String(toggle.getAttribute('aria-expanded') !== 'true'));
+    });
+    header.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape' && toggle.getAttribute('aria-expanded') === 'true') {
+        toggle.setAttribute('aria-expanded', 'false');
+        toggle.focus();
+      }
+    });
   }
   const footer = document.getElementById('site-footer');
   if (footer) {
