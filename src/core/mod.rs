@@ -10,6 +10,7 @@ pub mod ot;
 pub(crate) mod par;
 pub mod pca;
 pub mod plan;
+pub mod repo;
 pub mod search;
 pub mod sketch;
 pub mod steer;

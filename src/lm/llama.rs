@@ -73,6 +73,8 @@ struct KvBlock {
 pub struct KvCache {
     layers: Vec<Vec<Arc<KvBlock>>>,
     len: usize,
+    /// The final hidden state of the last position read (`LanguageModel::last_hidden`).
+    last_hidden: Vec<f32>,
 }
 
 fn meta_usize(g: &Gguf, key: &str) -> Result<usize, E> {
@@ -399,6 +401,7 @@ impl KvCache {
         KvCache {
             layers: vec![Vec::new(); layers],
             len: 0,
+            last_hidden: Vec::new(),
         }
     }
 
@@ -469,6 +472,9 @@ impl LanguageModel for Llama {
         let chunks = tokens.len().div_ceil(CHUNK);
         for (i, chunk) in tokens.chunks(CHUNK).enumerate() {
             let hidden = self.forward_chunk(state, chunk);
+            if i + 1 == chunks {
+                state.last_hidden = hidden[hidden.len() - d..].to_vec();
+            }
             let rows: &[f32] = match want {
                 Want::All => &hidden,
                 Want::Last if i + 1 == chunks => &hidden[hidden.len() - d..],
@@ -479,5 +485,9 @@ impl LanguageModel for Llama {
             data.extend(logits);
         }
         Ok(Logits { vocab, data })
+    }
+
+    fn last_hidden(&self, state: &KvCache) -> Option<Vec<f32>> {
+        (!state.last_hidden.is_empty()).then(|| state.last_hidden.clone())
     }
 }

@@ -23,6 +23,8 @@ mod ot_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod plan_cmd;
 #[cfg(not(target_arch = "wasm32"))]
+mod repo_cmd;
+#[cfg(not(target_arch = "wasm32"))]
 mod steer_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod tiny_cmd;
@@ -84,6 +86,10 @@ fn main() -> std::process::ExitCode {
         /// Prompt Sketching (LMQL's constraints and sketch-aware decoders) on the language model.
         #[command(subcommand)]
         Sketch(lm_cmd::SketchCommand),
+        /// Repoformer (Wu et al.): line completion on real repositories with cross-file
+        /// retrieval only when it helps — tasks, policies and their threshold sweep.
+        #[command(subcommand)]
+        Repo(repo_cmd::RepoCommand),
     }
 
     let result = match Cli::parse().command {
@@ -99,6 +105,7 @@ fn main() -> std::process::ExitCode {
         Command::Xrm(c) => xrm_cmd::run(c),
         Command::Lm(c) => lm_cmd::run(c),
         Command::Sketch(c) => lm_cmd::run_sketch_cmd(c),
+        Command::Repo(c) => repo_cmd::run(c),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

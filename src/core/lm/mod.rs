@@ -92,6 +92,13 @@ pub trait LanguageModel {
         tokens: &[u32],
         want: Want,
     ) -> Result<Logits, LmError>;
+
+    /// The final hidden state (after the last norm) at the last position `state` has
+    /// read, where the model exposes it: the features a probe on "what the model knows
+    /// here" reads. None by default.
+    fn last_hidden(&self, _state: &Self::State) -> Option<Vec<f32>> {
+        None
+    }
 }
 
 /// Text ↔ token ids.
