@@ -121,6 +121,17 @@ ensure_stamps() {
   fi
 }
 
+# Two dictionaries written independently (WordNet 3.0, WordNet licence; GCIDE, GPL-2+):
+# information elicitation's peer reports, paired by scripts/elicit_pairs.py at test time
+# and never committed.
+ensure_dictionaries() {
+  if [ ! -f /usr/share/dictd/wn.index ] || [ ! -f /usr/share/dictd/gcide.index ]; then
+    log "installing Debian's dict-wn and dict-gcide (information elicitation's peer reports)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dict-wn dict-gcide
+  fi
+}
+
 # The site serves the bundled models itself (no request leaves its origin).
 copy_models_to_site() {
   local file

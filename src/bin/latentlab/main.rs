@@ -13,6 +13,8 @@ mod collapse_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod common;
 #[cfg(not(target_arch = "wasm32"))]
+mod elicit_cmd;
+#[cfg(not(target_arch = "wasm32"))]
 mod encode_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod lm_cmd;
@@ -90,6 +92,10 @@ fn main() -> std::process::ExitCode {
         /// retrieval only when it helps — tasks, policies and their threshold sweep.
         #[command(subcommand)]
         Repo(repo_cmd::RepoCommand),
+        /// Information elicitation without ground truth: two dictionaries' definitions of
+        /// the same words scored by how much each tells the model about the other.
+        #[command(subcommand)]
+        Elicit(elicit_cmd::ElicitCommand),
     }
 
     let result = match Cli::parse().command {
@@ -106,6 +112,7 @@ fn main() -> std::process::ExitCode {
         Command::Lm(c) => lm_cmd::run(c),
         Command::Sketch(c) => lm_cmd::run_sketch_cmd(c),
         Command::Repo(c) => repo_cmd::run(c),
+        Command::Elicit(c) => elicit_cmd::run(c),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,
