@@ -259,3 +259,60 @@ fn bad_input_is_refused_by_name() {
         &[first["path"].as_str().unwrap(), "sha256", "changed file"],
     );
 }
+
+/// The committed task list (tests/fixtures/repo/python3.11-stdlib-tasks.jsonl) is what the
+/// seeded procedure gives on Debian's Python 3.11 standard library — where that library is
+/// the one the list was made from (every file's sha256 equal); elsewhere the test says so
+/// and checks nothing more.
+#[test]
+fn the_committed_task_list_is_reproducible() {
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/repo/python3.11-stdlib-tasks.jsonl"
+    ))
+    .unwrap();
+    let tasks: Vec<serde_json::Value> = committed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(tasks.len(), 500);
+    let repos: std::collections::BTreeSet<&str> = tasks
+        .iter()
+        .map(|t| t["repository"].as_str().unwrap())
+        .collect();
+    assert!(repos.len() >= 10, "{repos:?}");
+    let root = std::path::Path::new("/usr/lib/python3.11");
+    let same_files = tasks.iter().all(|t| {
+        let path = root
+            .join(t["repository"].as_str().unwrap())
+            .join(t["path"].as_str().unwrap());
+        std::fs::read(path).is_ok_and(|bytes| {
+            use sha2::Digest;
+            format!("{:x}", sha2::Sha256::digest(&bytes)) == t["sha256"].as_str().unwrap()
+        })
+    });
+    if !same_files {
+        eprintln!(
+            "skipped: /usr/lib/python3.11 is not the standard library the task list was made from"
+        );
+        return;
+    }
+    let dir = TempDir::new("latentlab-cli-repo", "stdlib");
+    let out = dir.path("tasks.jsonl");
+    let list: Vec<&str> = repos.into_iter().collect();
+    json(&latentlab(&[
+        "repo",
+        "tasks",
+        "--root",
+        "/usr/lib/python3.11",
+        "--out",
+        &out,
+        "--n",
+        "500",
+        "--seed",
+        "0",
+        "--repos",
+        &list.join(","),
+    ]));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), committed);
+}
