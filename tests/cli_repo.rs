@@ -316,3 +316,32 @@ fn the_committed_task_list_is_reproducible() {
     ]));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), committed);
 }
+
+#[test]
+fn a_limited_run_takes_the_repositories_in_turn() {
+    let dir = TempDir::new("latentlab-cli-repo", "limit");
+    let root = write_repositories(&dir);
+    let tasks = dir.path("tasks.jsonl");
+    let runs = dir.path("runs.jsonl");
+    let model = model(&dir);
+    json(&latentlab(&[
+        "repo", "tasks", "--root", &root, "--out", &tasks, "--n", "8",
+    ]));
+    let mut args = vec![
+        "repo", "eval", "--tasks", &tasks, "--root", &root, "--runs", &runs, "--model", &model,
+        "--policy", "never", "--limit", "2",
+    ];
+    args.extend(SIZES);
+    assert_eq!(json(&latentlab(&args))["n"], 2);
+    let repos: Vec<String> = std::fs::read_to_string(&runs)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["repository"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(repos, ["alpha", "beta"]);
+}

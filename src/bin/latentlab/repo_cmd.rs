@@ -89,7 +89,8 @@ pub struct RunArgs {
     /// (an interrupted run loses nothing).
     #[arg(long, value_name = "FILE.jsonl")]
     runs: Option<PathBuf>,
-    /// Only the first N tasks.
+    /// Only N tasks, taken from the repositories in turn (each one's first tasks first), so
+    /// that a quick run covers every repository and its runs are reused by a full one.
     #[arg(long)]
     limit: Option<usize>,
     /// Prompt plus generation, in tokens (the reference: 2048).
@@ -291,6 +292,38 @@ fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result
     Ok(out)
 }
 
+/// Up to `limit` tasks, one repository after another in turn (repositories in order of
+/// first appearance, each one's tasks in file order).
+fn spread_over_repositories(tasks: Vec<Task>, limit: usize) -> Vec<Task> {
+    let mut order: Vec<String> = Vec::new();
+    let mut by_repo: HashMap<String, std::collections::VecDeque<Task>> = HashMap::new();
+    for t in tasks {
+        if !by_repo.contains_key(&t.repository) {
+            order.push(t.repository.clone());
+        }
+        by_repo
+            .entry(t.repository.clone())
+            .or_default()
+            .push_back(t);
+    }
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let before = out.len();
+        for repo in &order {
+            if out.len() == limit {
+                break;
+            }
+            if let Some(t) = by_repo.get_mut(repo).and_then(|q| q.pop_front()) {
+                out.push(t);
+            }
+        }
+        if out.len() == before {
+            break;
+        }
+    }
+    out
+}
+
 struct Prepared {
     tasks: Vec<Task>,
     repos: HashMap<String, Vec<SourceFile>>,
@@ -308,7 +341,7 @@ fn prepare(a: &RunArgs) -> Result<Prepared> {
         if limit == 0 {
             bail!("--limit is 0: nothing to run");
         }
-        tasks.truncate(limit);
+        tasks = spread_over_repositories(tasks, limit);
     }
     if tasks.is_empty() {
         bail!("{} holds no tasks", a.tasks.display());
