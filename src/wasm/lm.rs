@@ -1,5 +1,5 @@
 //! The language model for JavaScript: `LanguageModel` (GGUF bytes in; generate, score,
-//! tokenize) and `tinyRandomLlamaGguf` (an untrained tiny model for tests).
+//! sketch, elicitScore, tokenize) and `tinyRandomLlamaGguf` (an untrained tiny model for tests).
 //!
 //! Bytes in, plain objects out with the CLI's keys. Fetching, caching and sha256 of the
 //! download are the JS layer's; `onToken` returning `false` cancels (what was generated
@@ -82,6 +82,21 @@ export interface ChoiceOutcome {
 }
 export interface ScoreResult {
   model: string; logprob: number; mean_logprob: number; tokens: number[]; per_token: number[];
+}
+export interface ElicitScoreOptions {
+  /** "pmi" (default), "gppm" or "tvd-mi". */
+  mechanism?: "pmi" | "gppm" | "tvd-mi";
+  /** The item's word, put into the template's `{word}` (required by the default template). */
+  word?: string;
+  /** The task header before the reports (default: `A dictionary definition of the word "{word}":\n`). */
+  template?: string;
+  /** TVD-MI's critic threshold on the PMI (default 0). */
+  threshold?: number;
+  /** TVD-MI only, required there: a peer report about a different item. */
+  otherPeer?: string;
+}
+export interface ElicitScoreResult {
+  model: string; mechanism: "pmi" | "gppm" | "tvd-mi"; score: number; seconds: number;
 }
 "#;
 
@@ -422,6 +437,85 @@ impl LanguageModel {
             "correct": outcome.correct,
             "output": outcome.output,
             "tokens": outcome.tokens,
+            "seconds": now_seconds() - start,
+        }))
+    }
+
+    /// Information elicitation without ground truth (see `latentlab elicit score`): the
+    /// score of `report` given a peer's report about the same item — PMI (nats per token of
+    /// the report: log q(report | task, peer) − log q(report | task)), GPPM (log q(peer |
+    /// task, report)) or one TVD-MI term (critic 1[PMI > threshold] with the peer minus
+    /// with `otherPeer`). Higher is better for every mechanism.
+    #[wasm_bindgen(js_name = elicitScore, unchecked_return_type = "ElicitScoreResult")]
+    pub fn elicit_score(
+        &self,
+        report: &str,
+        peer: &str,
+        #[wasm_bindgen(unchecked_param_type = "ElicitScoreOptions")] options: JsValue,
+    ) -> Result<JsValue, JsError> {
+        use crate::core::elicit::{score_report, Item, Mechanism, Scorer, DEFAULT_TEMPLATE};
+        let o = Options::optional(
+            options,
+            &["mechanism", "word", "template", "threshold", "otherPeer"],
+            "elicitScore options",
+        )?;
+        for (name, text) in [("report", report), ("peer", peer)] {
+            if text.trim().is_empty() {
+                return Err(JsError::new(&format!(
+                    "{name} is empty: a report must have text to score"
+                )));
+            }
+        }
+        let mechanism: Mechanism = o
+            .get::<String>("mechanism")?
+            .as_deref()
+            .unwrap_or("pmi")
+            .parse()
+            .map_err(js_error)?;
+        let template: String = o
+            .get("template")?
+            .unwrap_or_else(|| DEFAULT_TEMPLATE.to_string());
+        let word: Option<String> = o.get("word")?;
+        if word.is_none() && template.contains("{word}") {
+            return Err(JsError::new(
+                "options.word is missing: the template names the item's word ({word})",
+            ));
+        }
+        let threshold: f64 = o.get("threshold")?.unwrap_or(0.0);
+        if !threshold.is_finite() {
+            return Err(JsError::new(&format!(
+                "options.threshold is {threshold}: expected a finite number"
+            )));
+        }
+        let other_peer: Option<String> = o.get("otherPeer")?;
+        if mechanism == Mechanism::TvdMi
+            && other_peer.as_deref().is_none_or(|p| p.trim().is_empty())
+        {
+            return Err(JsError::new(
+                "options.otherPeer is missing: TVD-MI sets the peer against a report about another item",
+            ));
+        }
+        let opts = crate::core::elicit::Options {
+            mechanism,
+            template,
+            threshold,
+            ..Default::default()
+        };
+        let start = now_seconds();
+        let item = Item::new(word.as_deref().unwrap_or(""), report, peer);
+        let mut scorer = Scorer::new(&self.llama, &self.tokenizer);
+        let score = score_report(
+            &mut scorer,
+            &opts,
+            &item,
+            report,
+            other_peer.as_deref().unwrap_or(""),
+        )
+        .map_err(js_error)?;
+        to_js(&serde_json::json!({
+            "model": self.name,
+            "mechanism": mechanism,
+            "score": score,
             "seconds": now_seconds() - start,
         }))
     }

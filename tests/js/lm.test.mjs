@@ -55,6 +55,34 @@ test('streaming, cancelling and scoring on the tiny model', () => {
   assert.equal(model.detokenize(model.tokenize('the thin cat')), 'the thin cat');
 });
 
+test('elicitScore: PMI and GPPM equal the log-probabilities score() gives, TVD-MI a critic difference, bad options named', () => {
+  const model = LanguageModel.fromBytes(tinyRandomLlamaGguf(3));
+  const word = 'tea';
+  const task = `A dictionary definition of the word "${word}":\n`;
+  const report = 'a drink made from leaves';
+  const peer = 'an infusion of dried leaves';
+  const pmi = model.elicitScore(report, peer, { word });
+  assert.equal(pmi.mechanism, 'pmi');
+  const withPeer = model.score(report, `${task}${peer}\n`);
+  const alone = model.score(report, task);
+  const expected = (withPeer.logprob - alone.logprob) / withPeer.tokens.length;
+  assert.ok(Math.abs(pmi.score - expected) < 1e-4, `${pmi.score} vs ${expected}`);
+  const gppm = model.elicitScore(report, peer, { word, mechanism: 'gppm' });
+  assert.ok(Math.abs(gppm.score - model.score(peer, `${task}${report}\n`).logprob) < 1e-4);
+  const tvd = model.elicitScore(report, peer, { word, mechanism: 'tvd-mi', otherPeer: 'a large boat', threshold: -100 });
+  assert.equal(tvd.score, 0, 'both PMIs above a threshold of -100: critic 1 - 1');
+  const custom = model.elicitScore(report, peer, { template: 'Define:\n' });
+  const c = (model.score(report, `Define:\n${peer}\n`).logprob - model.score(report, 'Define:\n').logprob) / withPeer.tokens.length;
+  assert.ok(Math.abs(custom.score - c) < 1e-4);
+  assert.throws(() => model.elicitScore(report, peer, {}), /options\.word is missing/);
+  assert.throws(() => model.elicitScore('  ', peer, { word }), /report is empty/);
+  assert.throws(() => model.elicitScore(report, peer, { word, mechanism: 'vote' }), /vote/);
+  assert.throws(() => model.elicitScore(report, peer, { word, mechanism: 'tvd-mi' }), /otherPeer is missing/);
+  assert.throws(() => model.elicitScore(report, peer, { word, threshold: NaN }), /threshold/);
+  assert.throws(() => model.elicitScore(report, peer, { word, peers: 2 }), /peers/);
+  model.free();
+});
+
 test('bad input is an Error naming it', () => {
   const model = LanguageModel.fromBytes(tinyRandomLlamaGguf(3));
   const named = (re) => (e) => e instanceof Error && !(e instanceof WebAssembly.RuntimeError) && re.test(e.message);
