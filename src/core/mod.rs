@@ -14,6 +14,7 @@ pub mod plan;
 pub mod repo;
 pub mod search;
 pub mod sketch;
+pub mod stats;
 pub mod steer;
 pub mod tiny;
 pub mod xrm;

@@ -179,9 +179,10 @@ fn read_repository(
             .replace('\\', "/");
         let bytes =
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        match String::from_utf8(bytes.clone()) {
+        let digest = format!("{:x}", sha2::Sha256::digest(&bytes));
+        match String::from_utf8(bytes) {
             Ok(text) => {
-                digests.insert(rel.clone(), format!("{:x}", sha2::Sha256::digest(&bytes)));
+                digests.insert(rel.clone(), digest);
                 files.push(SourceFile { path: rel, text });
             }
             Err(e) => skipped.push(serde_json::json!({

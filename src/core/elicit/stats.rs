@@ -5,6 +5,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::core::stats::percentile_interval;
+
 /// P(a > b) + ½ P(a = b) for a drawn from `a` and b from `b`, by ranks (average ranks for
 /// ties). None when either side is empty.
 pub fn auc(a: &[f64], b: &[f64]) -> Option<f64> {
@@ -102,16 +104,6 @@ pub fn compare(honest: &[f64], other: &[f64], resamples: usize, seed: u64) -> Co
         },
         n,
     }
-}
-
-/// The 2.5th and 97.5th percentiles (nearest rank); None for no values.
-fn percentile_interval(mut v: Vec<f64>) -> Option<[f64; 2]> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let at = |q: f64| v[((q * (v.len() - 1) as f64).round() as usize).min(v.len() - 1)];
-    Some([at(0.025), at(0.975)])
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! (which is then taken off the completion) — the technique of guidance's token healing.
 
 use crate::core::lm::{log_softmax, LanguageModel, Tokenize, Want};
+use crate::core::stats::mean;
 
 use super::RepoError;
 
@@ -175,12 +176,16 @@ impl Completion {
 
     /// Mean log-probability of the first `k` generated tokens (higher: more confident).
     pub fn mean_logprob(&self, k: usize) -> f64 {
-        mean(&self.logprobs[..k.min(self.logprobs.len())])
+        mean(self.logprobs[..k.min(self.logprobs.len())].iter().copied())
     }
 
     /// Mean entropy of the first `k` next-token distributions (lower: more confident).
     pub fn mean_entropy(&self, k: usize) -> f64 {
-        mean(&self.entropies[..k.min(self.entropies.len())])
+        mean(
+            self.entropies[..k.min(self.entropies.len())]
+                .iter()
+                .copied(),
+        )
     }
 
     /// Seconds until the first `k` tokens were generated: what a confidence decision costs.
@@ -189,14 +194,6 @@ impl Completion {
             0 => self.prompt_seconds,
             n => self.token_seconds[n - 1],
         }
-    }
-}
-
-fn mean(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v.iter().sum::<f64>() / v.len() as f64
     }
 }
 

@@ -18,6 +18,7 @@ use super::metrics::CompletionScores;
 use super::retrieve::RetrievedChunk;
 use super::RepoError;
 use crate::core::matrix::Matrix;
+use crate::core::stats::{mean, percentile_interval};
 use crate::core::steer::probe::{LinearProbe, ProbeOptions};
 
 /// A completion and its scores.
@@ -221,31 +222,16 @@ fn choose(
     }
 }
 
-fn mean(v: impl Iterator<Item = f64>) -> f64 {
-    let (mut sum, mut n) = (0.0, 0usize);
-    for x in v {
-        sum += x;
-        n += 1;
-    }
-    if n == 0 {
-        f64::NAN
-    } else {
-        sum / n as f64
-    }
-}
-
 /// Percentile bootstrap interval of the mean of `values` (resampling tasks).
 fn bootstrap(values: &[f64], rng: &mut ChaCha8Rng) -> [f64; 2] {
     let n = values.len();
     if n == 0 {
         return [f64::NAN, f64::NAN];
     }
-    let mut means: Vec<f64> = (0..RESAMPLES)
+    let means: Vec<f64> = (0..RESAMPLES)
         .map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64)
         .collect();
-    means.sort_by(f64::total_cmp);
-    let at = |q: f64| means[((q * (RESAMPLES - 1) as f64).round() as usize).min(RESAMPLES - 1)];
-    [at(0.025), at(0.975)]
+    percentile_interval(means).unwrap_or([f64::NAN, f64::NAN])
 }
 
 /// Evaluates `policy` on `runs`. `probe` gives each run's probe probability (for
