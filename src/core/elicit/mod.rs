@@ -54,6 +54,8 @@ pub enum ElicitError {
         "the task template is empty: a report's first token needs a prefix to be predicted from"
     )]
     EmptyTemplate,
+    #[error("bootstrap is {0}: at most {MAX_BOOTSTRAP} resamples")]
+    TooManyResamples(usize),
     #[error("{what} (word {word:?}): {source}")]
     Lm {
         what: &'static str,
@@ -152,6 +154,9 @@ pub struct Options {
     pub seed: u64,
     pub bootstrap: usize,
 }
+
+/// The most bootstrap resamples a comparison keeps (two f64 each).
+pub const MAX_BOOTSTRAP: usize = 1_000_000;
 
 /// The task header of the runs in the README.
 pub const DEFAULT_TEMPLATE: &str = "A dictionary definition of the word \"{word}\":\n";
@@ -347,6 +352,10 @@ pub fn evaluate<M: LanguageModel, T: Tokenize>(
     }
     if opts.template.is_empty() {
         return Err(ElicitError::EmptyTemplate);
+    }
+    // Each comparison keeps every resample's statistics: bound them before allocating.
+    if opts.bootstrap > MAX_BOOTSTRAP {
+        return Err(ElicitError::TooManyResamples(opts.bootstrap));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let mut scorer = Scorer::new(model, tokenizer);

@@ -351,6 +351,13 @@ fn bad_input_gives_named_errors() {
     };
     let err = evaluate(&model, &tok, &items, &[], &empty, |_| true).unwrap_err();
     assert_eq!(err, ElicitError::EmptyTemplate);
+    // `--bootstrap` from a user is bounded before the resamples are allocated.
+    let huge = Options {
+        bootstrap: usize::MAX,
+        ..opts.clone()
+    };
+    let err = evaluate(&model, &tok, &items, &[], &huge, |_| true).unwrap_err();
+    assert_eq!(err, ElicitError::TooManyResamples(usize::MAX));
     // A report the tokenizer cannot read names the word.
     let mut bad = items.clone();
     bad[1].report = "zzz".into();

@@ -434,6 +434,9 @@ fn standardise(x: &Matrix, mu: &[f64], sd: &[f64]) -> Matrix {
     }
 }
 
+/// The most points a sweep evaluates (each one a full evaluation with its bootstrap).
+pub const MAX_SWEEP_STEPS: usize = 1001;
+
 /// Thresholds for `signal` (or the probe's probability when `signal` is None) that make the
 /// retrieval rate run from 0 to 1 in `steps` even steps, then each threshold's result.
 pub fn sweep(
@@ -444,11 +447,11 @@ pub fn sweep(
     options: &CompletionOptions,
     seed: u64,
 ) -> Result<Vec<PolicyResult>, RepoError> {
-    if steps < 2 {
+    if !(2..=MAX_SWEEP_STEPS).contains(&steps) {
         return Err(RepoError::Option {
             name: "steps",
             value: steps.to_string(),
-            why: "a sweep needs at least two points",
+            why: "a sweep has from 2 to 1001 points",
         });
     }
     let k = options.confidence_tokens;
@@ -624,6 +627,8 @@ mod tests {
             .windows(2)
             .all(|w| w[0].retrieval_rate < w[1].retrieval_rate));
         assert!(sweep(&runs, None, None, 11, &o, 1).is_err());
+        let huge = sweep(&runs, Some(Signal::Logprob), None, usize::MAX, &o, 1).unwrap_err();
+        assert!(huge.to_string().contains("steps"), "{huge}");
     }
 
     #[test]

@@ -44,6 +44,12 @@ pub struct Task {
 impl Task {
     /// The text before the target line: the cursor stands at the start of that line.
     pub fn left_context<'a>(&self, text: &'a str) -> Result<&'a str, RepoError> {
+        if self.line == 0 {
+            return Err(RepoError::Task {
+                task: self.task_id.clone(),
+                why: "line is 0: lines are numbered from 1".into(),
+            });
+        }
         let mut offset = 0;
         for _ in 1..self.line {
             match text[offset..].find('\n') {
