@@ -98,6 +98,11 @@ export interface ElicitScoreOptions {
 export interface ElicitScoreResult {
   model: string; mechanism: "pmi" | "gppm" | "tvd-mi"; score: number; seconds: number;
 }
+/** A report changed in one of the ways `latentlab elicit score` tests. */
+export interface ElicitManipulated {
+  manipulation: "shuffled" | "truncated" | "generic" | "other_word" | "copied";
+  report: string;
+}
 "#;
 
 const SKETCH_KEYS: &[&str] = &[
@@ -125,8 +130,8 @@ const GENERATE_KEYS: &[&str] = &[
 
 #[wasm_bindgen]
 pub struct LanguageModel {
-    llama: Llama,
-    tokenizer: BpeTokenizer,
+    pub(crate) llama: Llama,
+    pub(crate) tokenizer: BpeTokenizer,
     name: String,
 }
 
@@ -152,7 +157,7 @@ struct ScoreResult<'a> {
     per_token: Vec<f64>,
 }
 
-fn now_seconds() -> f64 {
+pub(crate) fn now_seconds() -> f64 {
     js_sys::Date::now() / 1000.0
 }
 
@@ -613,6 +618,44 @@ impl JsChoiceTask {
             "lead": self.task.lead(e),
         }))
     }
+}
+
+/// The manipulated versions of `report` that `latentlab elicit score` sets against the
+/// honest one: its words shuffled (seeded), its first half, the generic definition,
+/// `otherReport` (a report about another item) and the `peer`'s report copied.
+#[wasm_bindgen(js_name = elicitManipulations, unchecked_return_type = "ElicitManipulated[]")]
+pub fn elicit_manipulations(
+    report: &str,
+    peer: &str,
+    other_report: &str,
+    seed: f64,
+) -> Result<JsValue, JsError> {
+    use crate::core::elicit::{Item, Manipulation};
+    use rand::SeedableRng;
+    for (name, text) in [
+        ("report", report),
+        ("peer", peer),
+        ("otherReport", other_report),
+    ] {
+        if text.trim().is_empty() {
+            return Err(JsError::new(&format!(
+                "{name} is empty: every manipulation starts from a report with words"
+            )));
+        }
+    }
+    let seed = size_arg(seed, "seed", 0)? as u64;
+    let items = [Item::new("", report, peer), Item::new("", other_report, "")];
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let out: Vec<serde_json::Value> = Manipulation::ALL
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "manipulation": m.name(),
+                "report": m.apply(&items, 0, &mut rng),
+            })
+        })
+        .collect();
+    to_js(&out)
 }
 
 /// The 95% Wilson score interval `[low, high]` for `correct` of `n`.

@@ -12,6 +12,7 @@ mod encode;
 mod lm;
 mod ot;
 mod plan;
+mod repo;
 mod steer;
 mod tiny;
 mod xrm;
@@ -22,6 +23,7 @@ pub use encode::*;
 pub use lm::*;
 pub use ot::*;
 pub use plan::*;
+pub use repo::*;
 pub use steer::*;
 
 use serde::de::DeserializeOwned;

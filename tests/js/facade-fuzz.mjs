@@ -117,7 +117,7 @@ const MANIFEST = readFileSync(new URL('../../models/manifest.json', import.meta.
 const text = (valid) => fc.oneof({ weight: 2, arbitrary: fc.constantFrom(...valid) }, { weight: 3, arbitrary: fc.json() }, { weight: 3, arbitrary: fc.string() });
 
 /** Exports that cannot refuse (they judge or format any input) and ones no random input fits. */
-export const NEVER_REFUSES = ['Plan.score', 'formatSeconds'];
+export const NEVER_REFUSES = ['Plan.score', 'formatSeconds', 'repoScore'];
 export const NEVER_ACCEPTS = ['TextEmbedder.fromBytes', 'FusionModel.fromBytes'];
 
 /**
@@ -215,9 +215,35 @@ export function catalogue() {
     ['evaluateChoice', fc.tuple(maybe(fc.constant(0), size), options({ mode: oneOf(['direct', 'sketch', 'rank'], ['x']), decoder: oneOf(['argmax', 'beam_var'], ['x']), beams: maybe(fc.integer({ min: 1, max: 3 }), fc.constant(-1)), alpha: real(0.1, 1), maxTokens: iterations }, ['mode'])),
       ([i, o], ctx) => ctx.model.evaluateChoice(ctx.task, i, o)],
     ['wilsonInterval', fc.tuple(size, size), ([c, n]) => ll.wilsonInterval(c, n)],
+    ['LanguageModel.repoRun', fc.tuple(maybe(fc.constant(REPO_TASK), fc.oneof(fc.record({ ...repoTaskFields, line: size }), fc.constantFrom(undefined, 'x', {}))),
+      maybe(fc.constant(REPO_FILES), fc.oneof(fc.array(fc.record({ path: fc.string({ maxLength: 4 }), text: fc.string({ maxLength: 40 }) }), { maxLength: 3 }), fc.constantFrom(undefined, 'x', 3, [{}]))),
+      options({ maxSequence: maybe(fc.integer({ min: 90, max: 256 }), nasty), contextTokens: maybe(fc.integer({ min: 1, max: 40 }), nasty), confidenceTokens: size })),
+      ([t, f, o], ctx) => ctx.model.repoRun(t, f, o)],
+    ['repoRetrieve', fc.tuple(maybe(fc.constant(REPO_FILES), fc.oneof(fc.array(fc.record({ path: fc.string({ maxLength: 4 }), text: fc.string({ maxLength: 40 }) }), { maxLength: 3 }), fc.constantFrom(undefined, 'x', [{}]))),
+      fc.constantFrom('a.py', 'b.py', ''), fc.string({ maxLength: 30 })), ([f, p, l]) => ll.repoRetrieve(f, p, l)],
+    ['repoScore', fc.tuple(fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 })), ([p, t]) => ll.repoScore(p, t)],
+    ['repoEvaluate', fc.tuple(maybe(fc.constant(null), fc.constantFrom([], 'x', [{}], [{ task_id: 'a' }])),
+      options({ policy: oneOf(['never', 'always', 'oracle', 'confidence', 'probe'], ['x']), signal: oneOf(['logprob', 'entropy'], ['x']), threshold: real(-3, 3), confidenceTokens: size, seed: size })),
+      ([r, o], ctx) => ll.repoEvaluate(r ?? ctx.repoRuns, o)],
+    ['repoSweep', fc.tuple(maybe(fc.constant(null), fc.constantFrom([], 'x', [{}])),
+      options({ policy: oneOf(['confidence', 'probe'], ['never', 'x']), signal: oneOf(['logprob', 'entropy'], ['x']), steps: maybe(fc.integer({ min: 2, max: 12 }), nasty), confidenceTokens: size, seed: size })),
+      ([r, o], ctx) => ll.repoSweep(r ?? ctx.repoRuns, o)],
+    ['elicitManipulations', fc.tuple(fc.string({ maxLength: 12 }), fc.string({ maxLength: 12 }), fc.string({ maxLength: 12 }), size),
+      ([r, p, o, s]) => ll.elicitManipulations(r, p, o, s)],
     ['setMemoryBudget', maybe(fc.integer({ min: 1 << 20, max: 2 ** 31 }), nasty), (b) => { try { ll.setMemoryBudget(b); } finally { ll.setMemoryBudget(2 ** 30); } }],
   ];
 }
+
+/** A repository of two files and a task in it (line 12 of a.py). */
+const REPO_FILES = [
+  { path: 'a.py', text: Array.from({ length: 14 }, (_, i) => `value_${i} = compute(${i}, "a")`).join('\n') },
+  { path: 'b.py', text: Array.from({ length: 14 }, (_, i) => `value_${i} = compute(${i}, "b")`).join('\n') },
+];
+const repoTaskFields = {
+  task_id: fc.constantFrom('r/0'), repository: fc.constantFrom('r'), path: fc.constantFrom('a.py', 'c.py'),
+  target: fc.constantFrom('value_11 = compute(11, "a")', 'x'),
+};
+const REPO_TASK = { task_id: 'r/0', repository: 'r', path: 'a.py', line: 12, target: 'value_11 = compute(11, "a")' };
 
 /** Objects the calls share, built from known-good input. */
 export function context() {
@@ -227,9 +253,14 @@ export function context() {
   const responses = Float32Array.from([0, 1, 1, 0, 1, 0, 1, 0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0]);
   const tiny = ll.fitTinyBenchmark(responses, 5, 6, { anchors: 3, dims: [1], epochs: 20 });
   const steering = ll.Steering.fit(x.subarray(0, 12), 6, 2, [0, 1, 0, 1, 0, 1], {});
+  const model = ll.LanguageModel.fromBytes(gguf, null);
+  const repoOptions = { maxSequence: 200, contextTokens: 40 };
+  const repoRuns = [model.repoRun(REPO_TASK, REPO_FILES, repoOptions),
+    { ...model.repoRun(REPO_TASK, REPO_FILES.map((f) => ({ ...f })), repoOptions), repository: 's' }];
   return {
     gguf,
-    model: ll.LanguageModel.fromBytes(gguf, null),
+    model,
+    repoRuns,
     steering,
     steeringJson: steering.toJson(),
     plan: ll.Plan.fromJson(PLAN),

@@ -4,11 +4,14 @@
 // transformers does; bad input is an Error naming it, never a trap.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, mkdtempSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdtempSync, mkdirSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LanguageModel, ChoiceTask, wilsonInterval, tinyRandomLlamaGguf } from 'latentlab';
+import {
+  LanguageModel, ChoiceTask, wilsonInterval, tinyRandomLlamaGguf,
+  repoRetrieve, repoScore, repoEvaluate, repoSweep, elicitManipulations,
+} from 'latentlab';
 
 const root = new URL('../../', import.meta.url).pathname;
 const targetDir = process.env.CARGO_TARGET_DIR || join(root, 'target');
@@ -247,4 +250,101 @@ test('the site checks the BIG-bench files it fetches against the committed bytes
     const digest = createHash('sha256').update(readFileSync(join(root, `www/public/bigbench/${name}.json`))).digest('hex');
     assert.equal(table[`bigbench/${name}.json`], digest, `the built site pins bigbench/${name}.json at the committed bytes`);
   }
+});
+
+/** A small repository of three Python files whose lines share names, so retrieval finds chunks. */
+function tinyRepository(dir) {
+  const files = [];
+  for (const [name, base] of [['core.py', 'alpha'], ['util.py', 'beta'], ['extra/io.py', 'gamma']]) {
+    const lines = ['import os', ''];
+    for (let i = 0; i < 16; i += 1) lines.push(`${base}_${i} = os.path.join("${base}", str(${i} * ${i + 3}))`);
+    lines.push(`def ${base}_total(values):`, '    return sum(v for v in values if v)', '');
+    files.push({ path: name, text: lines.join('\n') });
+  }
+  mkdirSync(join(dir, 'pkg', 'extra'), { recursive: true });
+  for (const f of files) writeFileSync(join(dir, 'pkg', f.path), f.text);
+  return files;
+}
+
+test('repoRun gives the native CLI\'s completions, retrieval and scores; the policies its numbers', () => {
+  const bytes = tinyRandomLlamaGguf(3);
+  const model = LanguageModel.fromBytes(bytes);
+  const dir = mkdtempSync(join(tmpdir(), 'latentlab-repo-'));
+  const files = tinyRepository(dir);
+  const gguf = join(dir, 'tiny-random.gguf');
+  writeFileSync(gguf, bytes);
+  const cliRun = (args) => {
+    const r = spawnSync(cli, ['repo', ...args], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  const sizes = ['--max-sequence', '256', '--context-tokens', '64'];
+  cliRun(['tasks', '--root', dir, '--out', join(dir, 'tasks.jsonl'), '--n', '3']);
+  const tasks = readFileSync(join(dir, 'tasks.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(tasks.length, 3);
+  const oracle = JSON.parse(cliRun(['eval', '--tasks', join(dir, 'tasks.jsonl'), '--root', dir, '--policy', 'oracle',
+    '--model', gguf, '--runs', join(dir, 'runs.jsonl'), ...sizes]));
+  const native = readFileSync(join(dir, 'runs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+
+  const options = { maxSequence: 256, contextTokens: 64 };
+  const runs = tasks.map((task) => model.repoRun(task, files, options));
+  for (const [i, run] of runs.entries()) {
+    for (const side of ['without', 'with']) {
+      assert.equal(run[side].completion.text, native[i][side].completion.text, `${run.task_id} ${side}`);
+      assert.deepEqual(run[side].completion.logprobs, native[i][side].completion.logprobs);
+      // f32 values: JSON writes their shortest decimal, wasm hands over the exact double.
+      assert.deepEqual(run[side].completion.hidden.map(Math.fround), native[i][side].completion.hidden.map(Math.fround));
+      assert.deepEqual(run[side].scores, native[i][side].scores);
+      assert.equal(run[side].completion.prompt_tokens, native[i][side].completion.prompt_tokens);
+    }
+    assert.deepEqual(run.retrieved, native[i].retrieved);
+    assert.ok(run.retrieved.length >= 1 && run.cross_file_context.startsWith('# Here are some relevant code fragments'));
+    const task = tasks[i];
+    const left = files.find((f) => f.path === task.path).text.split('\n').slice(0, task.line - 1).join('\n') + '\n';
+    assert.deepEqual(repoRetrieve(files, task.path, left), run.retrieved);
+    assert.deepEqual(repoScore(run.with.completion.text, task.target), run.with.scores);
+    assert.equal(run.retrieval_helps, run.with.scores.edit_similarity > run.without.scores.edit_similarity);
+  }
+  const mine = repoEvaluate(runs, { policy: 'oracle' });
+  for (const key of ['n', 'exact_match', 'edit_similarity', 'edit_similarity_repoeval', 'retrieval_rate']) {
+    assert.equal(mine[key], oracle[key], key);
+  }
+  assert.equal(repoEvaluate(native, { policy: 'always' }).retrieval_rate, 1, 'the CLI\'s --runs lines are runs too');
+  const sweep = repoSweep(runs, { signal: 'entropy', steps: 5 });
+  assert.equal(sweep[0].retrieval_rate, 0);
+  assert.equal(sweep[sweep.length - 1].retrieval_rate, 1);
+
+  // Bad input is named.
+  const task = tasks[0];
+  assert.throws(() => model.repoRun({ ...task, sha256: '0'.repeat(64) }, files, options), /has sha256 [0-9a-f]{64}, the task was made from 0{64}/);
+  assert.throws(() => model.repoRun({ ...task, path: 'gone.py' }, files, options), /"gone.py" is not among the 3 files given/);
+  assert.throws(() => model.repoRun(task, [], options), /files is empty/);
+  assert.throws(() => model.repoRun(task, 'core.py', options), /files must be an array/);
+  assert.throws(() => model.repoRun({ ...task, line: 999 }, files, options), /fewer than 999 lines/);
+  assert.throws(() => model.repoRun(task, files, { maxSequence: 4096 }), /options.maxSequence is 4096: the model's context holds 256 tokens/);
+  assert.throws(() => model.repoRun(task, files, { maxSeq: 256 }), /unknown repoRun options key "maxSeq"/);
+  assert.throws(() => model.repoRun(task, files, { maxSequence: 100, contextTokens: 64 }), /max_sequence is 100/);
+  assert.throws(() => model.repoRun({ task_id: 'x' }, files, options), /task: missing field/);
+  assert.throws(() => repoEvaluate(runs, { policy: 'sometimes' }), /options.policy is "sometimes"/);
+  assert.throws(() => repoEvaluate([], {}), /runs is empty/);
+  assert.throws(() => repoEvaluate(runs, { policy: 'probe' }), /repositor/);
+  assert.throws(() => repoSweep(runs, { steps: 1 }), /from 2 to 1001 points/);
+  assert.throws(() => repoSweep(runs, { signal: 'loudness' }), /options.signal is "loudness"/);
+});
+
+test('elicitManipulations: the five manipulations `latentlab elicit score` sets against the honest report', () => {
+  const report = 'a hot drink made by pouring water on dried leaves';
+  const peer = 'an infusion of the leaves of the tea plant';
+  const out = elicitManipulations(report, peer, 'a large boat for carrying goods', 4);
+  assert.deepEqual(out.map((m) => m.manipulation), ['shuffled', 'truncated', 'generic', 'other_word', 'copied']);
+  const text = Object.fromEntries(out.map((m) => [m.manipulation, m.report]));
+  assert.deepEqual(text.shuffled.split(' ').sort(), report.split(' ').sort());
+  assert.notEqual(text.shuffled, report);
+  assert.equal(text.truncated, 'a hot drink made by');
+  assert.equal(text.generic, 'a thing or a kind of thing');
+  assert.equal(text.other_word, 'a large boat for carrying goods');
+  assert.equal(text.copied, peer);
+  assert.deepEqual(elicitManipulations(report, peer, 'x y', 4), [...out.slice(0, 3), { manipulation: 'other_word', report: 'x y' }, out[4]]);
+  assert.throws(() => elicitManipulations(' ', peer, 'x', 0), /report is empty/);
+  assert.throws(() => elicitManipulations(report, peer, 'x', -1), /seed is -1/);
 });
