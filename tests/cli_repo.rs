@@ -345,3 +345,74 @@ fn a_limited_run_takes_the_repositories_in_turn() {
         .collect();
     assert_eq!(repos, ["alpha", "beta"]);
 }
+
+#[test]
+fn a_bundle_holds_the_tasks_and_every_file_of_their_repositories() {
+    let dir = TempDir::new("latentlab-cli-repo", "bundle");
+    let root = write_repositories(&dir);
+    let tasks = dir.path("tasks.jsonl");
+    json(&latentlab(&[
+        "repo", "tasks", "--root", &root, "--out", &tasks, "--n", "4",
+    ]));
+    let out = dir.path("bundle");
+    let v = json(&latentlab(&[
+        "repo", "bundle", "--tasks", &tasks, "--root", &root, "--out", &out,
+    ]));
+    assert_eq!(v["tasks"], 4);
+    assert_eq!(v["repositories"], 2);
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{out}/index.json")).unwrap())
+            .unwrap();
+    assert_eq!(index["tasks"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        index["tasks"][0],
+        serde_json::from_str::<serde_json::Value>(
+            std::fs::read_to_string(&tasks)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+        )
+        .unwrap()
+    );
+    assert!(index["source"].as_str().unwrap().contains("PSF"));
+    let repos = index["repositories"].as_array().unwrap();
+    assert_eq!(repos[0]["name"], "alpha");
+    assert_eq!(repos[0]["file"], "alpha.json");
+    let alpha: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{out}/alpha.json")).unwrap())
+            .unwrap();
+    assert_eq!(alpha["repository"], "alpha");
+    // The UTF-8 files, whole (the Latin-1 one is left out as `repo tasks` leaves it).
+    let files = alpha["files"].as_array().unwrap();
+    assert_eq!(files.len(), 3);
+    assert_eq!(repos[0]["files"], 3);
+    let core = files.iter().find(|f| f["path"] == "core.py").unwrap();
+    assert_eq!(
+        core["text"].as_str().unwrap(),
+        std::fs::read_to_string(format!("{root}/alpha/core.py")).unwrap()
+    );
+    // A repository name that would leave --out is refused by name.
+    let bad = dir.path("bad.jsonl");
+    let line = std::fs::read_to_string(&tasks)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .replace("\"repository\":\"alpha\"", "\"repository\":\"../alpha\"");
+    std::fs::write(&bad, line).unwrap();
+    std::fs::create_dir_all(format!("{root}/x")).unwrap();
+    fails_with(
+        &latentlab(&[
+            "repo",
+            "bundle",
+            "--tasks",
+            &bad,
+            "--root",
+            &format!("{root}/x"),
+            "--out",
+            &out,
+        ]),
+        &["repository \"../alpha\" cannot name a file in --out"],
+    );
+}

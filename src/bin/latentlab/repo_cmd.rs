@@ -43,6 +43,28 @@ pub enum RepoCommand {
     /// The confidence (or probe) policy at thresholds from never to always retrieving;
     /// one JSON line per threshold.
     Sweep(SweepArgs),
+    /// Writes the tasks and their repositories' files as JSON for the browser (the site's
+    /// Repoformer page, or `LanguageModel.repoRun`): `index.json` (tasks, repositories) and
+    /// one `<repository>.json` each ({repository, files: [{path, text}]}).
+    Bundle(BundleArgs),
+}
+
+#[derive(Args)]
+pub struct BundleArgs {
+    #[arg(long, value_name = "FILE.jsonl")]
+    tasks: PathBuf,
+    /// The folder the tasks' repositories are under.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_ROOT)]
+    root: PathBuf,
+    /// The folder to write (created; files in it are replaced).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Said in index.json: where the files come from and under which licence.
+    #[arg(
+        long,
+        default_value = "the Python 3.11 standard library as Debian's libpython3.11-stdlib installs it (PSF License Agreement)"
+    )]
+    source: String,
 }
 
 #[derive(Args)]
@@ -142,6 +164,7 @@ pub fn run(command: RepoCommand) -> Result<bool> {
         RepoCommand::Tasks(a) => tasks_cmd(a),
         RepoCommand::Eval(a) => eval_cmd(a),
         RepoCommand::Sweep(a) => sweep_cmd(a),
+        RepoCommand::Bundle(a) => bundle_cmd(a),
     }
 }
 
@@ -333,31 +356,36 @@ struct Prepared {
 
 /// Reads the tasks and their repositories, checking every task's file against its sha256,
 /// and the cached runs.
-fn prepare(a: &RunArgs) -> Result<Prepared> {
+fn prepare(
+    tasks_path: &Path,
+    root: &Path,
+    limit: Option<usize>,
+    runs_path: Option<&Path>,
+) -> Result<Prepared> {
     let mut tasks: Vec<Task> = read_jsonl(
-        &a.tasks,
+        tasks_path,
         "task (task_id, repository, path, line, sha256, target)",
     )?;
-    if let Some(limit) = a.limit {
+    if let Some(limit) = limit {
         if limit == 0 {
             bail!("--limit is 0: nothing to run");
         }
         tasks = spread_over_repositories(tasks, limit);
     }
     if tasks.is_empty() {
-        bail!("{} holds no tasks", a.tasks.display());
+        bail!("{} holds no tasks", tasks_path.display());
     }
     let mut repos: HashMap<String, Vec<SourceFile>> = HashMap::new();
     let mut digests: HashMap<String, HashMap<String, String>> = HashMap::new();
     for t in &tasks {
         if !repos.contains_key(&t.repository) {
-            let dir = a.root.join(&t.repository);
+            let dir = root.join(&t.repository);
             if !dir.is_dir() {
                 bail!(
                     "task {}: repository {} is not under --root {}",
                     t.task_id,
                     t.repository,
-                    a.root.display()
+                    root.display()
                 );
             }
             let mut skipped = Vec::new();
@@ -370,18 +398,18 @@ fn prepare(a: &RunArgs) -> Result<Prepared> {
             Some(d) => bail!(
                 "task {}: {} has sha256 {d}, the task was made from {} (another Python version or a changed file)",
                 t.task_id,
-                a.root.join(&t.repository).join(&t.path).display(),
+                root.join(&t.repository).join(&t.path).display(),
                 t.sha256
             ),
             None => bail!(
                 "task {}: {} is missing (or not UTF-8)",
                 t.task_id,
-                a.root.join(&t.repository).join(&t.path).display()
+                root.join(&t.repository).join(&t.path).display()
             ),
         }
     }
     let mut runs = HashMap::new();
-    if let Some(path) = &a.runs {
+    if let Some(path) = runs_path {
         if path.exists() {
             for r in read_jsonl::<TaskRun>(path, "task run")? {
                 runs.insert(r.task_id.clone(), r);
@@ -406,7 +434,7 @@ fn options(a: &RunArgs) -> Result<CompletionOptions> {
 /// runs in task order.
 fn run_all(a: &RunArgs, needs: Needs) -> Result<(Vec<TaskRun>, CompletionOptions)> {
     let o = options(a)?;
-    let mut p = prepare(a)?;
+    let mut p = prepare(&a.tasks, &a.root, a.limit, a.runs.as_deref())?;
     let missing = p
         .tasks
         .iter()
@@ -544,5 +572,51 @@ fn sweep_cmd(a: SweepArgs) -> Result<bool> {
     for line in lines {
         emit(&serde_json::to_value(line)?)?;
     }
+    Ok(true)
+}
+
+fn bundle_cmd(a: BundleArgs) -> Result<bool> {
+    let p = prepare(&a.tasks, &a.root, None, None)?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    let mut names: Vec<&String> = p.repos.keys().collect();
+    names.sort();
+    // Each repository becomes a file name in --out: nothing that leaves the folder.
+    if let Some(bad) = names
+        .iter()
+        .find(|n| n.is_empty() || n.starts_with('.') || n.contains(['/', '\\']))
+    {
+        bail!("repository {bad:?} cannot name a file in --out (a sub-folder name is expected)");
+    }
+    let mut repositories = Vec::new();
+    for name in names {
+        let files = &p.repos[name];
+        let file = format!("{name}.json");
+        let body = serde_json::json!({
+            "repository": name,
+            "files": files.iter().map(|f| serde_json::json!({"path": f.path, "text": f.text})).collect::<Vec<_>>(),
+        });
+        let bytes = serde_json::to_vec(&body)?;
+        let path = a.out.join(&file);
+        std::fs::write(&path, &bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        repositories.push(serde_json::json!({
+            "name": name, "file": file, "files": files.len(), "bytes": bytes.len(),
+        }));
+    }
+    let index = serde_json::json!({
+        "source": a.source,
+        "tasks": p.tasks,
+        "repositories": repositories,
+    });
+    let path = a.out.join("index.json");
+    std::fs::write(&path, serde_json::to_vec(&index)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    emit(&serde_json::json!({
+        "out": a.out.display().to_string(),
+        "tasks": p.tasks.len(),
+        "repositories": repositories.len(),
+        "bytes": repositories.iter().map(|r| r["bytes"].as_u64().unwrap_or(0)).sum::<u64>(),
+    }))?;
     Ok(true)
 }
