@@ -228,10 +228,61 @@ make_xrm_site_data() {
   fi
 }
 
+# Repoformer's committed tasks and their repositories' files (the Python standard library as
+# Debian installs it, PSF licence) for the site's Repoformer page: written by the native CLI
+# at build time, never committed. Another Python version's files are refused by sha256, and
+# the page then says its tasks are missing.
+make_repo_site_data() {
+  local dest=www/public/repo
+  [ -f "$dest/index.json" ] && return 0
+  if [ ! -d /usr/lib/python3.11 ]; then
+    log "the Python 3.11 standard library is not installed: the site's Repoformer page will say its tasks are missing"
+    return 0
+  fi
+  log "bundling Repoformer's tasks and repositories for the site (latentlab repo bundle)"
+  cargo build --bin latentlab
+  rm -rf "$dest.partial"
+  if ! "$CARGO_TARGET_DIR/debug/latentlab" repo bundle \
+      --tasks tests/fixtures/repo/python3.11-stdlib-tasks.jsonl --out "$dest.partial" >/dev/null; then
+    log "the installed standard library differs from the committed tasks: the Repoformer page will say its tasks are missing"
+    rm -rf "$dest.partial"
+    return 0
+  fi
+  [ -f /usr/share/doc/libpython3.11-stdlib/copyright ] &&
+    cp /usr/share/doc/libpython3.11-stdlib/copyright "$dest.partial/LICENSE.txt"
+  mv "$dest.partial" "$dest"
+}
+
+# WordNet's and GCIDE's definitions paired by word (scripts/elicit_pairs.py) for the site's
+# elicitation page, when the dictionaries are installed (GCIDE is GPL: made locally, never
+# committed).
+make_elicit_site_data() {
+  local dest=www/public/elicit
+  [ -f "$dest/pairs.jsonl" ] && return 0
+  if [ ! -f /usr/share/dictd/wn.index ] || [ ! -f /usr/share/dictd/gcide.index ]; then
+    log "dict-wn and dict-gcide are not installed: the site's elicitation page will say its definitions are missing"
+    return 0
+  fi
+  log "pairing WordNet's and GCIDE's definitions for the site (scripts/elicit_pairs.py)"
+  mkdir -p "$dest"
+  python3 scripts/elicit_pairs.py --out "$dest/all.jsonl.partial" 2>/dev/null
+  # A seeded sample of 2,000 of the ~21,000 words keeps the page's download small.
+  python3 - "$dest/all.jsonl.partial" "$dest/pairs.jsonl.partial" <<'PY'
+import random, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+random.Random(0).shuffle(lines)
+open(sys.argv[2], "w", encoding="utf-8").write("\n".join(sorted(lines[:2000])) + "\n")
+PY
+  rm "$dest/all.jsonl.partial"
+  mv "$dest/pairs.jsonl.partial" "$dest/pairs.jsonl"
+}
+
 build_site() {
   copy_models_to_site
   copy_stamps_to_site
   make_xrm_site_data
+  make_repo_site_data
+  make_elicit_site_data
   log "building the site into www/dist"
   npx vite build --config www/vite.config.js --logLevel warn
 }
@@ -242,6 +293,7 @@ build_all() {
   ensure_node_modules
   ensure_models
   ensure_stamps
+  ensure_dictionaries
   build_wasm
   build_site
 }

@@ -50,6 +50,8 @@ export default defineConfig({
         tiny: fileURLToPath(new URL('./tiny.html', import.meta.url)),
         xrm: fileURLToPath(new URL('./xrm.html', import.meta.url)),
         sketch: fileURLToPath(new URL('./sketch.html', import.meta.url)),
+        repo: fileURLToPath(new URL('./repo.html', import.meta.url)),
+        elicit: fileURLToPath(new URL('./elicit.html', import.meta.url)),
       },
     },
   },

@@ -44,6 +44,14 @@ export async function openPage(browser, url) {
   return { page, requests, errors };
 }
 
+/** Waits until `selector` matches or the page shows its error box, and fails with the error. */
+export async function settled(page, selector, timeout) {
+  await page.waitForFunction((sel) => document.querySelector(sel)
+    || !document.querySelector('[data-testid="error"]').hidden, selector, { timeout });
+  const error = page.getByTestId('error');
+  if (!(await error.isHidden())) assert.fail(`the page shows an error: ${await error.textContent()}`);
+}
+
 /**
  * The built site the page tests serve: www/dist, or LATENTLAB_SITE_DIR where a second build
  * (`vite build --outDir DIR`) is tested beside it without overwriting it.

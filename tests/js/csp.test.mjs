@@ -28,6 +28,8 @@ const PAGES = {
   'tiny.html': 'body[data-anchors="true"]',
   'xrm.html': 'body[data-loaded="true"]',
   'sketch.html': 'body[data-ready="true"]', // the language model loads on a click, below
+  'repo.html': 'body[data-ready="true"]', // the language model loads on a click, below
+  'elicit.html': 'body[data-ready="true"]', // the language model loads on a click, below
 };
 
 let integrity = null;
@@ -79,7 +81,7 @@ for (const [name, ready] of Object.entries(PAGES)) {
     try {
       const { page, errors, data } = await openRecorded(context, `${site.url}/${name}`);
       await page.waitForSelector(ready, { timeout: 240_000 });
-      if (name === 'sketch.html') {
+      if (['sketch.html', 'repo.html', 'elicit.html'].includes(name)) {
         // The page's worker does nothing until the model is asked for.
         await page.getByTestId('load').click();
         await page.waitForFunction(() => document.body.dataset.model === 'loaded'

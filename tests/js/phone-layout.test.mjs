@@ -63,6 +63,9 @@ const PAGES = [
     },
   },
   { name: 'sketch', ready: 'body[data-ready="true"]' },
+  // The tasks' and definitions' lists are read on load (the model loads on a click).
+  { name: 'repo', ready: 'body[data-tasks="loaded"]', needs: 'repo/index.json' },
+  { name: 'elicit', ready: 'body[data-pairs="loaded"]', needs: 'elicit/pairs.jsonl' },
 ];
 
 /** What sticks out of the screen sideways, outside any box that scrolls or clips it. */

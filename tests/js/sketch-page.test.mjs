@@ -4,15 +4,8 @@
 // and runs a two-example BIG-bench sample in all four modes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, servedSite } from './browser.mjs';
+import { openPage, servedSite, settled } from './browser.mjs';
 
-/** Waits until `selector` matches or the page shows an error, and fails with the error. */
-async function settled(page, selector, timeout) {
-  await page.waitForFunction((sel) => document.querySelector(sel)
-    || !document.querySelector('[data-testid="error"]').hidden, selector, { timeout });
-  const error = page.getByTestId('error');
-  if (!(await error.isHidden())) assert.fail(`the page shows an error: ${await error.textContent()}`);
-}
 
 const site = servedSite([
   ['sketch.html', 'www/dist is built (scripts/build)'],

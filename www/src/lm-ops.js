@@ -1,8 +1,12 @@
-// The sketch page's worker operations: load the language model (download with progress,
-// sha256, Cache API), fill sketches with streaming steps, and run a sample of a BIG-bench
-// task in the three modes. A sketch runs synchronously in wasm, so the page stops one by
-// terminating this worker; a BIG-bench sample stops between examples on `lm.cancel`.
-import { LanguageModel, ChoiceTask, wilsonInterval, parseManifest } from 'latentlab';
+// The language-model pages' worker operations: load the language model (download with
+// progress, sha256, Cache API); the sketch page's sketches with streaming steps and BIG-bench
+// samples in three modes; the Repoformer page's completions without and with retrieval and
+// its policies; the elicitation page's scores of a report and its manipulations. A single
+// call runs synchronously in wasm, so a page stops one by terminating this worker; a sample
+// (BIG-bench or Repoformer) stops between examples on `lm.cancel`.
+import {
+  LanguageModel, ChoiceTask, wilsonInterval, parseManifest, repoEvaluate, repoSweep, elicitManipulations,
+} from 'latentlab';
 import { fetchVerified } from './fetch-data.js';
 
 let model = null;
@@ -28,9 +32,13 @@ function throttle(post, ms) {
   };
 }
 
-/** `manifestUrl` must be absolute (this worker's own URL is not the page's). */
-async function load({ manifestUrl }, progress) {
-  if (model) return describe(0, true);
+/** `manifestUrl` must be absolute (this worker's own URL is not the page's). `activations`:
+ * "f32" (default) or "int8" (faster; as the README's Repoformer and elicitation runs). */
+async function load({ manifestUrl, activations }, progress) {
+  if (model) {
+    if (activations) model.setActivations(activations);
+    return describe(0, true);
+  }
   const response = await fetchVerified(manifestUrl);
   if (!response.ok) throw new Error(`${manifestUrl}: HTTP ${response.status} ${response.statusText}`);
   const manifest = parseManifest(await response.text());
@@ -47,11 +55,54 @@ async function load({ manifestUrl }, progress) {
       report(p, p.phase === 'open' || p.loaded === p.total);
     },
   });
+  if (activations) model.setActivations(activations);
   return describe((performance.now() - start) / 1000, cached);
 }
 
 function describe(seconds, cached) {
-  return { name: model.name, vocabSize: model.vocabSize, contextLength: model.contextLength, seconds, cached };
+  return {
+    name: model.name, vocabSize: model.vocabSize, contextLength: model.contextLength,
+    activations: model.activations, seconds, cached,
+  };
+}
+
+const repositories = new Map(); // URL → the repository's files
+
+/** A repository's files from the site (`latentlab repo bundle` output), checked by sha256. */
+async function repositoryFiles(url) {
+  if (!repositories.has(url)) {
+    const response = await fetchVerified(url);
+    if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
+    const bundle = await response.json();
+    if (!Array.isArray(bundle.files)) throw new Error(`${url} holds no files`);
+    repositories.set(url, bundle.files);
+  }
+  return repositories.get(url);
+}
+
+/** Never, always, oracle, the confidence policy at `threshold` and its sweep over `runs`. */
+function repoSummary({ runs, signal, threshold }) {
+  const rows = [
+    repoEvaluate(runs, { policy: 'never' }),
+    repoEvaluate(runs, { policy: 'always' }),
+    repoEvaluate(runs, { policy: 'oracle' }),
+    repoEvaluate(runs, { policy: 'confidence', signal, threshold }),
+  ];
+  return { rows, sweep: runs.length >= 2 ? repoSweep(runs, { signal, steps: 21 }) : [] };
+}
+
+/** Scores `userReport` (when given), the honest `report` and its manipulations against `peer`. */
+function elicitTable({ word, userReport, report, peer, otherReport, otherPeer, mechanism, seed }) {
+  const m = requireModel();
+  const options = { word, mechanism, ...(mechanism === 'tvd-mi' ? { otherPeer } : {}) };
+  const rows = [];
+  const score = (label, text) => rows.push({ label, report: text, ...m.elicitScore(text, peer, options) });
+  if (userReport?.trim()) score('yours', userReport);
+  score('honest', report);
+  for (const { manipulation, report: text } of elicitManipulations(report, peer, otherReport, seed ?? 0)) {
+    score(manipulation, text);
+  }
+  return { word, peer, mechanism, rows };
 }
 
 async function task(name, url) {
@@ -113,6 +164,31 @@ export const lmOps = {
       if (job === mine) job = null;
     }
   },
+  /** One Repoformer task without and with retrieval; `url` is its repository's bundle. */
+  'repo.run': async ({ task, url, options }) =>
+    requireModel().repoRun(task, await repositoryFiles(url), options ?? {}),
+  /** `items`: [{task, url}], run in turn (stops between tasks on `lm.cancel`). */
+  'repo.sample': async ({ items, options }, progress) => {
+    const m = requireModel();
+    const mine = { cancelled: false };
+    job = mine;
+    const runs = [];
+    try {
+      for (const { task, url } of items) {
+        await tick();
+        if (mine.cancelled) return { cancelled: true, runs };
+        const files = await repositoryFiles(url);
+        const run = m.repoRun(task, files, options ?? {});
+        runs.push(run);
+        progress({ done: runs.length, total: items.length, run });
+      }
+      return { cancelled: false, runs };
+    } finally {
+      if (job === mine) job = null;
+    }
+  },
+  'repo.summary': repoSummary,
+  'elicit.table': elicitTable,
   'lm.cancel': () => {
     if (job) job.cancelled = true;
     return { cancelled: Boolean(job) };

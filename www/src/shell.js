@@ -1,5 +1,5 @@
 // Shared page chrome: the site header with navigation, and the footer.
-// Pages call renderShell('home' | 'plans' | 'search' | 'ot' | 'align' | 'steer' | 'collapse' | 'tiny' | 'xrm' | 'sketch') before rendering their own content.
+// Pages call renderShell('home' | 'plans' | 'search' | 'ot' | 'align' | 'steer' | 'collapse' | 'tiny' | 'xrm' | 'sketch' | 'repo' | 'elicit') before rendering their own content.
 
 const PAGES = [
   { key: 'home', href: './index.html', label: 'Home' },
@@ -12,6 +12,8 @@ const PAGES = [
   { key: 'tiny', href: './tiny.html', label: 'tinyBenchmarks' },
   { key: 'xrm', href: './xrm.html', label: 'XRM' },
   { key: 'sketch', href: './sketch.html', label: 'Sketching' },
+  { key: 'repo', href: './repo.html', label: 'Retrieval' },
+  { key: 'elicit', href: './elicit.html', label: 'Elicitation' },
 ];
 
 /**

@@ -3,13 +3,12 @@
 // hypothesis, puts argmax and beam_var side by side, and runs a sample of a BIG-bench task
 // in the three answer modes (`latentlab sketch eval` runs whole tasks).
 import { renderShell } from '../shell.js';
-import { LatentlabClient } from '../client.js';
+import { ModelSession } from '../lm-session.js';
 
 renderShell('sketch');
 
 const $ = (id) => document.getElementById(id);
 // Absolute: the worker resolves relative URLs against its own script, not this page.
-const MANIFEST_URL = new URL('./models/manifest.json', location.href).href;
 const TASK_URL = (name) => new URL(`./bigbench/${name}.json`, location.href).href;
 const DEFAULT_TEMPLATE = `Q: What is the capital of France, and what is it famous for?
 A: The capital of France is[CITY]. It is famous for[REASON]
@@ -21,22 +20,13 @@ const MODES = [
   { label: 'rank', mode: 'rank' },
 ];
 
-let loaded = false;
 let busy = false;
-let client = newClient();
-
-/** A client whose worker, should it crash, takes the loaded model with it: say so. */
-function newClient() {
-  const c = new LatentlabClient();
-  c.addEventListener('lost', () => {
-    if (!loaded) return;
-    loaded = false;
-    delete document.body.dataset.model;
-    $('model-status').textContent = 'The model was lost with the worker: load it again.';
-    setBusy(busy);
-  });
-  return c;
-}
+const session = new ModelSession({
+  status: $('model-status'),
+  bar: $('load-progress'),
+  onChange: () => setBusy(busy),
+  describe: (info) => `${info.name}: ${info.vocabSize.toLocaleString()} tokens, context ${info.contextLength.toLocaleString()}`,
+});
 
 function showError(err) {
   $('error').textContent = err ? (err.message ?? String(err)) : '';
@@ -45,6 +35,7 @@ function showError(err) {
 
 function setBusy(value) {
   busy = value;
+  const loaded = session.loaded;
   $('run').disabled = !loaded || value;
   $('compare').disabled = !loaded || value;
   $('evaluate').disabled = !loaded || value;
@@ -52,37 +43,14 @@ function setBusy(value) {
   $('load').disabled = value || loaded;
 }
 
-const mib = (bytes) => (bytes / 2 ** 20).toFixed(1);
-
 async function loadModel() {
   showError(null);
   setBusy(true);
-  const bar = $('load-progress');
-  bar.hidden = false;
   try {
-    const info = await client.call('lm.load', { manifestUrl: MANIFEST_URL }, {
-      onProgress: (p) => {
-        if (p.phase === 'open') {
-          bar.removeAttribute('value');
-          $('model-status').textContent = 'Reading the GGUF file…';
-          return;
-        }
-        bar.max = p.total || 1;
-        bar.value = p.loaded;
-        $('model-status').textContent = p.cached
-          ? `Read ${mib(p.loaded)} MiB from the browser's cache…`
-          : `Downloading: ${mib(p.loaded)} of ${p.total ? mib(p.total) : '?'} MiB…`;
-      },
-    });
-    loaded = true;
-    $('model-status').textContent = `${info.name}: ${info.vocabSize.toLocaleString()} tokens, context ${info.contextLength.toLocaleString()}; `
-      + `ready in ${info.seconds.toFixed(1)} s${info.cached ? ' (from the cache)' : ''}.`;
-    document.body.dataset.model = 'loaded';
+    await session.load();
   } catch (err) {
     showError(err);
-    $('model-status').textContent = 'Not loaded.';
   } finally {
-    bar.hidden = true;
     setBusy(false);
   }
 }
@@ -109,7 +77,7 @@ async function fill(slot, options) {
   const text = $(`out-${slot}-text`);
   $(`out-${slot}-caption`).textContent = options.decoder;
   $(`out-${slot}-scores`).textContent = '';
-  const result = await client.call('lm.sketch', { template: $('template').value, options }, {
+  const result = await session.client.call('lm.sketch', { template: $('template').value, options }, {
     onProgress: ({ step }) => {
       if (step) renderSegments(text, step.segments);
     },
@@ -151,12 +119,9 @@ async function runSketch(compare) {
  * is read again from the browser's cache. */
 async function stop() {
   if (!busy) return;
-  client.terminate();
-  client = newClient();
-  loaded = false;
   $('sketch-status').textContent = 'Stopped; reloading the model from the cache…';
   setBusy(false);
-  await loadModel();
+  await session.restart().catch(showError);
 }
 
 function percent(x) {
@@ -177,7 +142,7 @@ async function evaluate() {
   delete document.body.dataset.evaluated;
   let before = 0;
   try {
-    const report = await client.call('lm.eval', { name, url: TASK_URL(name), size, modes: MODES }, {
+    const report = await session.client.call('lm.eval', { name, url: TASK_URL(name), size, modes: MODES }, {
       onProgress: (p) => {
         const index = MODES.findIndex((m) => m.label === p.label);
         before = index * p.total;
@@ -221,6 +186,6 @@ $('run').addEventListener('click', () => runSketch(false));
 $('compare').addEventListener('click', () => runSketch(true));
 $('stop').addEventListener('click', stop);
 $('evaluate').addEventListener('click', evaluate);
-$('eval-stop').addEventListener('click', () => client.call('lm.cancel').catch(showError));
+$('eval-stop').addEventListener('click', () => session.client.call('lm.cancel').catch(showError));
 setBusy(false);
 document.body.dataset.ready = 'true';
