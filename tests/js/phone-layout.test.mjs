@@ -150,7 +150,7 @@ test('the menu button opens and closes the links at 390 px; at 1280 px they need
     const r = a.getBoundingClientRect();
     return { text: a.textContent, left: r.left, right: r.right, height: r.height, current: a.getAttribute('aria-current') };
   }));
-  assert.equal(links.length, 10);
+  assert.equal(links.length, 12);
   for (const link of links) {
     assert.ok(link.left >= 0 && link.right <= PHONE.width, `${link.text} within the screen`);
     assert.ok(link.height >= 36, `${link.text}: a finger-sized target (${link.height} px)`);
@@ -173,7 +173,7 @@ test('the menu button opens and closes the links at 390 px; at 1280 px they need
   await page.setViewportSize({ width: 1280, height: 900 });
   assert.equal(await toggle.isVisible(), false);
   assert.equal(await nav.isVisible(), true);
-  assert.equal(await nav.getByRole('link').count(), 10);
+  assert.equal(await nav.getByRole('link').count(), 12);
   const header = await page.locator('#site-header').boundingBox();
   assert.ok(header.height < 70, `at 1280 px the brand and the links are one row (header ${header.height} px high)`);
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));

@@ -3,12 +3,12 @@
 
 const PAGES = [
   { key: 'home', href: './index.html', label: 'Home' },
-  { key: 'plans', href: './plans.html', label: 'Plan graphs' },
-  { key: 'search', href: './search.html', label: 'Image search' },
+  { key: 'plans', href: './plans.html', label: 'Plans' },
+  { key: 'search', href: './search.html', label: 'Search' },
   { key: 'ot', href: './ot.html', label: 'Transport' },
   { key: 'align', href: './align.html', label: 'Alignment' },
   { key: 'steer', href: './steer.html', label: 'Steering' },
-  { key: 'collapse', href: './collapse.html', label: 'Model collapse' },
+  { key: 'collapse', href: './collapse.html', label: 'Collapse' },
   { key: 'tiny', href: './tiny.html', label: 'tinyBenchmarks' },
   { key: 'xrm', href: './xrm.html', label: 'XRM' },
   { key: 'sketch', href: './sketch.html', label: 'Sketching' },
