@@ -80,14 +80,17 @@ async function repositoryFiles(url) {
   return repositories.get(url);
 }
 
-/** Never, always, oracle, the confidence policy at `threshold` and its sweep over `runs`. */
-function repoSummary({ runs, signal, threshold }) {
+/** Never, always, oracle and the confidence policy at `threshold` over `runs`; with `sweep`
+ * also the threshold sweep (which does not depend on `threshold`: the page asks for it only
+ * when the runs change). */
+function repoSummary({ runs, signal, threshold, sweep }) {
   const rows = [
     repoEvaluate(runs, { policy: 'never' }),
     repoEvaluate(runs, { policy: 'always' }),
     repoEvaluate(runs, { policy: 'oracle' }),
     repoEvaluate(runs, { policy: 'confidence', signal, threshold }),
   ];
+  if (!sweep) return { rows };
   return { rows, sweep: runs.length >= 2 ? repoSweep(runs, { signal, steps: 21 }) : [] };
 }
 

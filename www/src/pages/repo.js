@@ -255,13 +255,17 @@ function renderSummary(summary) {
   $('curve').dataset.points = String(summary.sweep.length);
 }
 
+let swept = { count: -1, sweep: [] }; // the sweep of the last set of runs
+
 async function summarize() {
   const all = [...runs.values()];
   if (all.length === 0) return;
+  const fresh = swept.count !== all.length;
   const summary = await session.client.call('repo.summary', {
-    runs: all, signal: 'logprob', threshold: Number($('threshold').value),
+    runs: all, signal: 'logprob', threshold: Number($('threshold').value), sweep: fresh,
   });
-  renderSummary(summary);
+  if (fresh) swept = { count: all.length, sweep: summary.sweep };
+  renderSummary({ ...summary, sweep: swept.sweep });
 }
 
 async function evaluate() {
