@@ -1,5 +1,5 @@
 import type { EmbeddingMatrix, ImageInput, ModelEntry, Manifest, TextEmbedder, ImageEmbedder } from './latentlab.js';
-export { EmbeddingIndex as Index, parseManifest } from './latentlab.js';
+export { parseManifest } from './latentlab.js';
 
 export interface LoadProgress { url: string; loaded: number; total: number; cached: boolean; }
 export interface LoadOptions {

@@ -5,12 +5,11 @@
 import {
   TextEmbedder,
   ImageEmbedder,
-  EmbeddingIndex,
   sha256Hex,
   parseManifest,
 } from './latentlab.js';
 
-export { EmbeddingIndex as Index, parseManifest };
+export { parseManifest };
 
 const CACHE_NAME = 'latentlab-models-v1';
 

@@ -5,6 +5,7 @@ pub mod align;
 pub mod budget;
 pub mod collapse;
 pub mod elicit;
+pub mod index;
 pub mod lm;
 pub mod matrix;
 pub mod ot;

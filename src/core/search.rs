@@ -1,5 +1,5 @@
-//! Top-k cosine search over L2-normalised embeddings, composed queries, and retrieval
-//! evaluation (Recall@k, median rank).
+//! Composed queries and retrieval evaluation (Recall@k, median rank); the searchable index
+//! itself is `core::index`.
 
 use serde::Serialize;
 
@@ -13,8 +13,6 @@ pub enum SearchError {
         "{what} row {row} has zero length or is not finite, so it has no direction to compare"
     )]
     ZeroVector { what: String, row: usize },
-    #[error("k must be at least 1")]
-    ZeroK,
     #[error("the fusion weight must lie in [0, 1], not {0}")]
     Weight(f32),
     #[error("{what}: {queries} queries but {targets} targets; query i must match target i")]
@@ -25,20 +23,6 @@ pub enum SearchError {
     },
     #[error("the {what} is empty")]
     Empty { what: String },
-}
-
-/// Embeddings kept L2-normalised, so the dot product is the cosine similarity.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Index {
-    vectors: Option<Matrix>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Hit {
-    /// Row of the item in the index, in insertion order.
-    pub index: usize,
-    /// Cosine similarity in [-1, 1].
-    pub score: f32,
 }
 
 fn normalized(mut m: Matrix, what: &str) -> Result<Matrix, SearchError> {
@@ -55,85 +39,6 @@ fn normalized(mut m: Matrix, what: &str) -> Result<Matrix, SearchError> {
         });
     }
     Ok(m)
-}
-
-impl Index {
-    pub fn new() -> Index {
-        Index::default()
-    }
-
-    pub fn len(&self) -> usize {
-        self.vectors.as_ref().map_or(0, |m| m.rows)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn dim(&self) -> Option<usize> {
-        self.vectors.as_ref().map(|m| m.cols)
-    }
-
-    pub fn vectors(&self) -> Option<&Matrix> {
-        self.vectors.as_ref()
-    }
-
-    /// Adds rows (normalised here); returns the index of the first one added.
-    pub fn add(&mut self, rows: Matrix) -> Result<usize, SearchError> {
-        let rows = normalized(rows, "added embedding")?;
-        let start = self.len();
-        match &mut self.vectors {
-            None => self.vectors = Some(rows),
-            Some(existing) => {
-                if existing.cols != rows.cols {
-                    return Err(SearchError::Dimension {
-                        expected: existing.cols,
-                        got: rows.cols,
-                    });
-                }
-                existing.data.extend_from_slice(&rows.data);
-                existing.rows += rows.rows;
-            }
-        }
-        Ok(start)
-    }
-
-    /// The k most similar items, best first; ties go to the earlier item.
-    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Hit>, SearchError> {
-        if k == 0 {
-            return Err(SearchError::ZeroK);
-        }
-        let Some(vectors) = &self.vectors else {
-            return Err(SearchError::Empty {
-                what: "index".into(),
-            });
-        };
-        if query.len() != vectors.cols {
-            return Err(SearchError::Dimension {
-                expected: vectors.cols,
-                got: query.len(),
-            });
-        }
-        let q = normalized(
-            Matrix {
-                rows: 1,
-                cols: query.len(),
-                data: query.to_vec(),
-            },
-            "query",
-        )?;
-        let mut hits: Vec<Hit> = vectors
-            .iter_rows()
-            .enumerate()
-            .map(|(index, row)| Hit {
-                index,
-                score: dot(row, &q.data),
-            })
-            .collect();
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
-        hits.truncate(k);
-        Ok(hits)
-    }
 }
 
 /// A composed query from an image and an instruction, MagicLens-style in spirit:
@@ -253,43 +158,6 @@ mod tests {
 
     fn m(rows: usize, cols: usize, data: &[f32]) -> Matrix {
         Matrix::new(rows, cols, data.to_vec(), "test").unwrap()
-    }
-
-    #[test]
-    fn searches_by_cosine_best_first() {
-        let mut index = Index::new();
-        index.add(m(3, 2, &[1.0, 0.0, 0.0, 2.0, 1.0, 1.0])).unwrap();
-        let hits = index.search(&[0.0, 5.0], 2).unwrap();
-        assert_eq!(hits[0].index, 1);
-        assert!((hits[0].score - 1.0).abs() < 1e-6);
-        assert_eq!(hits[1].index, 2);
-        assert_eq!(index.search(&[1.0, 0.0], 10).unwrap().len(), 3);
-    }
-
-    #[test]
-    fn refuses_bad_queries_by_name() {
-        let mut index = Index::new();
-        assert!(matches!(
-            index.search(&[1.0], 1),
-            Err(SearchError::Empty { .. })
-        ));
-        index.add(m(1, 2, &[1.0, 0.0])).unwrap();
-        assert_eq!(
-            index.search(&[1.0, 0.0, 0.0], 1),
-            Err(SearchError::Dimension {
-                expected: 2,
-                got: 3
-            })
-        );
-        assert_eq!(index.search(&[1.0, 0.0], 0), Err(SearchError::ZeroK));
-        assert!(matches!(
-            index.search(&[0.0, 0.0], 1),
-            Err(SearchError::ZeroVector { .. })
-        ));
-        assert!(matches!(
-            index.add(m(2, 2, &[1.0, 0.0, 0.0, 0.0])),
-            Err(SearchError::ZeroVector { row: 1, .. })
-        ));
     }
 
     #[test]

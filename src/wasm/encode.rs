@@ -1,4 +1,4 @@
-//! Encoders and search for JavaScript: `TextEmbedder`, `ImageEmbedder`, `EmbeddingIndex`,
+//! Encoders for JavaScript: `TextEmbedder`, `ImageEmbedder`,
 //! `fuseQuery`, `evaluateRetrieval`, `parseManifest`, `sha256Hex`.
 //!
 //! Bytes in, typed arrays out. Fetching, caching and sha256-checking downloads is the JS
@@ -9,7 +9,7 @@ use wasm_bindgen::JsCast;
 
 use super::{js_error, size_arg, to_js};
 use crate::core::matrix::Matrix;
-use crate::core::search::{evaluate_retrieval, fuse, Index};
+use crate::core::search::{evaluate_retrieval, fuse};
 use crate::encode::{
     sha256_hex, FusionModel, ImageEncoder, Manifest, ModelEntry, RgbaImage, TextEncoder,
 };
@@ -20,7 +20,6 @@ const TYPESCRIPT_TYPES: &str = r#"
 export interface EmbeddingMatrix { rows: number; cols: number; data: Float32Array; }
 /** Straight RGBA pixels, as an ImageData has them. */
 export interface ImageInput { width: number; height: number; data: Uint8Array | Uint8ClampedArray; }
-export interface SearchHit { index: number; score: number; }
 export interface RetrievalReport {
   n: number; recall_at_1: number; recall_at_5: number; recall_at_10: number;
   median_rank: number; ranks: number[];
@@ -208,49 +207,6 @@ impl JsImageEmbedder {
             result.push(&matrix_to_js(&m)?);
         }
         Ok(result.into())
-    }
-}
-
-/// Normalised embeddings with top-k cosine search.
-#[wasm_bindgen(js_name = EmbeddingIndex)]
-#[derive(Default)]
-pub struct JsIndex {
-    inner: Index,
-}
-
-#[wasm_bindgen(js_class = EmbeddingIndex)]
-impl JsIndex {
-    #[wasm_bindgen(constructor)]
-    pub fn new() -> JsIndex {
-        JsIndex::default()
-    }
-
-    /// Adds `rows` vectors of `cols` values; returns the index of the first one.
-    pub fn add(&mut self, data: &[f32], rows: f64, cols: f64) -> Result<usize, JsError> {
-        let (rows, cols) = (size_arg(rows, "rows", 0)?, size_arg(cols, "cols", 1)?);
-        let m = matrix_from_js(data, rows, cols, "added embeddings")?;
-        self.inner.add(m).map_err(js_error)
-    }
-
-    #[wasm_bindgen(getter)]
-    pub fn length(&self) -> usize {
-        self.inner.len()
-    }
-
-    /// The k most similar items, best first.
-    #[wasm_bindgen(unchecked_return_type = "SearchHit[]")]
-    pub fn search(&self, query: &[f32], k: f64) -> Result<JsValue, JsError> {
-        let k = size_arg(k, "k", 0)?;
-        to_js(&self.inner.search(query, k).map_err(js_error)?)
-    }
-
-    /// Every stored (normalised) vector, e.g. to persist the index.
-    #[wasm_bindgen(unchecked_return_type = "EmbeddingMatrix | null")]
-    pub fn vectors(&self) -> Result<JsValue, JsError> {
-        match self.inner.vectors() {
-            Some(m) => matrix_to_js(m),
-            None => Ok(JsValue::NULL),
-        }
     }
 }
 

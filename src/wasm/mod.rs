@@ -9,6 +9,7 @@
 mod align;
 mod collapse;
 mod encode;
+mod index;
 mod lm;
 mod ot;
 mod plan;
@@ -20,6 +21,7 @@ mod xrm;
 pub use align::*;
 pub use collapse::*;
 pub use encode::*;
+pub use index::*;
 pub use lm::*;
 pub use ot::*;
 pub use plan::*;

@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  Encoder, Index, parseManifest, fuseQuery, evaluateRetrieval, TextEmbedder, FusionModel,
+  Encoder, EmbeddingIndex, parseManifest, fuseQuery, evaluateRetrieval, TextEmbedder, FusionModel,
   relaxedSimdSupported, wasmVariant,
 } from 'latentlab';
 import { decodePng } from './png.mjs';
@@ -70,11 +70,11 @@ test('image embeddings in wasm match onnxruntime, and search finds the cat', asy
   const expected = rows({ rows: theirs.shape[0], cols: theirs.shape[1], data: theirs.data });
   rows(ours).forEach((row, i) => assert.ok(cosine(row, expected[i]) >= 0.9999, `${gallery_files[i]}: ${cosine(row, expected[i])}`));
 
-  const index = new Index();
-  index.add(ours.data, ours.rows, ours.cols);
+  const index = new EmbeddingIndex({ model: 'effl0-minilm-bridge' });
+  index.add(gallery_files, ours.data);
   const query = encoder.embedText(['a photo of a cat']);
-  const [best] = index.search(query.data, 1);
-  assert.equal(gallery_files[best.index], 'chelsea.png');
+  const [best] = index.search(query.data, { k: 1 });
+  assert.equal(best.id, 'chelsea.png');
   const fused = fuseQuery(ours.data.subarray(0, ours.cols), query.data, 0.5);
   assert.equal(fused.length, ours.cols);
   const report = evaluateRetrieval(ours.data, ours.data, ours.rows, ours.cols);

@@ -126,6 +126,20 @@ export const NEVER_ACCEPTS = ['TextEmbedder.fromBytes', 'FusionModel.fromBytes']
  */
 export function catalogue() {
   const cloud = (n, dim) => floats(product([n, dim]));
+  /** `n` ids, usually distinct and non-empty; sometimes repeated, empty or not strings. */
+  const ids = (n) => maybe(fc.uniqueArray(fc.string({ minLength: 1, maxLength: 3 }), { minLength: product([n]), maxLength: product([n]) }),
+    fc.oneof(fc.array(fc.constantFrom('a', ''), { maxLength: 4 }), fc.constantFrom(undefined, 'a', [1, 2], null)));
+  /** A real index's bytes (model "m"), now and then with one byte changed or cut short. */
+  const indexBytes = fc.tuple(fc.constantFrom('f32', 'f16', 'int8'), fc.integer({ min: 0, max: 400 }), fc.integer({ min: 0, max: 2 }))
+    .map(([storage, at, damage]) => {
+      const index = new ll.EmbeddingIndex({ model: 'm', storage });
+      try {
+        index.add(['a', 'b'], new Float32Array([1, 2, 3, -1, 0, 2]), [{ tag: 1 }, null]);
+        const bytes = index.toBytes();
+        if (damage === 1) bytes[at % bytes.length] ^= 4;
+        return damage === 2 ? bytes.subarray(0, at % bytes.length) : bytes;
+      } finally { index.free(); }
+    });
   return [
     ['sinkhorn', sized(3, ([n, m, dim], x) => fc.tuple(fc.constant(x), fc.constant(n), cloud(m, dim), fc.constant(m), fc.constant(dim), options(sinkhornOptions, ['epsilon']))),
       (a) => ll.sinkhorn(...a)],
@@ -154,8 +168,23 @@ export function catalogue() {
       (o) => ll.simulateCollapse(o)],
     ['resampleGaussian', sized(2, ([n, dim], x) => fc.tuple(fc.constant(x), fc.constant(n), fc.constant(dim), options({ generations: iterations, runs: iterations, seed: size }))),
       (a) => ll.resampleGaussian(...a)],
-    ['EmbeddingIndex', sized(2, ([rows, cols], x) => fc.tuple(fc.constant(x), fc.constant(rows), fc.constant(cols), cloud(1, cols), size)),
-      ([x, rows, cols, q, k]) => { const index = new ll.EmbeddingIndex(); try { index.add(x, rows, cols); return index.search(q, k); } finally { index.free(); } }],
+    ['EmbeddingIndex', sized(2, ([rows, cols], x) => fc.tuple(
+      options({ model: maybe(fc.string({ maxLength: 4 }), fc.constantFrom(3, [])), dim: size, storage: oneOf(['f32', 'f16', 'int8'], ['q4', 1]) }),
+      fc.constant(x), ids(rows), maybe(fc.constant(undefined), fc.oneof(anyArray, fc.array(fc.constantFrom({ a: 1 }, 'x', null), { maxLength: 6 }))),
+      cloud(1, cols),
+      options({ k: size, threshold: real(-1, 1), rerank: size, filter: maybe(fc.constant((id) => id.length % 2 === 1), fc.constantFrom('x', 3, () => { throw new Error('no'); })) }))),
+      ([opts, x, itemIds, metadata, q, search]) => {
+        const index = new ll.EmbeddingIndex(opts);
+        try {
+          index.add(itemIds, x, metadata);
+          const hits = index.search(q, search);
+          index.remove(itemIds.slice(0, 1));
+          ll.EmbeddingIndex.fromBytes(index.toBytes(), { model: index.model }).free();
+          return hits;
+        } finally { index.free(); }
+      }],
+    ['EmbeddingIndex.fromBytes', fc.tuple(fc.oneof(fc.uint8Array({ maxLength: 64 }), indexBytes), options({ model: maybe(fc.constant('m'), fc.constantFrom('other', 3)) })),
+      ([bytes, opts]) => ll.EmbeddingIndex.fromBytes(bytes, opts).free()],
     ['fuseQuery', fc.tuple(floats(4), floats(4), real(0, 1)), (a) => ll.fuseQuery(...a)],
     ['evaluateRetrieval', sized(2, ([rows, cols], q) => fc.tuple(fc.constant(q), cloud(rows, cols), fc.constant(rows), fc.constant(cols))),
       (a) => ll.evaluateRetrieval(...a)],

@@ -3,7 +3,7 @@
 // in IndexedDB across reloads), answer queries (text → image, image → image, image +
 // instruction, text → text) and run the text → image retrieval evaluation.
 // Long operations post progress and stop between batches when `cancel` names their job.
-import { Encoder, Index, parseManifest, fuseQuery, evaluateRetrieval } from 'latentlab';
+import { Encoder, EmbeddingIndex, parseManifest, fuseQuery, evaluateRetrieval } from 'latentlab';
 import { decodeImage } from './images.js';
 import { fetchVerified, sha256 } from './fetch-data.js';
 import * as store from './search-store.js';
@@ -67,11 +67,11 @@ function galleryIndex(gallery) {
   let built = galleries.get(gallery);
   if (!built) {
     const rows = [...items.values()].filter((item) => item.gallery === gallery);
-    const index = new Index();
+    const index = new EmbeddingIndex({ model: model?.key ?? '' });
     const dim = rows[0]?.vector.length ?? 0;
     const data = new Float32Array(rows.length * dim);
     rows.forEach((item, i) => data.set(item.vector, i * dim));
-    if (rows.length > 0) index.add(data, rows.length, dim);
+    index.add(rows.map((item) => item.name), data);
     built = { index, names: rows.map((item) => item.name), hashes: rows.map((item) => item.hash), data, dim, baseline: null };
     galleries.set(gallery, built);
   }
@@ -311,10 +311,8 @@ async function search(args) {
   const leftOut = new Set(same.includes(args.queryName) ? [args.queryName, ...same] : same);
   const candidates = names.length - leftOut.size;
   const k = Math.min(args.k ?? candidates, candidates);
-  const hits = k === 0 ? [] : built.index.search(query.vector, Math.min(k + leftOut.size, names.length))
-    .map(({ index: i, score }) => ({ name: names[i], score }))
-    .filter(({ name }) => !leftOut.has(name))
-    .slice(0, k);
+  const hits = k === 0 ? [] : built.index.search(query.vector, { k, filter: (name) => !leftOut.has(name) })
+    .map(({ id: name, score }) => ({ name, score }));
   if (query.mode === 'text') built.baseline ??= baselineFor(built.data, built.dim);
   return {
     mode: query.mode,
@@ -334,16 +332,16 @@ function searchSentences({ query, sentences, k = 5 }) {
   const cacheKey = `${model.key}\n${sentences.join('\n')}`;
   if (sentenceCache?.key !== cacheKey) {
     const matrix = enc.embedText(sentences);
-    const idx = new Index();
-    idx.add(matrix.data, matrix.rows, matrix.cols);
+    const idx = new EmbeddingIndex({ model: model?.key ?? '' });
+    idx.add(sentences.map((_, i) => String(i)), matrix.data);
     sentenceCache?.index.free();
     sentenceCache = { key: cacheKey, index: idx, baseline: baselineFor(matrix.data, matrix.cols) };
   }
   const q = enc.embedText([query.trim()]);
-  const hits = sentenceCache.index.search(q.data, Math.min(k, sentences.length));
+  const hits = sentenceCache.index.search(q.data, { k: Math.max(1, Math.min(k, sentences.length)) });
   return {
     mode: 'sentences',
-    hits: hits.map(({ index: i, score }) => ({ index: i, sentence: sentences[i], score })),
+    hits: hits.map(({ id, score }) => ({ index: Number(id), sentence: sentences[Number(id)], score })),
     baseline: sentenceCache.baseline,
   };
 }

@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use latentlab::core::index::{EmbeddingIndex, SearchOptions, Storage};
 use latentlab::core::matrix::Matrix;
-use latentlab::core::search::{evaluate_retrieval, fuse, Index};
+use latentlab::core::search::{evaluate_retrieval, fuse};
 use latentlab::encode::{FusionModel, ModelKind};
 use serde_json::json;
 
@@ -274,13 +275,19 @@ pub fn search(args: SearchArgs) -> Result<bool> {
         }
         (None, None) => unreachable!("checked above"),
     };
-    let mut index = Index::new();
-    index.add(targets)?;
-    let hits = index.search(&query, args.k)?;
+    // Row numbers as ids: labels (file names, sentences) need not be unique.
+    let mut index = EmbeddingIndex::new("", None, Storage::F32)?;
+    let rows: Vec<String> = (0..targets.rows).map(|row| row.to_string()).collect();
+    index.add(&rows, &targets.data, vec![])?;
+    let options = SearchOptions {
+        k: args.k,
+        ..Default::default()
+    };
+    let hits = index.search(&query, options, None)?;
     let results: Vec<_> = hits
         .iter()
         .enumerate()
-        .map(|(rank, h)| json!({"rank": rank + 1, "item": labels[h.index], "score": h.score}))
+        .map(|(rank, h)| json!({"rank": rank + 1, "item": labels[h.row], "score": h.score}))
         .collect();
     emit(&json!({
             "query": args.query, "image": args.image,
