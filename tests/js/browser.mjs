@@ -94,3 +94,26 @@ export function servedSite(required) {
   });
   return site;
 }
+
+/** The npm package as build_wasm leaves it (pkg/). */
+export const PKG = fileURLToPath(new URL('../../pkg', import.meta.url));
+
+/**
+ * For a test file that imports the package straight into a page: before its tests, serves
+ * pkg/ on localhost and launches Chromium (`launchOptions` as for `launch`); after them,
+ * closes both. `served.url`, `served.browser` are set by then.
+ */
+export function servedPackage(launchOptions = {}) {
+  const served = { url: null, browser: null, server: null };
+  before(async () => {
+    assert.ok(existsSync(`${PKG}/latentlab_bg.wasm`), 'pkg/ is built (scripts/build)');
+    served.server = await serveStatic(PKG);
+    served.url = served.server.url;
+    served.browser = await launch(launchOptions);
+  });
+  after(async () => {
+    await served.browser?.close();
+    await served.server?.close();
+  });
+  return served;
+}

@@ -2,36 +2,21 @@
 // name comes back after a reload with the same answers; another model's index, a missing name
 // and a damaged record are refused by name; under Node, where there is no IndexedDB, the call
 // says so. The package is imported straight into a page on its own origin.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { EmbeddingIndex, saveIndex, loadIndex } from 'latentlab';
-import { serveStatic } from './static-server.mjs';
-import { launch } from './browser.mjs';
+import { servedPackage } from './browser.mjs';
 
-const PKG = fileURLToPath(new URL('../../pkg', import.meta.url));
-let server;
-let browser;
-
-before(async () => {
-  assert.ok(existsSync(`${PKG}/latentlab_bg.wasm`), 'pkg/ is built (scripts/build)');
-  server = await serveStatic(PKG);
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const served = servedPackage();
 
 /** A page of `context` on the package's origin with the module initialised (`window.ll`). */
 async function packagePage(context) {
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  await page.route(`${server.url}/test.html`, (route) =>
+  await page.route(`${served.url}/test.html`, (route) =>
     route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>package</title>' }));
-  await page.goto(`${server.url}/test.html`);
+  await page.goto(`${served.url}/test.html`);
   await page.evaluate(async () => {
     window.ll = await import('/index.js');
     await window.ll.default();
@@ -40,7 +25,7 @@ async function packagePage(context) {
 }
 
 test('an index saved in IndexedDB comes back after a reload with the same answers', async () => {
-  const context = await browser.newContext();
+  const context = await served.browser.newContext();
   try {
     const first = await packagePage(context);
     const saved = await first.page.evaluate(async () => {

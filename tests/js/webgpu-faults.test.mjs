@@ -6,33 +6,18 @@
 //
 // The package (pkg/, as build_wasm makes it) is imported straight into a page on its own
 // origin, so these calls reach the wasm exports without the site's worker in between.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { serveStatic } from './static-server.mjs';
-import { launch } from './browser.mjs';
+import { servedPackage } from './browser.mjs';
 
-const PKG = fileURLToPath(new URL('../../pkg', import.meta.url));
-let server;
-let browser;
-
-before(async () => {
-  assert.ok(existsSync(`${PKG}/latentlab_bg.wasm`), 'pkg/ is built (scripts/build)');
-  server = await serveStatic(PKG);
-  browser = await launch({ webgpu: true });
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const served = servedPackage({ webgpu: true });
 
 /**
  * A page on the package's origin with the module initialised (`window.ll`) and every device
  * the module asks for remembered (`window.devices`), so a test can destroy it.
  */
 async function packagePage() {
-  const page = await browser.newPage();
+  const page = await served.browser.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.addInitScript(() => {
@@ -44,10 +29,10 @@ async function packagePage() {
       return device;
     };
   });
-  await page.route(`${server.url}/test.html`, (route) =>
+  await page.route(`${served.url}/test.html`, (route) =>
     route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>package</title>' }),
   );
-  await page.goto(`${server.url}/test.html`);
+  await page.goto(`${served.url}/test.html`);
   await page.evaluate(async () => {
     window.ll = await import('/index.js');
     await window.ll.default();
