@@ -173,5 +173,6 @@ test('f16 and int8 keep f32\'s top 10 on real caption embeddings (recall@10 ≥ 
   }
   assert.equal(exact.bytesPerVector, 4 * 384);
   exact.free();
+  console.log(`recall@10 against f32: ${JSON.stringify(recall)}`);
   assert.ok(recall.f16 >= 0.99 && recall.int8 >= 0.99, `recall@10 against f32: ${JSON.stringify(recall)}`);
 });
