@@ -81,8 +81,11 @@ export async function listIndexes() {
 /** Deletes the index saved under `name`; resolves with whether there was one. */
 export async function deleteIndex(name) {
   checkName(name);
-  const had = await transact('readonly', (store) => store.count(name), `looking up index ${JSON.stringify(name)}`);
-  if (!had) return false;
-  await transact('readwrite', (store) => store.delete(name), `deleting index ${JSON.stringify(name)}`);
-  return true;
+  // One transaction: the count answers before the delete runs.
+  const had = await transact('readwrite', (store) => {
+    const count = store.count(name);
+    store.delete(name);
+    return count;
+  }, `deleting index ${JSON.stringify(name)}`);
+  return had > 0;
 }
