@@ -1,3 +1,4 @@
+import type { AnyImage } from './images.js';
 import type { EmbeddingMatrix, ImageInput, ModelEntry, Manifest, TextEmbedder, ImageEmbedder } from './latentlab.js';
 export { parseManifest } from './latentlab.js';
 
@@ -23,13 +24,27 @@ export type EncoderSource =
  */
 export function fetchChecked(url: string, options?: LoadOptions & { sha256?: string }): Promise<Uint8Array>;
 
+/** The manifest entries a source names. */
+export function resolveEncoderSource(source: EncoderSource): { text: ModelEntry | null; image: ModelEntry | null };
+/** The checked bytes of an encoder's files, as `WorkerPool` sends them to its workers. */
+export interface EncoderFiles {
+  entries: { text: ModelEntry | null; image: ModelEntry | null };
+  files: { textModel: Uint8Array | null; tokenizer: Uint8Array | null; imageModel: Uint8Array | null };
+}
+/** Downloads (or reads from the Cache API) and checks the files of the encoders `source` names. */
+export function fetchEncoderFiles(source: EncoderSource, options?: LoadOptions): Promise<EncoderFiles>;
+
 export class Encoder {
   readonly text: TextEmbedder | null;
   readonly image: ImageEmbedder | null;
   static load(source: EncoderSource, options?: LoadOptions): Promise<Encoder>;
+  /** The encoder of files already fetched (how a worker builds it from bytes its page downloaded). */
+  static fromFiles(files: EncoderFiles): Encoder;
   static loadPair(manifest: Manifest, imageModelName: string, options?: LoadOptions): Promise<Encoder>;
   readonly dim: number;
   embedText(texts: string[]): EmbeddingMatrix;
   embedImage(images: ImageInput[]): EmbeddingMatrix;
+  /** Any pictures, decoded by the browser (see `toImageInput`), then embedded. */
+  embedImages(images: AnyImage[], options?: { maxSide?: number; signal?: AbortSignal }): Promise<EmbeddingMatrix>;
   free(): void;
 }

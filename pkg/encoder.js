@@ -8,6 +8,7 @@ import {
   sha256Hex,
   parseManifest,
 } from './latentlab.js';
+import { toImageInput } from './images.js';
 
 export { parseManifest };
 
@@ -173,8 +174,15 @@ export async function fetchChecked(url, { sha256, onProgress, cache = true, sign
   return bytes;
 }
 
+/** `file` against `baseUrl`, itself taken relative to the page (or worker) where it is not absolute. */
 function resolve(file, baseUrl) {
-  return baseUrl ? new URL(file, baseUrl).href : file;
+  if (!baseUrl) return file;
+  const here = globalThis.location?.href;
+  try {
+    return new URL(file, here ? new URL(baseUrl, here) : baseUrl).href;
+  } catch {
+    throw new Error(`baseUrl ${JSON.stringify(String(baseUrl))} is not a URL${here ? '' : ' (outside a page, give an absolute one)'}`);
+  }
 }
 
 /** A CLIP-style text entry for a model given by URL (transformers.js-style export). */
@@ -197,6 +205,48 @@ function clipVisionEntry(url, dim) {
   };
 }
 
+/** The manifest entries `source` names (see `Encoder.load`): `{text, image}`, either may be null. */
+export function resolveEncoderSource(source) {
+  if (source === null || typeof source !== 'object') {
+    throw new Error('Encoder.load needs a manifest entry, {text, image} entries, or {textUrl, tokenizerUrl, visionUrl}');
+  }
+  if (source.textUrl || source.visionUrl) {
+    const dim = source.dim ?? 512;
+    if (source.textUrl && !source.tokenizerUrl) throw new Error('textUrl needs a tokenizerUrl (tokenizer.json)');
+    return {
+      text: source.textUrl ? clipTextEntry(source.textUrl, source.tokenizerUrl, dim) : null,
+      image: source.visionUrl ? clipVisionEntry(source.visionUrl, dim) : null,
+    };
+  }
+  if (source.kind === 'text') return { text: source, image: null };
+  if (source.kind === 'image') return { text: null, image: source };
+  if (source.text || source.image) return { text: source.text ?? null, image: source.image ?? null };
+  throw new Error('Encoder.load needs a manifest entry, {text, image} entries, or {textUrl, tokenizerUrl, visionUrl}');
+}
+
+/**
+ * Downloads (or reads from the Cache API) and checks the files of the encoders `source` names:
+ * `{entries: {text, image}, files: {textModel, tokenizer, imageModel}}` (absent files null).
+ * Same options as `Encoder.load`.
+ */
+export async function fetchEncoderFiles(source, options = {}) {
+  const entries = resolveEncoderSource(source);
+  const get = async (file, sha256, kind) => {
+    const url = resolve(file, options.baseUrl);
+    return expectFile(await fetchChecked(url, { ...options, sha256 }), url, kind);
+  };
+  const files = { textModel: null, tokenizer: null, imageModel: null };
+  if (entries.text) {
+    if (!entries.text.tokenizer) throw new Error(`model ${entries.text.name}: a text model needs a tokenizer`);
+    [files.textModel, files.tokenizer] = await Promise.all([
+      get(entries.text.file, entries.text.sha256, 'model'),
+      get(entries.text.tokenizer, entries.text.tokenizer_sha256, 'tokenizer'),
+    ]);
+  }
+  if (entries.image) files.imageModel = await get(entries.image.file, entries.image.sha256, 'model');
+  return { entries, files };
+}
+
 /**
  * Text and/or image encoders, loaded once. `embedText(texts)` and `embedImage(images)`
  * return `{rows, cols, data: Float32Array}` with L2-normalised rows.
@@ -215,44 +265,19 @@ export class Encoder {
    * Options: `onProgress({url, loaded, total, cached})`, `baseUrl`, `cache`, `signal`, `fetch`.
    */
   static async load(source, options = {}) {
-    const { baseUrl } = options;
-    const get = async (file, sha256, kind) => {
-      const url = resolve(file, baseUrl);
-      return expectFile(await fetchChecked(url, { ...options, sha256 }), url, kind);
-    };
-    let textEntry = null;
-    let imageEntry = null;
-    if (source.textUrl || source.visionUrl) {
-      const dim = source.dim ?? 512;
-      if (source.textUrl) {
-        if (!source.tokenizerUrl) throw new Error('textUrl needs a tokenizerUrl (tokenizer.json)');
-        textEntry = clipTextEntry(source.textUrl, source.tokenizerUrl, dim);
-      }
-      if (source.visionUrl) imageEntry = clipVisionEntry(source.visionUrl, dim);
-    } else if (source.kind === 'text') {
-      textEntry = source;
-    } else if (source.kind === 'image') {
-      imageEntry = source;
-    } else if (source.text || source.image) {
-      textEntry = source.text ?? null;
-      imageEntry = source.image ?? null;
-    } else {
-      throw new Error('Encoder.load needs a manifest entry, {text, image} entries, or {textUrl, tokenizerUrl, visionUrl}');
-    }
+    return Encoder.fromFiles(await fetchEncoderFiles(source, options));
+  }
+
+  /**
+   * The encoder of files already fetched (`fetchEncoderFiles`): how a worker builds it from
+   * bytes its page downloaded once for every worker.
+   */
+  static fromFiles({ entries, files }) {
     let text = null;
     let image = null;
     try {
-      if (textEntry) {
-        if (!textEntry.tokenizer) throw new Error(`model ${textEntry.name}: a text model needs a tokenizer`);
-        const [model, tokenizer] = await Promise.all([
-          get(textEntry.file, textEntry.sha256, 'model'),
-          get(textEntry.tokenizer, textEntry.tokenizer_sha256, 'tokenizer'),
-        ]);
-        text = TextEmbedder.fromBytes(textEntry, model, tokenizer);
-      }
-      if (imageEntry) {
-        image = ImageEmbedder.fromBytes(imageEntry, await get(imageEntry.file, imageEntry.sha256, 'model'));
-      }
+      if (entries.text) text = TextEmbedder.fromBytes(entries.text, files.textModel, files.tokenizer);
+      if (entries.image) image = ImageEmbedder.fromBytes(entries.image, files.imageModel);
     } catch (err) {
       text?.free();
       image?.free();
@@ -282,6 +307,19 @@ export class Encoder {
   embedImage(images) {
     if (!this.image) throw new Error('this encoder has no image model');
     return this.image.embed(images);
+  }
+
+  /**
+   * Any pictures (see `toImageInput`: RGBA pixels, ImageData, ImageBitmap, <img>, <canvas>,
+   * Blob/File, URL), decoded by the browser, then embedded. `maxSide` scales larger pictures
+   * down first (default: none).
+   */
+  async embedImages(images, options = {}) {
+    if (!Array.isArray(images)) throw new TypeError('images must be an array');
+    if (!this.image) throw new Error('this encoder has no image model');
+    const pixels = [];
+    for (const [i, image] of images.entries()) pixels.push(await toImageInput(image, { ...options, label: `image ${i}` }));
+    return this.image.embed(pixels);
   }
 
   free() {

@@ -2,6 +2,8 @@ import type { InitInput, InitOutput } from './latentlab.js';
 export * from './latentlab.js';
 export * from './encoder.js';
 export * from './index-store.js';
+export { toImageInput, isRgbaImage, decodeBlob } from './images.js';
+export type { AnyImage, ToImageOptions } from './images.js';
 export type { LanguageModelLoadOptions, LanguageModelLoadProgress, LanguageModelEntry } from './language-model.js';
 import './language-model.js';
 export { relaxedSimdSupported, wasmVariant } from './simd.js';

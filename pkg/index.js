@@ -7,6 +7,7 @@ import { relaxedSimdSupported, recordWasmVariant } from './simd.js';
 export * from './latentlab.js';
 export * from './encoder.js';
 export * from './index-store.js';
+export { toImageInput, isRgbaImage, decodeBlob } from './images.js';
 // Adds LanguageModel.load (download, sha256, cache) to the wasm class.
 import './language-model.js';
 export { relaxedSimdSupported, wasmVariant } from './simd.js';

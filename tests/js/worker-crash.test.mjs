@@ -75,7 +75,7 @@ test('under the default budget the same request is refused before allocating', {
 
 test('a bad ?memoryBudget= is a clear error', { timeout: 60_000 }, async () => {
   const { page, errors } = await openCollapse('?memoryBudget=lots');
-  assert.match(await shownError(page) ?? '', /^\?memoryBudget=lots: /);
+  assert.match(await shownError(page) ?? '', /^memoryBudget=lots: /);
   assert.deepEqual(errors, []);
   await page.close();
 });

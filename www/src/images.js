@@ -1,6 +1,9 @@
 // Image decoding for the search page and its worker: a Blob (file, fetch response) →
 // straight RGBA pixels {width, height, data}, the input latentlab's image encoders take.
 // Uses only createImageBitmap and OffscreenCanvas, so it runs in pages and workers alike.
+// (Not the package's decodeBlob: the search page imports this on its own thread, and sharing the
+// package's module there made the bundler put it in the search page's chunk, which every
+// other page's lazily loaded package chunk then imported.)
 
 /** Images are scaled down to this many pixels on their long side before embedding. */
 export const MAX_SIDE = 1024;

@@ -1,9 +1,9 @@
-// Module worker that owns the latentlab wasm instance, so analysing plans, running
-// encoders and searching never block the page. Protocol: the page posts {id, op, args}; we answer
-// {id, ok: true, result} or {id, ok: false, error: message}, with `fatal: true` once the
-// wasm instance has trapped and this worker must be replaced. Long operations may also post
-// {id, progress} before their answer.
-import init, { Plan, formatSeconds, version, simulateCollapse, resampleGaussian, setMemoryBudget } from 'latentlab';
+// The site's module worker: one latentlab wasm instance (latentlab/worker-host) serving the
+// pages' operations, so analysing plans, running encoders and searching never block a page.
+// The protocol, progress messages and the trap handling (a trapped instance answers `fatal`
+// and the page's client replaces the worker) are the package's; see www/src/client.js.
+import { Plan, formatSeconds, simulateCollapse, resampleGaussian } from 'latentlab';
+import { serveWorker, encoderOps } from 'latentlab/worker-host';
 import { timeTicks } from './ticks.js';
 import { searchOps } from './search-ops.js';
 import { steerOps } from './steer-ops.js';
@@ -13,9 +13,6 @@ import { tinyOps } from './tiny-ops.js';
 import { xrmOps } from './xrm-ops.js';
 import { lmOps } from './lm-ops.js';
 import { galleryEmbeddings } from './gallery-embeds.js';
-
-// Instantiate the wasm once; every message waits on the same promise.
-const ready = init();
 
 /** Parses `text` into a Plan, runs `use(plan)`, and always frees the wasm memory. */
 function withPlan(text, use) {
@@ -39,9 +36,9 @@ const ops = {
     }),
   'plan.prompt': ({ text, options }) => withPlan(text, (plan) => plan.prompt(options ?? {})),
   'plan.score': ({ text, answer }) => withPlan(text, (plan) => plan.score(answer ?? '')),
-  version: () => version(),
-  /** The client sends `?memoryBudget=` first, before any other call. */
-  'memory.budget': ({ bytes }) => setMemoryBudget(bytes),
+  // version, memory.budget (the client sends `?memoryBudget=` first).
+  version: encoderOps.version,
+  'memory.budget': encoderOps['memory.budget'],
   'collapse.simulate': (options) => simulateCollapse(options),
   'collapse.resample': async ({ generations, runs, ...urls }, progress) => {
     const { features } = await galleryEmbeddings(urls, progress);
@@ -75,41 +72,4 @@ function secondsLabels(analysis) {
   return Object.fromEntries([...values].map((v) => [v, formatSeconds(v)]));
 }
 
-/** Turns anything thrown (wasm errors are Error objects, but be safe) into a message. */
-function messageOf(err) {
-  if (err instanceof Error) return err.message;
-  return typeof err === 'string' ? err : String(err);
-}
-
-/**
- * Whether `err` left the wasm instance unusable: a trap (a failed allocation or a panic aborts
- * with `unreachable`; out-of-bounds access) or a stack overflow stops Rust mid-call, with its
- * stack pointer, locks and allocator state wherever they were. Errors the facade returns are
- * plain Errors and leave it sound.
- */
-function isTrap(err) {
-  return err instanceof WebAssembly.RuntimeError
-    || (err instanceof RangeError && /call stack/i.test(err.message));
-}
-
-/** The trap that broke this instance; every later call is refused with it. */
-let broken = null;
-
-self.addEventListener('message', async (event) => {
-  const { id, op, args } = event.data ?? {};
-  try {
-    await ready;
-    if (broken) throw broken;
-    const handler = ops[op];
-    if (!handler) throw new Error(`unknown operation: ${op}`);
-    const progress = (value) => self.postMessage({ id, progress: value });
-    const result = await handler(args ?? {}, progress);
-    self.postMessage({ id, ok: true, result });
-  } catch (err) {
-    if (isTrap(err)) broken ??= err;
-    // `fatal` tells the client to replace this worker (www/src/client.js).
-    self.postMessage(broken
-      ? { id, ok: false, error: String(broken), fatal: true }
-      : { id, ok: false, error: messageOf(err) });
-  }
-});
+serveWorker(ops);

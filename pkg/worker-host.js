@@ -1,0 +1,115 @@
+// The inside of a latentlab worker: owns one wasm instance and answers the messages of
+// `LatentlabWorker` (latentlab/worker). Protocol: the page posts {id, op, args}; the worker
+// answers {id, ok: true, result} or {id, ok: false, error: message}, with `fatal: true` once the
+// wasm instance has trapped and the worker must be replaced; long operations may post
+// {id, progress} before their answer.
+//
+// The package's own worker (worker-entry.js) serves `encoderOps`; an application's worker adds
+// its own operations: `serveWorker({...encoderOps, 'my.op': (args, progress) => …})`.
+import init, { setMemoryBudget, version } from './index.js';
+import { Encoder } from './encoder.js';
+import { decodeBlob, isRgbaImage, toImageInput } from './images.js';
+
+/** A result whose listed buffers move to the page instead of being copied. */
+class Transfer {
+  constructor(value, buffers) {
+    this.value = value;
+    this.buffers = buffers;
+  }
+}
+
+/** Marks `value` to be posted with `buffers` transferred (see `serveWorker`). */
+export function transfer(value, buffers) {
+  return new Transfer(value, buffers);
+}
+
+/** Turns anything thrown (wasm errors are Error objects, but be safe) into a message. */
+function messageOf(err) {
+  if (err instanceof Error) return err.message;
+  return typeof err === 'string' ? err : String(err);
+}
+
+/**
+ * Whether `err` left the wasm instance unusable: a trap (a failed allocation or a panic aborts
+ * with `unreachable`; out-of-bounds access) or a stack overflow stops Rust mid-call, with its
+ * stack pointer, locks and allocator state wherever they were. Errors the facade returns are
+ * plain Errors and leave it sound.
+ */
+export function isTrap(err) {
+  return err instanceof WebAssembly.RuntimeError
+    || (err instanceof RangeError && /call stack/i.test(err.message));
+}
+
+/** The encoder this worker holds, loaded by 'encoder.load'. */
+let encoder = null;
+
+function loaded(kind) {
+  if (!encoder) throw new Error('no encoder is loaded in this worker (call load first)');
+  if (kind === 'text' && !encoder.text) throw new Error('the loaded encoder has no text model');
+  if (kind === 'image' && !encoder.image) throw new Error('the loaded encoder has no image model');
+  return encoder;
+}
+
+/** A matrix whose data moves to the page. */
+const moved = (matrix) => transfer({ rows: matrix.rows, cols: matrix.cols, data: matrix.data }, [matrix.data.buffer]);
+
+/** Operations every latentlab worker understands: its version and memory budget, and encoders. */
+export const encoderOps = {
+  version: () => version(),
+  /** The client sends it first, before any other call (`memoryBudget` option). */
+  'memory.budget': ({ bytes }) => setMemoryBudget(bytes),
+  /** `{entries, files}` as `fetchEncoderFiles` returns them: the page downloads once for all workers. */
+  'encoder.load': ({ entries, files }) => {
+    const next = Encoder.fromFiles({ entries, files });
+    encoder?.free();
+    encoder = next;
+    return { dim: encoder.dim, text: encoder.text !== null, image: encoder.image !== null };
+  },
+  'encoder.free': () => {
+    encoder?.free();
+    encoder = null;
+  },
+  'embed.text': ({ texts }) => moved(loaded('text').embedText(texts)),
+  /** `images`: RGBA pixels, ImageData, ImageBitmap, Blob or URL; `first`: the first one's position in the caller's list, for messages. */
+  'embed.image': async ({ images, maxSide = Infinity, first = 0 }) => {
+    const enc = loaded('image');
+    const pixels = [];
+    for (const [i, image] of images.entries()) {
+      const label = `image ${first + i}`;
+      if (isRgbaImage(image)) pixels.push(image);
+      else if (typeof Blob === 'function' && image instanceof Blob) pixels.push(await decodeBlob(image, { maxSide, label }));
+      else pixels.push(await toImageInput(image, { maxSide, label }));
+    }
+    return moved(enc.embedImage(pixels));
+  },
+};
+
+/**
+ * Answers the page's messages with `ops` (name → `(args, progress) => result`, sync or async;
+ * `progress(value)` posts a progress message for the call). Instantiates the wasm module once,
+ * with `initOptions` for the package's `init`; every message waits for it.
+ */
+export function serveWorker(ops = encoderOps, initOptions = {}) {
+  const ready = init(initOptions);
+  /** The trap that broke this instance; every later call is refused with it. */
+  let broken = null;
+  self.addEventListener('message', async (event) => {
+    const { id, op, args } = event.data ?? {};
+    try {
+      await ready;
+      if (broken) throw broken;
+      const handler = Object.hasOwn(ops, op) ? ops[op] : null;
+      if (!handler) throw new Error(`unknown operation: ${op}`);
+      const progress = (value) => self.postMessage({ id, progress: value });
+      const result = await handler(args ?? {}, progress);
+      if (result instanceof Transfer) self.postMessage({ id, ok: true, result: result.value }, result.buffers);
+      else self.postMessage({ id, ok: true, result });
+    } catch (err) {
+      if (isTrap(err)) broken ??= err;
+      // `fatal` tells the client to replace this worker.
+      self.postMessage(broken
+        ? { id, ok: false, error: String(broken), fatal: true }
+        : { id, ok: false, error: messageOf(err) });
+    }
+  });
+}
