@@ -1,6 +1,6 @@
 // The image search page in headless Chromium when downloads and storage fail: a model
 // download that breaks off midway resumes with a Range request; a truncated model in the
-// Cache API is dropped and downloaded again; damaged embeddings in IndexedDB are recomputed
+// Cache API is dropped and downloaded again; a damaged saved index in IndexedDB is recomputed
 // (same results as before the damage); and with the origin's storage quota exhausted (a real
 // QuotaExceededError from both the Cache API and IndexedDB, set through the DevTools
 // protocol) the page still works, it just remembers nothing.
@@ -114,43 +114,52 @@ test('a truncated model in the Cache API is dropped and downloaded again', { tim
   assert.deepEqual(errors, []);
 });
 
-test('damaged embeddings in IndexedDB are recomputed, with the same results', { timeout: TIMEOUT }, async () => {
+test('a damaged saved index in IndexedDB is recomputed, with the same results', { timeout: TIMEOUT }, async () => {
   const { page, errors } = visitor;
-  assert.match(await reloadIndexed(page), /^Last indexing: 12 reused/, 'the embeddings were stored');
-  // Twelve records, six kinds of damage: a record of another shape, a string, nothing,
-  // NaN, a vector of the right length that is not an embedding, and a cut-off one.
-  const damaged = await page.evaluate(() => new Promise((resolve, reject) => {
-    const open = indexedDB.open('latentlab-search');
+  assert.match(await reloadIndexed(page), /^Last indexing: 12 reused/, 'the embeddings were saved');
+  // The page keeps one saved index per model (the package's saveIndex, named "search:<model>").
+  // Three kinds of damage, each on its own visit: one byte flipped, the bytes cut in half, and a
+  // record that holds no bytes at all. Each time the package refuses the record, the page embeds
+  // everything again and saves it whole.
+  const damage = (kind) => page.evaluate((how) => new Promise((resolve, reject) => {
+    const open = indexedDB.open('latentlab-indexes');
     open.onerror = () => reject(open.error);
     open.onsuccess = () => {
-      const tx = open.result.transaction(['embeddings', 'images'], 'readwrite');
-      const store = tx.objectStore('embeddings');
-      let n = 0;
-      store.openCursor().onsuccess = (event) => {
-        const cursor = event.target.result;
-        if (!cursor) return;
-        const v = cursor.value;
-        const bad = [
-          () => v.slice(0, 100), () => 'garbage', () => null, () => new Float32Array(v.length).fill(NaN),
-          () => v.map((x) => x * 3), () => new Uint8Array(v.buffer).slice(0, 1000),
-        ][n % 6]();
-        cursor.update(bad);
-        n += 1;
-        cursor.continue();
+      const db = open.result;
+      const tx = db.transaction('indexes', 'readwrite');
+      const store = tx.objectStore('indexes');
+      const names = [];
+      store.getAll().onsuccess = (event) => {
+        for (const record of event.target.result.filter((r) => r.name.startsWith('search:'))) {
+          names.push(record.name);
+          const bytes = record.bytes.slice();
+          if (how === 'flip') bytes[bytes.length >> 1] ^= 0x10;
+          store.put({ ...record, bytes: how === 'cut' ? bytes.slice(0, bytes.length >> 1) : how === 'flip' ? bytes : 'garbage' });
+        }
       };
-      // User-image records that are not images must not stop the page either.
+      tx.oncomplete = () => { db.close(); resolve(names); };
+      tx.onerror = () => reject(tx.error);
+    };
+  }), kind);
+  // User-image records that are not images must not stop the page either.
+  await page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open('latentlab-search');
+    open.onsuccess = () => {
+      const tx = open.result.transaction('images', 'readwrite');
       tx.objectStore('images').put({ name: 'junk.png', blob: 'not a blob', added: 'yesterday' });
       tx.objectStore('images').put({ name: 42 });
-      tx.oncomplete = () => resolve(n);
+      tx.oncomplete = () => { open.result.close(); resolve(); };
       tx.onerror = () => reject(tx.error);
     };
   }));
-  assert.equal(damaged, 12);
-
-  assert.match(await reloadIndexed(page), /^Last indexing: 12 embedded in/);
-  assert.equal(await page.locator('[data-testid="gallery-item"]').count(), 12, 'the junk records are not shown');
-  assert.deepEqual(await search(page, 'a cat'), visitor.hits);
-  // Recomputed embeddings replace the damaged ones.
+  for (const kind of ['flip', 'cut', 'not bytes']) {
+    const names = await damage(kind);
+    assert.equal(names.length, 1, `one saved index for the model, damaged (${kind}): ${names}`);
+    assert.match(await reloadIndexed(page), /^Last indexing: 12 embedded in/, `after damage: ${kind}`);
+    assert.equal(await page.locator('[data-testid="gallery-item"]').count(), 12, 'the junk records are not shown');
+    assert.deepEqual(await search(page, 'a cat'), visitor.hits);
+  }
+  // The recomputed embeddings were saved again.
   assert.match(await reloadIndexed(page), /^Last indexing: 12 reused/);
   assert.deepEqual(errors, []);
   await visitor.context.close();
@@ -177,17 +186,22 @@ test('with the storage quota exhausted the page works and remembers nothing', { 
 
     const stored = () => page.evaluate(async (name) => {
       const models = (await (await caches.open(name)).keys()).length;
-      const db = await new Promise((resolve) => {
-        const open = indexedDB.open('latentlab-search');
+      const opened = (name) => new Promise((resolve) => {
+        const open = indexedDB.open(name);
         open.onsuccess = () => resolve(open.result);
       });
-      const count = (storeName) => new Promise((resolve) => {
+      const count = (db, storeName) => new Promise((resolve) => {
+        if (!db.objectStoreNames.contains(storeName)) { resolve(0); return; }
         const request = db.transaction(storeName).objectStore(storeName).count();
         request.onsuccess = () => resolve(request.result);
       });
-      return { models, embeddings: await count('embeddings'), images: await count('images') };
+      return {
+        models,
+        indexes: await count(await opened('latentlab-indexes'), 'indexes'),
+        images: await count(await opened('latentlab-search'), 'images'),
+      };
     }, CACHE);
-    assert.deepEqual(await stored(), { models: 0, embeddings: 0, images: 0 }, 'the quota refused every write');
+    assert.deepEqual(await stored(), { models: 0, indexes: 0, images: 0 }, 'the quota refused every write');
 
     // A reload downloads and embeds everything again, and the added picture is gone.
     const before = modelRequests(server).length;

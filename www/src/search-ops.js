@@ -99,16 +99,6 @@ function pixelHash(image) {
   return sha256(bytes);
 }
 
-/** Whether a stored embedding can be used. A damaged or foreign record (wrong type or length,
- * NaN, not unit length as every embedding is) is a miss, recomputed and stored again, never a
- * wrong search result. */
-function isVector(value, dim) {
-  if (!(value instanceof Float32Array) || value.length !== dim) return false;
-  let squares = 0;
-  for (const x of value) squares += x * x;
-  return Math.abs(squares - 1) < 1e-3; // false for NaN and ±∞ too
-}
-
 /** The rows of an EmbeddingMatrix as separate Float32Arrays. */
 function rowsOf(matrix) {
   return Array.from({ length: matrix.rows }, (_, i) =>
@@ -206,13 +196,12 @@ async function addImages({ images = [], job: jobName = 'index' }, progress) {
   const job = jobs.get(jobName) ?? startJob(jobName);
   try {
     const hashes = await Promise.all(images.map(({ image }) => pixelHash(image)));
-    const storeKeys = images.map(({ name }, i) => [key, name, hashes[i]]);
-    const stored = await store.getEmbeddings(storeKeys);
+    const stored = await store.getEmbeddings(key, images.map(({ name }, i) => ({ name, hash: hashes[i] })));
     const results = [];
     const fresh = [];
     const misses = [];
     images.forEach((entry, i) => {
-      if (isVector(stored[i], enc.dim)) {
+      if (stored[i]?.length === enc.dim) {
         results.push({ entry, i, vector: stored[i], cached: true });
       } else {
         misses.push(i);
@@ -229,7 +218,7 @@ async function addImages({ images = [], job: jobName = 'index' }, progress) {
       rowsOf(matrix).forEach((vector, j) => {
         const i = batch[j];
         results.push({ entry: images[i], i, vector, cached: false });
-        fresh.push([storeKeys[i], vector]);
+        fresh.push({ name: images[i].name, hash: hashes[i], vector });
       });
       done += batch.length;
       progress({ done, total: images.length });
@@ -240,7 +229,7 @@ async function addImages({ images = [], job: jobName = 'index' }, progress) {
       items.set(entry.name, { name: entry.name, source, gallery: galleryOf(source), hash: hashes[i], vector });
     }
     invalidateIndex();
-    await store.putEmbeddings(fresh);
+    await store.putEmbeddings(key, fresh);
     const userBlobs = results
       .filter(({ entry }) => entry.source === 'user' && entry.blob && entry.store !== false)
       .map(({ entry }) => ({ name: entry.name, blob: entry.blob }));

@@ -1,13 +1,18 @@
-// IndexedDB persistence for the search worker: embeddings keyed by (model, item name,
-// content hash), so a reload reuses them instead of recomputing, and the pixels (as the
-// original Blob) of images the user added, so they come back after a reload.
-// Where IndexedDB is unavailable or fails (private windows, quota), every function
+// Persistence for the search worker. Embeddings: one saved index per model (the package's
+// saveIndex/loadIndex, IndexedDB database 'latentlab-indexes', named `search:<model key>`),
+// ids = item names, metadata = {hash} of the pixels, so a reload reuses them instead of
+// recomputing. A saved index the package refuses (damaged, cut, another model's) is a miss for
+// every item: all are recomputed and saved again, never a wrong result. The pictures the user
+// added (their original Blobs) live in this file's own database, so they come back after a
+// reload. Where IndexedDB is unavailable or fails (private windows, quota), every function
 // quietly does nothing: search still works, it just is not remembered.
+import { EmbeddingIndex, saveIndex, loadIndex, listIndexes } from 'latentlab';
 
 const DB_NAME = 'latentlab-search';
-const DB_VERSION = 1;
-const EMBEDDINGS = 'embeddings'; // key [model, name, hash] → Float32Array
+// Version 2 drops version 1's per-item 'embeddings' store (now one saved index per model).
+const DB_VERSION = 2;
 const IMAGES = 'images'; // keyPath name → {name, blob, added}
+const INDEX_PREFIX = 'search:';
 
 let dbPromise = null;
 
@@ -26,7 +31,7 @@ function openDb() {
     }
     request.onupgradeneeded = () => {
       const db = request.result;
-      if (!db.objectStoreNames.contains(EMBEDDINGS)) db.createObjectStore(EMBEDDINGS);
+      if (db.objectStoreNames.contains('embeddings')) db.deleteObjectStore('embeddings');
       if (!db.objectStoreNames.contains(IMAGES)) db.createObjectStore(IMAGES, { keyPath: 'name' });
     };
     request.onsuccess = () => resolve(request.result);
@@ -57,38 +62,74 @@ async function withStore(name, mode, work, fallback) {
   });
 }
 
-/** The stored embeddings for `keys` ([model, name, hash] each), as an array with undefined for
- * misses. What comes back is whatever the store held: the caller checks it is a vector. */
-export function getEmbeddings(keys) {
-  return withStore(EMBEDDINGS, 'readonly', (store, set) => {
-    const out = new Array(keys.length);
-    set(out);
-    keys.forEach((key, i) => {
-      const request = store.get(key);
-      request.onsuccess = () => { out[i] = request.result; };
-    });
-  }, new Array(keys.length));
+/** The saved embeddings of the model now loaded: {model, index}, read once per model. */
+let saved = null;
+
+/** The model's saved index, or a new empty one where none is saved or the saved one is refused. */
+async function savedIndex(model) {
+  if (saved?.model === model) return saved.index;
+  saved?.index.free();
+  saved = null;
+  let index;
+  try {
+    index = await loadIndex(INDEX_PREFIX + model, { model });
+  } catch {
+    index = new EmbeddingIndex({ model }); // nothing saved, no IndexedDB, or a record refused
+  }
+  saved = { model, index };
+  return index;
 }
 
-/** Stores `entries` ([key, Float32Array] each). */
-export function putEmbeddings(entries) {
-  return withStore(EMBEDDINGS, 'readwrite', (store) => {
-    for (const [key, vector] of entries) store.put(vector, key);
+/** The saved embeddings of `model` for `items` ([{name, hash}]): a Float32Array where the saved
+ * item has the same pixels' hash, undefined elsewhere. */
+export async function getEmbeddings(model, items) {
+  const index = await savedIndex(model);
+  return items.map(({ name, hash }) => {
+    const item = index.get(name);
+    return item && item.metadata?.hash === hash ? item.vector : undefined;
   });
 }
 
-/** Deletes every stored embedding of the items called one of `names`, for any model. */
-export function deleteEmbeddingsOf(names) {
-  const wanted = new Set(names);
-  return withStore(EMBEDDINGS, 'readwrite', (store) => {
-    const cursor = store.openKeyCursor();
-    cursor.onsuccess = () => {
-      const c = cursor.result;
-      if (!c) return;
-      if (wanted.has(c.key[1])) store.delete(c.primaryKey);
-      c.continue();
-    };
-  });
+/** Saves `entries` ([{name, hash, vector}]) into `model`'s index. */
+export async function putEmbeddings(model, entries) {
+  if (entries.length === 0) return;
+  const index = await savedIndex(model);
+  const data = new Float32Array(entries.length * entries[0].vector.length);
+  entries.forEach(({ vector }, i) => data.set(vector, i * vector.length));
+  index.upsert(entries.map((e) => e.name), data, entries.map((e) => ({ hash: e.hash })));
+  try {
+    await saveIndex(INDEX_PREFIX + model, index);
+  } catch {
+    // Quota exceeded or no IndexedDB: the page works on, it just does not remember.
+  }
+}
+
+/** Deletes the saved embeddings of the items called one of `names`, for every model. */
+export async function deleteEmbeddingsOf(names) {
+  if (names.length === 0) return;
+  let list;
+  try {
+    list = await listIndexes();
+  } catch {
+    return;
+  }
+  for (const { name } of list.filter((entry) => entry.name.startsWith(INDEX_PREFIX))) {
+    const model = name.slice(INDEX_PREFIX.length);
+    const current = saved?.model === model;
+    let index;
+    try {
+      index = current ? saved.index : await loadIndex(name, { model });
+    } catch {
+      continue; // refused: it is replaced when that model is next used
+    }
+    try {
+      if (index.remove(names.filter((n) => index.has(n))) > 0) await saveIndex(name, index);
+    } catch {
+      // As above: not remembered.
+    } finally {
+      if (!current) index.free();
+    }
+  }
 }
 
 /** Stores user images: [{name, blob}]. */
