@@ -1,3 +1,6 @@
+// wasm-bindgen's classes declare `[Symbol.dispose]()` (for `using`); this brings its type in
+// for consumers whose `lib` is older than ESNext (tests/consumer/ checks with ES2022).
+/// <reference lib="esnext.disposable" />
 import type { InitInput, InitOutput } from './latentlab.js';
 export * from './latentlab.js';
 export * from './encoder.js';

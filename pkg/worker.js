@@ -8,6 +8,9 @@
 // it, fails its calls with a plain message, starts a fresh worker and fires `lost`
 // (event.detail.error), so callers that loaded something into the old one (a model, an index)
 // know it is gone. A pool loads its encoder into the fresh worker itself.
+// Pages that use only LatentlabWorker leave this out of their bundle (the package is free of
+// side effects but for its entry files, so bundlers drop what is unused).
+import { fetchEncoderFiles } from './encoder.js';
 import { isRgbaImage } from './images.js';
 
 /** What a caller sees for a trapped or dead worker; `detail` is the trap's own message. */
@@ -231,8 +234,6 @@ export class WorkerPool {
    * `{dim, text, image}`.
    */
   async load(source, options = {}) {
-    // Imported here, not at the top: a page that only talks to workers never loads the wasm glue.
-    const { fetchEncoderFiles } = await import('./encoder.js');
     const files = await fetchEncoderFiles(source, options);
     this.#encoder = files;
     this.#ready = this.#workers.map((_, i) => this.#load(i));
