@@ -34,12 +34,29 @@ export interface EncoderFiles {
 /** Downloads (or reads from the Cache API) and checks the files of the encoders `source` names. */
 export function fetchEncoderFiles(source: EncoderSource, options?: LoadOptions): Promise<EncoderFiles>;
 
+export interface PretrainedOptions extends LoadOptions {
+  /** 'fp32' (default) reads onnx/model.onnx; 'q8' reads onnx/model_quantized.onnx. */
+  dtype?: 'fp32' | 'q8';
+  /** A text model's pooling of last_hidden_state (default 'mean', as sentence-transformers). */
+  pooling?: 'mean' | 'cls' | 'none';
+  /** Tokens per text (default: config.json's max_position_embeddings, at most 512). */
+  maxTokens?: number;
+  /** An image model's embedding output (default 'image_embeds' for CLIP, else 'pooler_output'). */
+  imageOutput?: string;
+}
+
 export class Encoder {
   readonly text: TextEmbedder | null;
   readonly image: ImageEmbedder | null;
   static load(source: EncoderSource, options?: LoadOptions): Promise<Encoder>;
   /** The encoder of files already fetched (how a worker builds it from bytes its page downloaded). */
   static fromFiles(files: EncoderFiles): Encoder;
+  /**
+   * A model folder as Hugging Face and transformers.js publish it (config.json, tokenizer.json,
+   * onnx/model.onnx or onnx/model_quantized.onnx, preprocessor_config.json; CLIP as
+   * onnx/text_model.onnx + onnx/vision_model.onnx): a URL, or under Node a local path.
+   */
+  static fromPretrained(folder: string | URL, options?: PretrainedOptions): Promise<Encoder>;
   static loadPair(manifest: Manifest, imageModelName: string, options?: LoadOptions): Promise<Encoder>;
   readonly dim: number;
   embedText(texts: string[]): EmbeddingMatrix;

@@ -286,6 +286,17 @@ export class Encoder {
     return new Encoder(text, image);
   }
 
+  /**
+   * The encoder(s) of a model folder as Hugging Face and transformers.js publish them (see
+   * pretrained.js): `config.json`, `tokenizer.json`, `onnx/model.onnx` or, with `dtype: 'q8'`,
+   * `onnx/model_quantized.onnx`; `preprocessor_config.json` for images; CLIP pairs as
+   * `onnx/text_model.onnx` + `onnx/vision_model.onnx`. A URL, or under Node a local path.
+   */
+  static async fromPretrained(folder, options = {}) {
+    const { fetchPretrainedFiles } = await import('./pretrained.js');
+    return Encoder.fromFiles(await fetchPretrainedFiles(folder, options));
+  }
+
   /** The image model named `name` of a manifest and the text model it pairs with. */
   static async loadPair(manifest, name, options = {}) {
     const image = manifest.models.find((m) => m.name === name);

@@ -4,6 +4,8 @@
 // The relaxed-SIMD build is used where this Node validates it (Node 22+; Node 20 only with
 // --experimental-wasm-relaxed-simd); LATENTLAB_RELAXED_SIMD=0 forces the SIMD-only build.
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { setLocalFileReader } from './platform.js';
 import { initSync } from './latentlab.js';
 import { relaxedSimdSupported, recordWasmVariant } from './simd.js';
 
@@ -11,6 +13,8 @@ const relaxed = process.env.LATENTLAB_RELAXED_SIMD !== '0' && relaxedSimdSupport
 const file = relaxed ? './latentlab_relaxed_bg.wasm' : './latentlab_bg.wasm';
 initSync({ module: readFileSync(new URL(file, import.meta.url)) });
 recordWasmVariant(relaxed ? 'relaxed-simd' : 'simd128');
+// Encoder.fromPretrained reads local model folders through this.
+setLocalFileReader(async (path) => new Uint8Array(await readFile(path)));
 
 export * from './index.js';
 export { default } from './index.js';

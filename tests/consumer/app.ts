@@ -98,6 +98,8 @@ export async function encodersAndIndex(entry: ModelEntry, manifestText: string, 
   const files = await fetchEncoderFiles(entry, { baseUrl: 'https://example.org/models/' });
   const encoder: Encoder = Encoder.fromFiles(files);
   const loaded = await Encoder.loadPair(manifest, 'effl0-minilm-bridge', { cache: false });
+  const hub = await Encoder.fromPretrained('https://example.org/all-MiniLM-L6-v2/', { dtype: 'q8', pooling: 'mean', maxTokens: 256, signal: AbortSignal.timeout(5000) });
+  hub.free();
   const text: EmbeddingMatrix = loaded.embedText(['a cat']);
   const any: AnyImage[] = [image, new Blob([]), 'photo.png', new URL('https://example.org/a.png')];
   const pictures = await loaded.embedImages(any, { maxSide: 512 });

@@ -1,0 +1,14 @@
+// What differs between hosts, set by the host's entry file: under Node, node.js registers a
+// reader of local files, so `Encoder.fromPretrained('/path/to/folder')` works there, while the
+// browser build never names `node:fs` (bundlers would try to resolve it).
+let localReader = null;
+
+/** @internal node.js registers `(path) => Promise<Uint8Array>`. */
+export function setLocalFileReader(read) {
+  localReader = read;
+}
+
+/** The registered local-file reader, or null (browsers). */
+export function localFileReader() {
+  return localReader;
+}
