@@ -13,7 +13,11 @@ export type AnyImage =
   | VideoFrame
   | Blob
   | URL
-  | string;
+  /** A URL, or under Node a file path. */
+  | string
+  /** An encoded PNG or JPEG file's bytes (a Node Buffer is a Uint8Array). */
+  | ArrayBuffer
+  | ArrayBufferView;
 
 export interface ToImageOptions {
   /** Scale larger pictures down so their long side is at most this (default: no scaling). */

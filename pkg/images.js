@@ -1,7 +1,9 @@
 // Every kind of picture a page has, turned into the straight RGBA pixels the image encoders
 // take ({width, height, data}). Decoding is the browser's own (createImageBitmap), in pages
-// and workers alike; colour profiles are ignored, as the CLI's decoder ignores them, so both
-// see the same pixels.
+// and workers alike; colour profiles are ignored, as the CLI's decoder ignores them. Under Node,
+// which has no decoder, PNG and JPEG files (paths, Buffers, bytes) go through the CLI's own
+// decoder compiled into the wasm module (registered by node.js).
+import { imageDecoder, localFileReader } from './platform.js';
 
 const isRgba = (x) => x !== null && typeof x === 'object'
   && Number.isInteger(x.width) && Number.isInteger(x.height)
@@ -47,6 +49,17 @@ function pixelsOf(source, width, height, maxSide, label) {
   return { width: w, height: h, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }
 
+const isBlobSupported = () => has('Blob') && has('createImageBitmap');
+
+/** `image` scaled down to `maxSide` where that needs a canvas (none under Node: refused by name). */
+function scaledDown(image, maxSide, label) {
+  if (Math.max(image.width, image.height) <= maxSide) return image;
+  if (!has('OffscreenCanvas') && !globalThis.document) throw new Error(`${label}: scaling a picture down (maxSide) needs a canvas; leave maxSide unset here`);
+  const ctx = canvas(image.width, image.height).getContext('2d');
+  ctx.putImageData(new ImageData(new Uint8ClampedArray(image.data.buffer, image.data.byteOffset, image.data.byteLength), image.width, image.height), 0, 0);
+  return pixelsOf(ctx.canvas, image.width, image.height, maxSide, label);
+}
+
 /** Decodes a Blob (a File, a fetched body) with the browser's decoder. */
 export async function decodeBlob(blob, { maxSide = Infinity, label = 'image' } = {}) {
   if (!has('createImageBitmap')) throw new Error(`${label}: decoding a Blob needs createImageBitmap (a browser or a browser worker)`);
@@ -67,7 +80,8 @@ export async function decodeBlob(blob, { maxSide = Infinity, label = 'image' } =
 /**
  * `input` as RGBA pixels. Takes RGBA objects and ImageData as they are; ImageBitmap, <img>,
  * <canvas>, OffscreenCanvas, <video> and VideoFrame drawn; Blob and File decoded; a URL
- * (string or URL) fetched, then decoded. `maxSide` scales larger pictures down first (default:
+ * (string or URL) fetched, then decoded; an encoded file's bytes decoded; under Node, a file path
+ * read and decoded. `maxSide` scales larger pictures down first (default:
  * none; the encoders resize to their own input size anyway). Errors name `label`.
  */
 export async function toImageInput(input, { maxSide = Infinity, label = 'image', fetch: doFetch = globalThis.fetch, signal } = {}) {
@@ -86,10 +100,26 @@ export async function toImageInput(input, { maxSide = Infinity, label = 'image',
     const height = input.videoHeight ?? input.displayHeight ?? input.height;
     return pixelsOf(input, width, height, maxSide, label);
   }
-  if (typeof input === 'string' || input instanceof URL) {
-    if (typeof process !== 'undefined' && process.versions?.node && !/^(https?|data|blob):/i.test(String(input))) {
-      throw new Error(`${label}: ${input} looks like a file path; in Node, read the file and pass its pixels ({width, height, data}) — Node has no image decoder of its own`);
+  if (input instanceof ArrayBuffer || ArrayBuffer.isView(input)) {
+    // An encoded file's bytes (a Node Buffer is a Uint8Array).
+    const bytes = input instanceof ArrayBuffer ? new Uint8Array(input)
+      : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+    const decode = imageDecoder();
+    if (decode) return scaledDown(decode(bytes, label), maxSide, label);
+    if (isBlobSupported()) return decodeBlob(new Blob([bytes]), { maxSide, label });
+    throw new Error(`${label}: no image decoder here for file bytes; pass RGBA pixels`);
+  }
+  if (typeof input === 'string' && localFileReader() && !/^(https?|data|blob|file):/i.test(input)) {
+    // Under Node: a file path.
+    let bytes;
+    try {
+      bytes = await localFileReader()(input);
+    } catch (err) {
+      throw new Error(`${label}: cannot read ${input} (${err.code ?? err.message})`);
     }
+    return scaledDown(imageDecoder()(bytes, `${label} (${input})`), maxSide, label);
+  }
+  if (typeof input === 'string' || input instanceof URL) {
     if (!doFetch) throw new Error(`${label}: fetching ${input} needs fetch`);
     let response;
     try {
@@ -101,5 +131,5 @@ export async function toImageInput(input, { maxSide = Infinity, label = 'image',
     if (!response.ok) throw new Error(`${label}: ${input} could not be fetched (HTTP ${response.status})`);
     return decodeBlob(await response.blob(), { maxSide, label: `${label} (${input})` });
   }
-  throw new TypeError(`${label}: expected RGBA pixels {width, height, data}, ImageData, ImageBitmap, an <img> or <canvas>, a Blob or File, or a URL; got ${describe(input)}`);
+  throw new TypeError(`${label}: expected RGBA pixels {width, height, data}, ImageData, ImageBitmap, an <img> or <canvas>, a Blob or File, a URL, or (Node) a file path or the file's bytes; got ${describe(input)}`);
 }

@@ -5,8 +5,8 @@
 // --experimental-wasm-relaxed-simd); LATENTLAB_RELAXED_SIMD=0 forces the SIMD-only build.
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { setLocalFileReader } from './platform.js';
-import { initSync } from './latentlab.js';
+import { setLocalFileReader, setImageDecoder } from './platform.js';
+import { initSync, decodeImage } from './latentlab.js';
 import { relaxedSimdSupported, recordWasmVariant } from './simd.js';
 
 const relaxed = process.env.LATENTLAB_RELAXED_SIMD !== '0' && relaxedSimdSupported();
@@ -15,6 +15,8 @@ initSync({ module: readFileSync(new URL(file, import.meta.url)) });
 recordWasmVariant(relaxed ? 'relaxed-simd' : 'simd128');
 // Encoder.fromPretrained reads local model folders through this.
 setLocalFileReader(async (path) => new Uint8Array(await readFile(path)));
+// toImageInput decodes file bytes and paths with the CLI's decoder (Node has none of its own).
+setImageDecoder(decodeImage);
 
 export * from './index.js';
 export { default } from './index.js';

@@ -1,6 +1,7 @@
 // What differs between hosts, set by the host's entry file: under Node, node.js registers a
 // reader of local files, so `Encoder.fromPretrained('/path/to/folder')` works there, while the
-// browser build never names `node:fs` (bundlers would try to resolve it).
+// browser build never names `node:fs` (bundlers would try to resolve it); and it registers the
+// wasm PNG/JPEG decoder, since Node has no image decoder of its own.
 let localReader = null;
 
 /** @internal node.js registers `(path) => Promise<Uint8Array>`. */
@@ -11,4 +12,16 @@ export function setLocalFileReader(read) {
 /** The registered local-file reader, or null (browsers). */
 export function localFileReader() {
   return localReader;
+}
+
+let decoder = null;
+
+/** @internal node.js registers `(bytes, label) => {width, height, data}` (the CLI's decoder, in wasm). */
+export function setImageDecoder(decode) {
+  decoder = decode;
+}
+
+/** The registered image-file decoder, or null (browsers decode with createImageBitmap). */
+export function imageDecoder() {
+  return decoder;
 }

@@ -1,7 +1,8 @@
 //! Image encoders: RGBA pixels → the model's input tensor → embeddings.
 //!
 //! Browsers decode images themselves (createImageBitmap, canvas) and hand over RGBA; the
-//! CLI decodes files with the `image` crate. From RGBA on, both run this same code.
+//! CLI and the package under Node decode PNG and JPEG files with `decode_image` (the `image`
+//! crate). From RGBA on, all run this same code.
 
 use image::{imageops, ImageBuffer, Rgb, RgbImage};
 use tract_onnx::prelude::Tensor;
@@ -21,6 +22,56 @@ pub struct RgbaImage {
     pub width: u32,
     pub height: u32,
     pub data: Vec<u8>,
+}
+
+/// Decodes a PNG or JPEG file's bytes to straight RGBA (colour profiles ignored), naming `what`
+/// on failure. The size is read from the header and checked (pixel limit, memory budget) before
+/// any pixel is decoded, so a small file claiming a huge picture is refused, not allocated.
+pub fn decode_image(what: &str, bytes: &[u8]) -> Result<RgbaImage, EncodeError> {
+    let undecodable = |message: String| EncodeError::Undecodable {
+        what: what.to_string(),
+        message,
+    };
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| undecodable(e.to_string()))?;
+    // Reading the header allocates nothing; the decoder's own limit would refuse a forged size
+    // with only "Memory limit exceeded", where the checks below say what and why.
+    reader.no_limits();
+    let Some(format) = reader.format() else {
+        return Err(undecodable(format!(
+            "{} bytes that are neither PNG nor JPEG",
+            bytes.len()
+        )));
+    };
+    let (width, height) = reader.into_dimensions().map_err(|e| match e {
+        // On wasm32 a forged header can claim more than the 4 GB address space.
+        image::ImageError::Limits(_) => {
+            undecodable("its header claims a picture too large to decode here".into())
+        }
+        e => undecodable(e.to_string()),
+    })?;
+    if u64::from(width) * u64::from(height) > MAX_IMAGE_PIXELS {
+        return Err(undecodable(format!(
+            "{width}×{height} is more than {MAX_IMAGE_PIXELS} pixels"
+        )));
+    }
+    // The decoder's buffer and the RGBA copy live together.
+    crate::core::budget::check_bytes(
+        what,
+        format!("{width}×{height} pixels"),
+        u128::from(width) * u128::from(height) * 8,
+    )
+    .map_err(|e| undecodable(e.to_string()))?;
+    let decoded = image::ImageReader::with_format(std::io::Cursor::new(bytes), format)
+        .decode()
+        .map_err(|e| undecodable(e.to_string()))?
+        .to_rgba8();
+    Ok(RgbaImage {
+        width: decoded.width(),
+        height: decoded.height(),
+        data: decoded.into_raw(),
+    })
 }
 
 fn check_image(index: usize, image: &RgbaImage) -> Result<(), EncodeError> {
@@ -278,6 +329,71 @@ impl ImageEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A PNG of `width` × `height` with every pixel distinct, written by the `image` crate.
+    fn png(width: u32, height: u32) -> (Vec<u8>, Vec<u8>) {
+        let pixels: Vec<u8> = (0..width * height * 4)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let mut bytes = Vec::new();
+        image::RgbaImage::from_raw(width, height, pixels.clone())
+            .unwrap()
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+        (bytes, pixels)
+    }
+
+    #[test]
+    fn decode_image_gives_the_pixels_back_and_names_what_it_refuses() {
+        let (bytes, pixels) = png(5, 3);
+        let decoded = decode_image("tiny.png", &bytes).unwrap();
+        assert_eq!((decoded.width, decoded.height), (5, 3));
+        assert_eq!(decoded.data, pixels);
+
+        let junk = decode_image("notes.txt", b"hello").unwrap_err().to_string();
+        assert_eq!(
+            junk,
+            "notes.txt cannot be decoded as a picture: 5 bytes that are neither PNG nor JPEG"
+        );
+        let cut = decode_image("cut.png", &bytes[..bytes.len() / 2])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            cut.starts_with("cut.png cannot be decoded as a picture: "),
+            "{cut}"
+        );
+
+        // The header says 20,000 × 20,000 (the IHDR chunk's CRC made right); the 5 × 3 pixels follow.
+        let mut forged = bytes.clone();
+        forged[16..20].copy_from_slice(&20_000u32.to_be_bytes());
+        forged[20..24].copy_from_slice(&20_000u32.to_be_bytes());
+        let crc = crc32(&forged[12..29]);
+        forged[29..33].copy_from_slice(&crc.to_be_bytes());
+        let huge = decode_image("forged.png", &forged).unwrap_err().to_string();
+        assert_eq!(
+            huge,
+            "forged.png cannot be decoded as a picture: 20000×20000 is more than 67108864 pixels"
+        );
+    }
+
+    /// PNG's CRC-32 (the test writes one header by hand).
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
 
     fn letterbox() -> Preprocessing {
         Preprocessing {

@@ -17,7 +17,7 @@ mod wasm_kernel;
 
 pub use bpe::BpeTokenizer;
 pub use fusion::FusionModel;
-pub use image::{preprocess, ImageEncoder, RgbaImage, MAX_IMAGE_PIXELS};
+pub use image::{decode_image, preprocess, ImageEncoder, RgbaImage, MAX_IMAGE_PIXELS};
 pub use manifest::{
     Filter, LanguageModelEntry, Manifest, ModelEntry, ModelKind, Pooling, Preprocessing,
     ResizeMode, TensorSpec,
@@ -73,6 +73,8 @@ pub enum EncodeError {
         height: u32,
         max: u64,
     },
+    #[error("{what} cannot be decoded as a picture: {message}")]
+    Undecodable { what: String, message: String },
     #[error("image {index}: {actual} bytes of RGBA for {width}×{height} ({expected} expected)")]
     PixelBuffer {
         index: usize,

@@ -211,6 +211,25 @@ impl JsImageEmbedder {
 }
 
 /// An image + instruction query: normalize((1 − weight)·image + weight·text).
+/// A PNG or JPEG file's bytes as straight RGBA pixels (`{width, height, data}`), by the same
+/// decoder as the CLI's: the package uses it under Node, which has no image decoder.
+#[wasm_bindgen(js_name = decodeImage, unchecked_return_type = "ImageInput")]
+pub fn decode_image_js(bytes: &[u8], label: Option<String>) -> Result<JsValue, JsError> {
+    let what = label.unwrap_or_else(|| "image".to_string());
+    let image = crate::encode::decode_image(&what, bytes).map_err(js_error)?;
+    let out = js_sys::Object::new();
+    let set =
+        |key: &str, value: JsValue| js_sys::Reflect::set(&out, &JsValue::from_str(key), &value);
+    set("width", image.width.into()).map_err(|_| JsError::new("cannot build the result"))?;
+    set("height", image.height.into()).map_err(|_| JsError::new("cannot build the result"))?;
+    set(
+        "data",
+        js_sys::Uint8Array::from(image.data.as_slice()).into(),
+    )
+    .map_err(|_| JsError::new("cannot build the result"))?;
+    Ok(out.into())
+}
+
 #[wasm_bindgen(js_name = fuseQuery)]
 pub fn fuse_query(image: &[f32], text: &[f32], weight: f32) -> Result<Vec<f32>, JsError> {
     fuse(image, text, weight).map_err(js_error)

@@ -4,7 +4,7 @@
 // which also checks that no export is missing here); never run.
 import init, {
   ChoiceTask, EmbeddingIndex, Encoder, FusionModel, ImageEmbedder, LanguageModel, Plan, Steering, TextEmbedder,
-  alignRepresentations, alignRepresentationsAsync, decodeBlob, deleteIndex, elicitManipulations, estimateTiny,
+  alignRepresentations, alignRepresentationsAsync, decodeBlob, decodeImage, deleteIndex, elicitManipulations, estimateTiny,
   evaluateRetrieval, evaluateSteering, fetchChecked, fetchEncoderFiles, fitTinyBenchmark, formatSeconds, fuseQuery,
   graphEncodings, initSync, isRgbaImage, listIndexes, loadIndex, m3g, m3gAsync, memoryBudget, multiSinkhorn,
   multiSinkhornAsync, nearestNeighbors, orderingTemplates, parseDuration, parseManifest, parsePlans, pcaProject,
@@ -108,6 +108,8 @@ export async function encodersAndIndex(entry: ModelEntry, manifestText: string, 
   const fusion = FusionModel.fromBytes('fusion', bytes);
   const pixels: ImageInput = await toImageInput(new Blob([]), { label: 'upload' });
   const same = isRgbaImage(pixels) ? await decodeBlob(new Blob([]), { maxSide: 64 }) : pixels;
+  const fromFile: ImageInput = decodeImage(bytes, 'photo.jpg');
+  const fromBytes = await toImageInput(new Uint8Array(8), { label: 'bytes' });
 
   const index = new EmbeddingIndex({ model: 'minilm-l6-v2', storage: 'int8' });
   index.add(['cat'], text.data, [{ album: 'pets' }]);
@@ -122,7 +124,7 @@ export async function encodersAndIndex(entry: ModelEntry, manifestText: string, 
   textModel.free();
   fusion.free();
   return hits.length + pictures.rows + direct.cols + saved.length + Number(gone) + copy.size + same.width
-    + (entries.image?.embedding_dim ?? 0);
+    + (entries.image?.embedding_dim ?? 0) + fromFile.width + fromBytes.height;
 }
 
 export async function workers(files: File[], entry: ModelEntry, canvas: HTMLCanvasElement): Promise<number> {

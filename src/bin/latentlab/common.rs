@@ -135,14 +135,11 @@ impl Models {
 
 /// Decodes an image file to RGBA, naming the file on failure.
 pub fn load_image(path: &Path) -> Result<RgbaImage> {
-    let decoded = image::open(path)
-        .with_context(|| format!("cannot read the image {}", path.display()))?
-        .to_rgba8();
-    Ok(RgbaImage {
-        width: decoded.width(),
-        height: decoded.height(),
-        data: decoded.into_raw(),
-    })
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read the image {}", path.display()))?;
+    // The package's decoder under Node too, so both see the same pixels.
+    latentlab::encode::decode_image(&path.display().to_string(), &bytes)
+        .with_context(|| format!("cannot read the image {}", path.display()))
 }
 
 /// Image files under `dir` (recursively), sorted by path.
