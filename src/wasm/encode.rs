@@ -7,7 +7,7 @@
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::{js_error, size_arg, to_js};
+use super::{js_error, optional_string, size_arg, to_js};
 use crate::core::matrix::Matrix;
 use crate::core::search::{evaluate_retrieval, fuse};
 use crate::encode::{
@@ -214,8 +214,12 @@ impl JsImageEmbedder {
 /// A PNG or JPEG file's bytes as straight RGBA pixels (`{width, height, data}`), by the same
 /// decoder as the CLI's: the package uses it under Node, which has no image decoder.
 #[wasm_bindgen(js_name = decodeImage, unchecked_return_type = "ImageInput")]
-pub fn decode_image_js(bytes: &[u8], label: Option<String>) -> Result<JsValue, JsError> {
-    let what = label.unwrap_or_else(|| "image".to_string());
+pub fn decode_image_js(
+    bytes: &[u8],
+    #[wasm_bindgen(unchecked_optional_param_type = "string | null")] label: Option<JsValue>,
+) -> Result<JsValue, JsError> {
+    let what =
+        optional_string(label, "decodeImage: the label")?.unwrap_or_else(|| "image".to_string());
     let image = crate::encode::decode_image(&what, bytes).map_err(js_error)?;
     let out = js_sys::Object::new();
     let set =

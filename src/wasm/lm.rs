@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use super::{js_error, size_arg, to_js, Options};
+use super::{js_error, optional_string, size_arg, to_js, Options};
 use crate::core::lm::{
     chat_user_prompt, generate, score_continuation, Decoder, GenerateOptions, SamplingOptions,
     Tokenize,
@@ -204,7 +204,11 @@ fn values_object(values: &[(String, String)]) -> serde_json::Value {
 impl LanguageModel {
     /// Opens a GGUF file's bytes; with `sha256`, the bytes must have that digest.
     #[wasm_bindgen(js_name = fromBytes)]
-    pub fn from_bytes(bytes: Vec<u8>, sha256: Option<String>) -> Result<LanguageModel, JsError> {
+    pub fn from_bytes(
+        bytes: Vec<u8>,
+        #[wasm_bindgen(unchecked_optional_param_type = "string | null")] sha256: Option<JsValue>,
+    ) -> Result<LanguageModel, JsError> {
+        let sha256 = optional_string(sha256, "LanguageModel.fromBytes: sha256")?;
         let model = GgufModel::from_bytes(bytes, sha256.as_deref()).map_err(js_error)?;
         let tokenizer = BpeTokenizer::from_spec(&model.vocabulary).map_err(js_error)?;
         Ok(LanguageModel {
@@ -527,7 +531,12 @@ impl LanguageModel {
 
     /// The log-probability of `text` after `context` (see `latentlab lm score`).
     #[wasm_bindgen(unchecked_return_type = "ScoreResult")]
-    pub fn score(&self, text: &str, context: Option<String>) -> Result<JsValue, JsError> {
+    pub fn score(
+        &self,
+        text: &str,
+        #[wasm_bindgen(unchecked_optional_param_type = "string | null")] context: Option<JsValue>,
+    ) -> Result<JsValue, JsError> {
+        let context = optional_string(context, "score: the context")?;
         let s = score_continuation(
             &self.llama,
             &self.tokenizer,

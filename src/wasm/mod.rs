@@ -101,6 +101,22 @@ pub(crate) fn js_error(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
+/// An optional text argument: undefined or null is None, a string is itself, anything else is
+/// refused by name. (wasm-bindgen's own `Option<String>` glue passes a number on as if it were
+/// a string's pointer and the instance traps: found by tests/js/facade-fuzz.mjs.)
+pub(crate) fn optional_string(
+    value: Option<JsValue>,
+    what: &str,
+) -> Result<Option<String>, JsError> {
+    let Some(value) = value.filter(|v| !v.is_undefined() && !v.is_null()) else {
+        return Ok(None);
+    };
+    value
+        .as_string()
+        .map(Some)
+        .ok_or_else(|| JsError::new(&format!("{what} must be a string")))
+}
+
 /// serde-wasm-bindgen reads only the fields it knows, so a misspelt option would be
 /// silently ignored; refuse it by name instead.
 pub(crate) fn reject_unknown_keys(

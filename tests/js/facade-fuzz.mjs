@@ -14,7 +14,38 @@
 // nasty value: those must be refused, or fit the memory budget.
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
+import { crc32, deflateSync } from 'node:zlib';
 import * as ll from 'latentlab';
+
+/** The 12 × 9 colour chart of the tests' gallery, a real PNG for decodeImage (written by zlib here). */
+const SMALL_PNG = (() => {
+  const chunk = (type, body) => {
+    const out = Buffer.alloc(12 + body.length);
+    out.writeUInt32BE(body.length, 0);
+    out.write(type, 4, 'latin1');
+    body.copy(out, 8);
+    out.writeUInt32BE(crc32(out.subarray(4, 8 + body.length)), 8 + body.length);
+    return out;
+  };
+  const [w, h] = [12, 9];
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 6, 0, 0, 0], 8); // 8-bit RGBA
+  const rows = Buffer.alloc(h * (1 + w * 4));
+  for (let y = 0; y < h; y++) for (let x = 0; x < w * 4; x++) rows[y * (1 + w * 4) + 1 + x] = (x * 21 + y * 28) % 256;
+  return new Uint8Array(Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]));
+})();
+
+/** SMALL_PNG with its header claiming `width` × `height` (a valid CRC, so decoders believe it). */
+function forgedPng(width, height) {
+  const b = Buffer.from(SMALL_PNG);
+  b.writeUInt32BE(width, 16);
+  b.writeUInt32BE(height, 20);
+  b.writeUInt32BE(crc32(b.subarray(12, 29)), 29);
+  return new Uint8Array(b);
+}
 
 /** Sizes JavaScript can express; wasm-bindgen used to take them modulo 2^32. */
 export const NASTY_SIZES = [
@@ -185,6 +216,15 @@ export function catalogue() {
       }],
     ['EmbeddingIndex.fromBytes', fc.tuple(fc.oneof(fc.uint8Array({ maxLength: 64 }), indexBytes), options({ model: maybe(fc.constant('m'), fc.constantFrom('other', 3)) })),
       ([bytes, opts]) => ll.EmbeddingIndex.fromBytes(bytes, opts).free()],
+    // A small real PNG, cut, with bytes changed, or with its header's size forged; or random bytes.
+    ['decodeImage', fc.tuple(fc.oneof(
+      fc.constant(SMALL_PNG),
+      fc.tuple(fc.nat({ max: SMALL_PNG.length }), fc.nat({ max: SMALL_PNG.length - 1 }), fc.nat({ max: 255 }))
+        .map(([cut, at, value]) => { const b = SMALL_PNG.slice(0, Math.max(cut, at + 1)); b[at] = value; return b; }),
+      fc.tuple(fc.nat({ max: 2 ** 32 - 1 }), fc.nat({ max: 2 ** 32 - 1 })).map(([w, h]) => forgedPng(w, h)),
+      fc.uint8Array({ maxLength: 64 }),
+    ), maybe(fc.string({ maxLength: 8 }), fc.constantFrom(undefined, null, 3))),
+      ([bytes, label]) => ll.decodeImage(bytes, label)],
     ['fuseQuery', fc.tuple(floats(4), floats(4), real(0, 1)), (a) => ll.fuseQuery(...a)],
     ['evaluateRetrieval', sized(2, ([rows, cols], q) => fc.tuple(fc.constant(q), cloud(rows, cols), fc.constant(rows), fc.constant(cols))),
       (a) => ll.evaluateRetrieval(...a)],
@@ -224,16 +264,18 @@ export function catalogue() {
     ['Plan.score', fc.string(), (t, ctx) => ctx.plan.score(t)],
     ['parseDuration', fc.oneof(fc.string(), fc.constantFrom('1e308 years', '99999999999999999999 days', '3 month', '-1 hours', '2-3 weeks')), (t) => ll.parseDuration(t)],
     ['formatSeconds', fc.oneof(fc.double(), fc.constantFrom(...NOT_NUMBERS)), (s) => ll.formatSeconds(s)],
-    ['LanguageModel.fromBytes', fc.tuple(maybe(fc.constant(0), fc.nat({ max: 4000 }), 3), fc.uint8Array({ maxLength: 16 }), fc.nat()),
-      ([cut, junk, at], ctx) => {
+    ['LanguageModel.fromBytes', fc.tuple(maybe(fc.constant(0), fc.nat({ max: 4000 }), 3), fc.uint8Array({ maxLength: 16 }), fc.nat(),
+      maybe(fc.constant(null), fc.constantFrom(undefined, 3, {}, 'not a digest'))),
+      ([cut, junk, at, sha256], ctx) => {
         // The tiny model's bytes, cut short and/or with bytes overwritten: a corrupt GGUF.
         const bytes = ctx.gguf.slice(0, ctx.gguf.length - cut);
         const where = at % (bytes.length + 1);
         bytes.set(junk.subarray(0, bytes.length - where), where);
-        ll.LanguageModel.fromBytes(bytes, null).free();
+        ll.LanguageModel.fromBytes(bytes, sha256).free();
       }],
     ['LanguageModel.generate', fc.tuple(fc.string({ maxLength: 12 }), options(generateOptions)), ([p, o], ctx) => ctx.model.generate(p, o)],
-    ['LanguageModel.score', fc.tuple(fc.string({ maxLength: 12 }), fc.option(fc.string({ maxLength: 8 }))), ([t, c], ctx) => ctx.model.score(t, c ?? undefined)],
+    ['LanguageModel.score', fc.tuple(fc.string({ maxLength: 12 }), fc.oneof(fc.option(fc.string({ maxLength: 8 })), fc.constantFrom(3, {}, [1]))),
+      ([t, c], ctx) => ctx.model.score(t, c ?? undefined)],
     ['LanguageModel.elicitScore', fc.tuple(fc.string({ maxLength: 10 }), fc.string({ maxLength: 10 }),
       options({ word: fc.string({ maxLength: 6 }), mechanism: oneOf(['pmi', 'gppm', 'tvd-mi'], ['x']), template: fc.string({ maxLength: 12 }), threshold: real(-2, 2), otherPeer: fc.string({ maxLength: 8 }) })),
       ([r, p, o], ctx) => ctx.model.elicitScore(r, p, o)],
