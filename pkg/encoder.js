@@ -9,6 +9,8 @@ import {
   parseManifest,
 } from './latentlab.js';
 import { toImageInput } from './images.js';
+// A cycle (pretrained.js uses fetchChecked from here), harmless: neither calls the other while loading.
+import { fetchPretrainedFiles } from './pretrained.js';
 
 export { parseManifest };
 
@@ -293,7 +295,6 @@ export class Encoder {
    * `onnx/text_model.onnx` + `onnx/vision_model.onnx`. A URL, or under Node a local path.
    */
   static async fromPretrained(folder, options = {}) {
-    const { fetchPretrainedFiles } = await import('./pretrained.js');
     return Encoder.fromFiles(await fetchPretrainedFiles(folder, options));
   }
 

@@ -1,5 +1,5 @@
 import type { EmbeddingMatrix } from './latentlab.js';
-import type { EncoderSource, LoadOptions } from './encoder.js';
+import type { EncoderSource, LoadOptions, PretrainedOptions } from './encoder.js';
 import type { AnyImage } from './images.js';
 
 export interface WorkerOptions {
@@ -49,8 +49,12 @@ export class WorkerPool {
   /** The loaded encoder's dimension (0 before `load`). */
   readonly dim: number;
   readonly workers: LatentlabWorker[];
-  /** Downloads the encoder once (progress, cache, sha256, signal as `Encoder.load`) and loads it into every worker. */
+  /**
+   * Downloads the encoder once (progress, cache, sha256, signal as `Encoder.load`; or a model
+   * folder as `Encoder.fromPretrained`) and loads it into every worker.
+   */
   load(source: EncoderSource, options?: LoadOptions): Promise<{ dim: number; text: boolean; image: boolean }>;
+  load(source: { pretrained: string | URL }, options?: PretrainedOptions): Promise<{ dim: number; text: boolean; image: boolean }>;
   embedText(texts: string[], options?: PoolEmbedOptions): Promise<EmbeddingMatrix>;
   /**
    * Blobs and URLs are decoded in the workers; RGBA pixels are copied (moved with

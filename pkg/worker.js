@@ -11,6 +11,7 @@
 // Pages that use only LatentlabWorker leave this out of their bundle (the package is free of
 // side effects but for its entry files, so bundlers drop what is unused).
 import { fetchEncoderFiles } from './encoder.js';
+import { fetchPretrainedFiles } from './pretrained.js';
 import { isRgbaImage } from './images.js';
 
 /** What a caller sees for a trapped or dead worker; `detail` is the trap's own message. */
@@ -230,11 +231,13 @@ export class WorkerPool {
 
   /**
    * Downloads the encoder `source` names once (same sources and options as `Encoder.load`:
-   * progress, cache, sha256, signal) and loads it into every worker. Resolves with
-   * `{dim, text, image}`.
+   * progress, cache, sha256, signal; or `{pretrained: folder}` with `Encoder.fromPretrained`'s
+   * options) and loads it into every worker. Resolves with `{dim, text, image}`.
    */
   async load(source, options = {}) {
-    const files = await fetchEncoderFiles(source, options);
+    const files = source?.pretrained !== undefined
+      ? await fetchPretrainedFiles(source.pretrained, options)
+      : await fetchEncoderFiles(source, options);
     this.#encoder = files;
     this.#ready = this.#workers.map((_, i) => this.#load(i));
     const [info] = await Promise.all(this.#ready);

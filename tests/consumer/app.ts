@@ -136,6 +136,7 @@ export async function workers(files: File[], entry: ModelEntry, canvas: HTMLCanv
   const controller = new AbortController();
   const images = await pool.embedImage([...files, canvas], { batchSize: 4, signal: controller.signal, onProgress: ({ done, total }) => done / total });
   const texts = await pool.embedText(['a cat'], { batchSize: 32 });
+  await pool.load({ pretrained: 'https://example.org/all-MiniLM-L6-v2/' }, { dtype: 'fp32', signal: controller.signal });
   pool.terminate();
   worker.terminate();
   const pixels = await toPixels(canvas, { maxSide: 256 });

@@ -2,7 +2,8 @@
 // Blobs, decoded in the workers) and captions, giving the same rows as the encoder run on the
 // page; a cancelled call stops; an image that cannot be decoded, and a worker that dies midway,
 // fail the call by name, and the pool (the dead worker replaced, its encoder reloaded) answers
-// the next call the same as before. Under Node the pool says it needs Web Workers.
+// the next call the same as before; a Hugging Face-style folder loads, and a download cancelled
+// midway fails without leaving anything half-loaded. Under Node the pool says it needs Web Workers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -41,6 +42,14 @@ async function poolPage() {
     route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>pool</title>' }));
   await page.route(`${served.url}/test-worker.js`, (route) =>
     route.fulfill({ contentType: 'text/javascript', body: TEST_WORKER }));
+  // A Hugging Face-style folder of the bundled MiniLM, for `load({pretrained})`.
+  await page.route(/\/hub\/all-MiniLM-L6-v2\//, (route) => {
+    const name = new URL(route.request().url()).pathname.replace(/^.*all-MiniLM-L6-v2\//, '');
+    const files = { 'tokenizer.json': 'models/minilm-l6-v2/tokenizer.json', 'onnx/model.onnx': 'models/minilm-l6-v2/model.onnx' };
+    if (name === 'config.json') return route.fulfill({ contentType: 'application/json', body: '{"model_type":"bert","hidden_size":384,"max_position_embeddings":512}' });
+    if (files[name]) return route.fulfill({ path: join(DIST, files[name]) });
+    return route.fulfill({ status: 404, body: 'not found' });
+  });
   await page.route(/\/(models|stamps)\//, (route) => {
     const path = new URL(route.request().url()).pathname;
     route.fulfill({ path: join(DIST, decodeURIComponent(path)) });
@@ -147,6 +156,41 @@ test('cancelling, an undecodable picture and a dying worker fail the call by nam
     assert.equal(result.sameAfterDeath, 0);
     assert.equal(result.rows, 16);
     assert.equal(workers.length, 4, 'two workers, and one replacement for each dead one');
+    assert.deepEqual(errors, []);
+  } finally {
+    await page.close();
+  }
+});
+
+test('a pool loads a Hugging Face-style folder; a download cancelled midway fails and the pool loads again', { timeout: 240_000 }, async () => {
+  const { page, errors } = await poolPage();
+  try {
+    const result = await page.evaluate(async () => {
+      const { Encoder } = window.ll;
+      const { WorkerPool } = window.lw;
+      const message = (promise) => promise.then(() => 'no error', (e) => `${e.name}: ${e.message}`);
+      const pool = new WorkerPool({ size: 2 });
+      const controller = new AbortController();
+      let seen = 0;
+      const cancelled = await message(pool.load({ pretrained: '/hub/all-MiniLM-L6-v2/' }, {
+        cache: false, signal: controller.signal,
+        onProgress: ({ loaded, url }) => { if (url.endsWith('model.onnx') && loaded > 1_000_000 && seen++ === 0) controller.abort(); },
+      }));
+      const unloaded = await message(pool.embedText(['a cat']));
+      const info = await pool.load({ pretrained: '/hub/all-MiniLM-L6-v2/' }, { cache: false });
+      const captions = ['a cat on a sofa', 'a red car', 'a bowl of soup', 'two birds', 'a map of the world', 'a drum'];
+      const pooled = await pool.embedText(captions, { batchSize: 2 });
+      const encoder = await Encoder.fromPretrained('/hub/all-MiniLM-L6-v2/', { cache: false });
+      const direct = encoder.embedText(captions);
+      encoder.free();
+      pool.terminate();
+      return { cancelled, unloaded, info, diff: window.maxDiff(pooled.data, direct.data), rows: pooled.rows };
+    });
+    assert.equal(result.cancelled, 'AbortError: signal is aborted without reason');
+    assert.equal(result.unloaded, 'Error: no encoder is loaded in the pool (call load first)', 'nothing half-loaded');
+    assert.deepEqual(result.info, { dim: 384, text: true, image: false });
+    assert.equal(result.rows, 6);
+    assert.ok(result.diff <= 1e-6, `${result.diff}`);
     assert.deepEqual(errors, []);
   } finally {
     await page.close();
