@@ -109,15 +109,17 @@ export async function toImageInput(input, { maxSide = Infinity, label = 'image',
     if (isBlobSupported()) return decodeBlob(new Blob([bytes]), { maxSide, label });
     throw new Error(`${label}: no image decoder here for file bytes; pass RGBA pixels`);
   }
-  if (typeof input === 'string' && localFileReader() && !/^(https?|data|blob|file):/i.test(input)) {
-    // Under Node: a file path.
+  const fileUrl = localFileReader() && (input instanceof URL || typeof input === 'string') && /^file:/i.test(String(input));
+  if (fileUrl || (typeof input === 'string' && localFileReader() && !/^(https?|data|blob):/i.test(input))) {
+    // Under Node: a file path, or a file: URL.
+    const path = fileUrl ? decodeURIComponent(new URL(String(input)).pathname) : input;
     let bytes;
     try {
-      bytes = await localFileReader()(input);
+      bytes = await localFileReader()(path);
     } catch (err) {
-      throw new Error(`${label}: cannot read ${input} (${err.code ?? err.message})`);
+      throw new Error(`${label}: cannot read ${path} (${err.code ?? err.message})`);
     }
-    return scaledDown(imageDecoder()(bytes, `${label} (${input})`), maxSide, label);
+    return scaledDown(imageDecoder()(bytes, `${label} (${path})`), maxSide, label);
   }
   if (typeof input === 'string' || input instanceof URL) {
     if (!doFetch) throw new Error(`${label}: fetching ${input} needs fetch`);

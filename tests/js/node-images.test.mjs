@@ -1,4 +1,4 @@
-// Pictures as files under Node: paths, Buffers and raw bytes go through the CLI's own PNG/JPEG
+// Pictures as files under Node: paths, file: URLs, Buffers and raw bytes go through the CLI's own PNG/JPEG
 // decoder compiled into the wasm module (Node has none). Checked against an independent PNG
 // decoder (tests/js/png.mjs) pixel for pixel, embeddings from a path equal those from the pixels,
 // and files that are not pictures, or that claim a huge size, are refused by name before any
@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Encoder, parseManifest, toImageInput, decodeImage } from 'latentlab';
 import { decodePng } from './png.mjs';
 
@@ -18,7 +18,7 @@ test('PNG paths, Buffers and bytes decode to the same pixels as an independent d
   for (const name of ['chelsea.png', 'coffee.png', 'astronaut.png']) {
     const want = decodePng(`${gallery}${name}`);
     const bytes = readFileSync(`${gallery}${name}`);
-    for (const input of [`${gallery}${name}`, bytes, new Uint8Array(bytes), bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)]) {
+    for (const input of [`${gallery}${name}`, pathToFileURL(`${gallery}${name}`), pathToFileURL(`${gallery}${name}`).href, bytes, new Uint8Array(bytes), bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)]) {
       const got = await toImageInput(input);
       assert.equal(got.width, want.width);
       assert.equal(got.height, want.height);
