@@ -160,6 +160,8 @@ export async function fetchChecked(url, { sha256, onProgress, cache = true, sign
     }
   }
   const bytes = await download(url, { signal, onProgress, fetch: fetchFn ?? globalThis.fetch });
+  // A cancel that came with the last chunk still cancels: the caller asked for nothing more.
+  signal?.throwIfAborted();
   if (sha256) {
     const actual = await sha256Of(bytes);
     if (actual !== sha256) {

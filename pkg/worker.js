@@ -238,6 +238,7 @@ export class WorkerPool {
     const files = source?.pretrained !== undefined
       ? await fetchPretrainedFiles(source.pretrained, options)
       : await fetchEncoderFiles(source, options);
+    options.signal?.throwIfAborted();
     this.#encoder = files;
     this.#ready = this.#workers.map((_, i) => this.#load(i));
     const [info] = await Promise.all(this.#ready);
