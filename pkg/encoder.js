@@ -211,9 +211,7 @@ function clipVisionEntry(url, dim) {
 
 /** The manifest entries `source` names (see `Encoder.load`): `{text, image}`, either may be null. */
 export function resolveEncoderSource(source) {
-  if (source === null || typeof source !== 'object') {
-    throw new Error('Encoder.load needs a manifest entry, {text, image} entries, or {textUrl, tokenizerUrl, visionUrl}');
-  }
+  if (source === null || typeof source !== 'object') return resolveEncoderSource({});
   if (source.textUrl || source.visionUrl) {
     const dim = source.dim ?? 512;
     if (source.textUrl && !source.tokenizerUrl) throw new Error('textUrl needs a tokenizerUrl (tokenizer.json)');

@@ -8,7 +8,7 @@
 // its own operations: `serveWorker({...encoderOps, 'my.op': (args, progress) => …})`.
 import init, { setMemoryBudget, version } from './index.js';
 import { Encoder } from './encoder.js';
-import { decodeBlob, isRgbaImage, toImageInput } from './images.js';
+import { toImageInput } from './images.js';
 
 /** A result whose listed buffers move to the page instead of being copied. */
 class Transfer {
@@ -74,12 +74,7 @@ export const encoderOps = {
   'embed.image': async ({ images, maxSide = Infinity, first = 0 }) => {
     const enc = loaded('image');
     const pixels = [];
-    for (const [i, image] of images.entries()) {
-      const label = `image ${first + i}`;
-      if (isRgbaImage(image)) pixels.push(image);
-      else if (typeof Blob === 'function' && image instanceof Blob) pixels.push(await decodeBlob(image, { maxSide, label }));
-      else pixels.push(await toImageInput(image, { maxSide, label }));
-    }
+    for (const [i, image] of images.entries()) pixels.push(await toImageInput(image, { maxSide, label: `image ${first + i}` }));
     return moved(enc.embedImage(pixels));
   },
 };
