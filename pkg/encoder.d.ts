@@ -1,6 +1,6 @@
 import type { AnyImage } from './images.js';
-import type { EmbeddingMatrix, ImageInput, ModelEntry, Manifest, TextEmbedder, ImageEmbedder } from './latentlab.js';
-export { parseManifest } from './latentlab.js';
+import type { EmbeddingMatrix, ImageInput, ModelEntry, Manifest, TextEmbedder, ImageEmbedder } from './latentlab_models.js';
+export { parseManifest } from './latentlab_models.js';
 
 export interface LoadProgress { url: string; loaded: number; total: number; cached: boolean; }
 export interface LoadOptions {

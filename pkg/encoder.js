@@ -2,12 +2,12 @@
 // check the sha256 the manifest gives, keep the bytes in the Cache API so a reload is
 // instant, then hand the bytes to the wasm classes. The model code itself (wasm) never
 // sees a URL. Works in browsers, Web Workers and Node (pass `fetch` for file access).
-import {
-  TextEmbedder,
-  ImageEmbedder,
-  sha256Hex,
-  parseManifest,
-} from './latentlab.js';
+import { TextEmbedder, ImageEmbedder, parseManifest } from './latentlab_models.js';
+import { initModels } from './models-init.js';
+// The core module's sha256, for plain-http pages (no crypto.subtle): 0.5 MB gzip, fetched only
+// there, where hashing in the models module would make a page that downloads models for a
+// worker pool download the whole models module too.
+import initCore, { sha256Hex } from './index.js';
 import { toImageInput } from './images.js';
 // A cycle (pretrained.js uses fetchChecked from here), harmless: neither calls the other while loading.
 import { fetchPretrainedFiles } from './pretrained.js';
@@ -22,6 +22,7 @@ async function sha256Of(bytes) {
     const digest = new Uint8Array(await subtle.digest('SHA-256', bytes));
     return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
   }
+  await initCore();
   return sha256Hex(bytes); // plain-http pages have no crypto.subtle
 }
 
@@ -265,14 +266,16 @@ export class Encoder {
    * - `{text: entry, image: entry}` for a pair, e.g. the bundled one;
    * - `{textUrl, tokenizerUrl, visionUrl, dim}` for CLIP-style ONNX files given by URL.
    * Options: `onProgress({url, loaded, total, cached})`, `baseUrl`, `cache`, `signal`, `fetch`.
+   * Initialises the models module too (while the files download) if the page has not.
    */
   static async load(source, options = {}) {
-    return Encoder.fromFiles(await fetchEncoderFiles(source, options));
+    const [files] = await Promise.all([fetchEncoderFiles(source, options), initModels()]);
+    return Encoder.fromFiles(files);
   }
 
   /**
    * The encoder of files already fetched (`fetchEncoderFiles`): how a worker builds it from
-   * bytes its page downloaded once for every worker.
+   * bytes its page downloaded once for every worker. The models module must be initialised.
    */
   static fromFiles({ entries, files }) {
     let text = null;
@@ -295,7 +298,8 @@ export class Encoder {
    * `onnx/text_model.onnx` + `onnx/vision_model.onnx`. A URL, or under Node a local path.
    */
   static async fromPretrained(folder, options = {}) {
-    return Encoder.fromFiles(await fetchPretrainedFiles(folder, options));
+    const [files] = await Promise.all([fetchPretrainedFiles(folder, options), initModels()]);
+    return Encoder.fromFiles(files);
   }
 
   /** The image model named `name` of a manifest and the text model it pairs with. */

@@ -1,4 +1,4 @@
-import type { ImageInput } from './latentlab.js';
+import type { ImageInput } from './latentlab_models.js';
 
 /** Every kind of picture `toImageInput`, `Encoder.embedImages` and `WorkerPool.embedImage` take. */
 export type AnyImage =

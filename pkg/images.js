@@ -2,7 +2,7 @@
 // take ({width, height, data}). Decoding is the browser's own (createImageBitmap), in pages
 // and workers alike; colour profiles are ignored, as the CLI's decoder ignores them. Under Node,
 // which has no decoder, PNG and JPEG files (paths, Buffers, bytes) go through the CLI's own
-// decoder compiled into the wasm module (registered by node.js).
+// decoder compiled into the models wasm module (registered by encoders-node.js).
 import { imageDecoder, localFileReader } from './platform.js';
 
 const isRgba = (x) => x !== null && typeof x === 'object'
@@ -107,7 +107,7 @@ export async function toImageInput(input, { maxSide = Infinity, label = 'image',
     const decode = imageDecoder();
     if (decode) return scaledDown(decode(bytes, label), maxSide, label);
     if (isBlobSupported()) return decodeBlob(new Blob([bytes]), { maxSide, label });
-    throw new Error(`${label}: no image decoder here for file bytes; pass RGBA pixels`);
+    throw new Error(`${label}: no image decoder here for file bytes; pass RGBA pixels (under Node, import 'latentlab/encoders', which registers its PNG/JPEG decoder)`);
   }
   const fileUrl = localFileReader() && (input instanceof URL || typeof input === 'string') && /^file:/i.test(String(input));
   if (fileUrl || (typeof input === 'string' && localFileReader() && !/^(https?|data|blob):/i.test(input))) {

@@ -3,12 +3,7 @@
 /// <reference lib="esnext.disposable" />
 import type { InitInput, InitOutput } from './latentlab.js';
 export * from './latentlab.js';
-export * from './encoder.js';
 export * from './index-store.js';
-export { toImageInput, isRgbaImage, decodeBlob } from './images.js';
-export type { AnyImage, ToImageOptions } from './images.js';
-export type { LanguageModelLoadOptions, LanguageModelLoadProgress, LanguageModelEntry } from './language-model.js';
-import './language-model.js';
 export { relaxedSimdSupported, wasmVariant } from './simd.js';
 
 export interface InitOptions {
@@ -17,5 +12,5 @@ export interface InitOptions {
   /** Instantiate this module instead (wasm-bindgen's own option). */
   module_or_path?: InitInput | Promise<InitInput>;
 }
-/** Initialises the wasm module once; later calls return the same instance. */
+/** Initialises the core wasm module once; later calls return the same instance. */
 export default function init(options?: InitOptions): Promise<InitOutput>;

@@ -1,4 +1,4 @@
-import type { LanguageModel as WasmLanguageModel } from './latentlab.js';
+import type { LanguageModel as WasmLanguageModel } from './latentlab_models.js';
 
 export interface LanguageModelLoadProgress {
   /** "download" while bytes arrive (or come from the cache), "open" while the GGUF is read. */
@@ -23,10 +23,10 @@ export interface LanguageModelLoadOptions {
   fetch?: typeof fetch;
 }
 
-declare module './latentlab.js' {
+declare module './latentlab_models.js' {
   namespace LanguageModel {
     /** Downloads (with progress, sha256 check and the Cache API) and opens a GGUF model. */
     function load(options: LanguageModelLoadOptions): Promise<WasmLanguageModel>;
   }
 }
-export { LanguageModel } from './latentlab.js';
+export { LanguageModel } from './latentlab_models.js';

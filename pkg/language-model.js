@@ -2,9 +2,10 @@
 // check the sha256 (crypto.subtle where there is one, so the 98 MB digest does not run in
 // wasm), keep the bytes in the Cache API so a reload reads them from disk, then hand them
 // to the wasm class. The model code itself never sees a URL. `LanguageModel.load` is added
-// to the wasm-bindgen class here, so `import { LanguageModel } from 'latentlab'` has both.
-import { LanguageModel } from './latentlab.js';
+// to the wasm-bindgen class here, so `import { LanguageModel } from 'latentlab/encoders'` has both.
+import { LanguageModel } from './latentlab_models.js';
 import { fetchChecked } from './encoder.js';
+import { initModels } from './models-init.js';
 
 function abortError(signal) {
   return signal.reason instanceof Error ? signal.reason : new DOMException('the load was aborted', 'AbortError');
@@ -37,11 +38,11 @@ LanguageModel.load = async function load(options = {}) {
     throw new Error(`LanguageModel.load: activations is ${JSON.stringify(activations)}, expected "f32" or "int8"`);
   }
   if (signal?.aborted) throw abortError(signal);
-  const bytes = await fetchChecked(url, {
+  const [bytes] = await Promise.all([fetchChecked(url, {
     ...options,
     sha256,
     onProgress: onProgress && ((p) => onProgress({ phase: 'download', ...p })),
-  });
+  }), initModels()]);
   if (signal?.aborted) throw abortError(signal);
   onProgress?.({ phase: 'open', url, loaded: bytes.length, total: bytes.length, cached: false });
   // Already checked above: do not hash the bytes a second time inside wasm.

@@ -1,10 +1,10 @@
-// What differs between hosts, set by the host's entry file: under Node, node.js registers a
+// What differs between hosts, set by the host's entry file: under Node, encoders-node.js registers a
 // reader of local files, so `Encoder.fromPretrained('/path/to/folder')` works there, while the
 // browser build never names `node:fs` (bundlers would try to resolve it); and it registers the
 // wasm PNG/JPEG decoder, since Node has no image decoder of its own.
 let localReader = null;
 
-/** @internal node.js registers `(path) => Promise<Uint8Array>`. */
+/** @internal encoders-node.js registers `(path) => Promise<Uint8Array>`. */
 export function setLocalFileReader(read) {
   localReader = read;
 }
@@ -16,7 +16,7 @@ export function localFileReader() {
 
 let decoder = null;
 
-/** @internal node.js registers `(bytes, label) => {width, height, data}` (the CLI's decoder, in wasm). */
+/** @internal encoders-node.js registers `(bytes, label) => {width, height, data}` (the CLI's decoder, in wasm). */
 export function setImageDecoder(decode) {
   decoder = decode;
 }

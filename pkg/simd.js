@@ -1,7 +1,8 @@
-// Which of the package's two wasm builds this engine runs: `latentlab_relaxed_bg.wasm` (SIMD +
-// relaxed SIMD: fused multiply-add in tract's matrix kernels, faster encoders in
-// Chromium) where the engine validates relaxed SIMD, else `latentlab_bg.wasm` (SIMD only:
-// Firefox, Safari, Node 20). Both come from the same Rust source and share one JS glue.
+// Which of each module's two wasm builds this engine runs: `*_relaxed_bg.wasm` (SIMD + relaxed
+// SIMD: fused multiply-add in tract's matrix kernels, faster encoders in Chromium) where the
+// engine validates relaxed SIMD, else `*_bg.wasm` (SIMD only: Firefox, Safari, Node 20). Both
+// builds of a module come from the same Rust source and share one JS glue; the core module
+// (`latentlab`) and the models module (`latentlab/encoders`) make the same choice.
 
 // The smallest module that uses relaxed SIMD: one function returning
 // f32x4.relaxed_madd(v128.const 0, v128.const 0, v128.const 0).
@@ -38,4 +39,19 @@ export function wasmVariant() {
 /** @internal the package's loaders record what they instantiated. */
 export function recordWasmVariant(name) {
   variant ??= name;
+}
+
+/**
+ * @internal Each entry's default export: `init()` picks the build; `init({ relaxedSimd: false })`
+ * forces the SIMD-only one; `init({ module_or_path })` instantiates what it is given, as
+ * wasm-bindgen's own init does. Later calls return the first instance. `urlOf(relaxed)` must
+ * hold the entry's two literal `new URL(…, import.meta.url)`, so that bundlers emit both files.
+ */
+export async function initWith(initModule, options, urlOf) {
+  const plain = options !== null && Object.getPrototypeOf(options) === Object.prototype;
+  if (!plain || options.module_or_path !== undefined) return initModule(options);
+  const relaxed = options.relaxedSimd ?? relaxedSimdSupported();
+  const exports = await initModule({ module_or_path: urlOf(relaxed) });
+  recordWasmVariant(relaxed ? 'relaxed-simd' : 'simd128');
+  return exports;
 }

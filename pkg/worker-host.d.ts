@@ -9,5 +9,7 @@ export function transfer<T>(value: T, buffers: Transferable[]): T;
 export function isTrap(err: unknown): boolean;
 /** The operations every latentlab worker understands: version, memory budget, encoder load and embedding. */
 export const encoderOps: Record<string, WorkerOp>;
+/** `ops` with each operation waiting for the models module (`latentlab/encoders`) first; encoderOps' already do. */
+export function withModels(ops: Record<string, WorkerOp>): Record<string, WorkerOp>;
 /** Answers `LatentlabWorker` messages in this worker with `ops` (default `encoderOps`). */
 export function serveWorker(ops?: Record<string, WorkerOp>, initOptions?: InitOptions): void;

@@ -6,9 +6,38 @@
 //
 // The package's own worker (worker-entry.js) serves `encoderOps`; an application's worker adds
 // its own operations: `serveWorker({...encoderOps, 'my.op': (args, progress) => …})`.
+//
+// Two wasm modules: the worker instantiates the core module (`latentlab`) before its first
+// answer, and the models module (`latentlab/encoders`) only when an operation wrapped by
+// `withModels` first runs, so a worker that only analyses plans never downloads tract.
 import init, { setMemoryBudget, version } from './index.js';
+import { setMemoryBudget as setModelsMemoryBudget } from './latentlab_models.js';
+import { initModels } from './models-init.js';
 import { Encoder } from './encoder.js';
 import { toImageInput } from './images.js';
+
+/** What `serveWorker` was given for `init`, and the budget last set: both apply to the models module too. */
+let hostInitOptions = {};
+let budgetBytes = null;
+let modelsReady = null;
+
+function ensureModels() {
+  modelsReady ??= initModels(hostInitOptions).then(() => {
+    if (budgetBytes !== null) setModelsMemoryBudget(budgetBytes);
+  });
+  return modelsReady;
+}
+
+/**
+ * `ops` with every operation waiting for the models module first (instantiated once, on the
+ * first such call, with `serveWorker`'s init options and the worker's memory budget).
+ */
+export function withModels(ops) {
+  return Object.fromEntries(Object.entries(ops).map(([name, op]) => [name, async (args, progress) => {
+    await ensureModels();
+    return op(args, progress);
+  }]));
+}
 
 /** A result whose listed buffers move to the page instead of being copied. */
 class Transfer {
@@ -56,35 +85,46 @@ const moved = (matrix) => transfer({ rows: matrix.rows, cols: matrix.cols, data:
 /** Operations every latentlab worker understands: its version and memory budget, and encoders. */
 export const encoderOps = {
   version: () => version(),
-  /** The client sends it first, before any other call (`memoryBudget` option). */
-  'memory.budget': ({ bytes }) => setMemoryBudget(bytes),
-  /** `{entries, files}` as `fetchEncoderFiles` returns them: the page downloads once for all workers. */
-  'encoder.load': ({ entries, files }) => {
-    const next = Encoder.fromFiles({ entries, files });
-    encoder?.free();
-    encoder = next;
-    return { dim: encoder.dim, text: encoder.text !== null, image: encoder.image !== null };
+  /** The client sends it first, before any other call (`memoryBudget` option); it holds for both modules. */
+  'memory.budget': async ({ bytes }) => {
+    setMemoryBudget(bytes);
+    budgetBytes = bytes;
+    if (modelsReady) {
+      await modelsReady;
+      setModelsMemoryBudget(bytes);
+    }
   },
-  'encoder.free': () => {
-    encoder?.free();
-    encoder = null;
-  },
-  'embed.text': ({ texts }) => moved(loaded('text').embedText(texts)),
-  /** `images`: RGBA pixels, ImageData, ImageBitmap, Blob or URL; `first`: the first one's position in the caller's list, for messages. */
-  'embed.image': async ({ images, maxSide = Infinity, first = 0 }) => {
-    const enc = loaded('image');
-    const pixels = [];
-    for (const [i, image] of images.entries()) pixels.push(await toImageInput(image, { maxSide, label: `image ${first + i}` }));
-    return moved(enc.embedImage(pixels));
-  },
+  ...withModels({
+    /** `{entries, files}` as `fetchEncoderFiles` returns them: the page downloads once for all workers. */
+    'encoder.load': ({ entries, files }) => {
+      const next = Encoder.fromFiles({ entries, files });
+      encoder?.free();
+      encoder = next;
+      return { dim: encoder.dim, text: encoder.text !== null, image: encoder.image !== null };
+    },
+    'encoder.free': () => {
+      encoder?.free();
+      encoder = null;
+    },
+    'embed.text': ({ texts }) => moved(loaded('text').embedText(texts)),
+    /** `images`: RGBA pixels, ImageData, ImageBitmap, Blob or URL; `first`: the first one's position in the caller's list, for messages. */
+    'embed.image': async ({ images, maxSide = Infinity, first = 0 }) => {
+      const enc = loaded('image');
+      const pixels = [];
+      for (const [i, image] of images.entries()) pixels.push(await toImageInput(image, { maxSide, label: `image ${first + i}` }));
+      return moved(enc.embedImage(pixels));
+    },
+  }),
 };
 
 /**
  * Answers the page's messages with `ops` (name → `(args, progress) => result`, sync or async;
- * `progress(value)` posts a progress message for the call). Instantiates the wasm module once,
- * with `initOptions` for the package's `init`; every message waits for it.
+ * `progress(value)` posts a progress message for the call). Instantiates the core wasm module
+ * once, with `initOptions` for the package's `init`; every message waits for it. Operations that
+ * use encoders or the language model must be wrapped in `withModels` (encoderOps' are).
  */
 export function serveWorker(ops = encoderOps, initOptions = {}) {
+  hostInitOptions = initOptions;
   const ready = init(initOptions);
   /** The trap that broke this instance; every later call is refused with it. */
   let broken = null;

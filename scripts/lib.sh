@@ -150,22 +150,38 @@ copy_models_to_site() {
 # second where the engine validates relaxed SIMD (Chromium 114+), the first elsewhere. Both
 # must give wasm-bindgen identical JS glue, which is checked here.
 build_wasm() {
-  local out="$CARGO_TARGET_DIR/wasm32-unknown-unknown"
-  log "building the wasm module (release)"
-  cargo build --release --lib --target wasm32-unknown-unknown
-  log "building the wasm module with relaxed SIMD (release)"
-  cargo build --profile wasm-relaxed --lib --target wasm32-unknown-unknown \
-    --config 'target.wasm32-unknown-unknown.rustflags = ["-C", "target-feature=+simd128,+relaxed-simd"]'
-  log "generating pkg/ with wasm-bindgen"
-  local bindgen=(wasm-bindgen --target web --out-name latentlab
+  # Two modules, each in a SIMD and a relaxed-SIMD build: the core (feature `core-api`: plans,
+  # optimal transport, alignment, steering, the labs, the index; no tract, no tokenizers) and
+  # the models (feature `models`: the encoders, the language model and the labs on it). Each
+  # feature set has its own profiles, so neither rebuild invalidates the other's artefacts.
+  local triple=wasm32-unknown-unknown out="$CARGO_TARGET_DIR/wasm32-unknown-unknown"
+  local relaxed_flags='target.wasm32-unknown-unknown.rustflags = ["-C", "target-feature=+simd128,+relaxed-simd"]'
+  log "building the core wasm module (release, then relaxed SIMD)"
+  cargo build --profile wasm-core --lib --target $triple --no-default-features --features core-api
+  cargo build --profile wasm-core-relaxed --lib --target $triple --no-default-features --features core-api \
+    --config "$relaxed_flags"
+  log "building the models wasm module (release, then relaxed SIMD)"
+  cargo build --release --lib --target $triple --no-default-features --features models
+  cargo build --profile wasm-relaxed --lib --target $triple --no-default-features --features models \
+    --config "$relaxed_flags"
+  bindgen_pair latentlab "$out/wasm-core/latentlab.wasm" "$out/wasm-core-relaxed/latentlab.wasm"
+  bindgen_pair latentlab_models "$out/release/latentlab.wasm" "$out/wasm-relaxed/latentlab.wasm"
+}
+
+# pkg/NAME.js (+ .d.ts) and pkg/NAME_bg.wasm from the SIMD build, pkg/NAME_relaxed_bg.wasm from
+# the relaxed one, which must need exactly the same JS glue.
+bindgen_pair() {
+  local name=$1 simd=$2 relaxed=$3
+  log "generating pkg/$name.js with wasm-bindgen"
+  local bindgen=(wasm-bindgen --target web --out-name "$name"
     --remove-producers-section --remove-name-section)
-  "${bindgen[@]}" --out-dir pkg "$out/release/latentlab.wasm"
-  local relaxed="$CARGO_TARGET_DIR/bindgen-relaxed"
-  rm -rf "$relaxed"
-  "${bindgen[@]}" --out-dir "$relaxed" "$out/wasm-relaxed/latentlab.wasm"
-  cmp -s pkg/latentlab.js "$relaxed/latentlab.js" ||
-    die "the relaxed-SIMD build needs other JS glue than the baseline (diff pkg/latentlab.js $relaxed/latentlab.js)"
-  cp "$relaxed/latentlab_bg.wasm" pkg/latentlab_relaxed_bg.wasm
+  "${bindgen[@]}" --out-dir pkg "$simd"
+  local tmp="$CARGO_TARGET_DIR/bindgen-relaxed"
+  rm -rf "$tmp"
+  "${bindgen[@]}" --out-dir "$tmp" "$relaxed"
+  cmp -s "pkg/$name.js" "$tmp/$name.js" ||
+    die "the relaxed-SIMD build of $name needs other JS glue than the SIMD build (diff pkg/$name.js $tmp/$name.js)"
+  cp "$tmp/${name}_bg.wasm" "pkg/${name}_relaxed_bg.wasm"
 }
 
 # Tux Paint's captioned stamps for the search page's evaluation panel, when installed

@@ -5,11 +5,14 @@
 //! - [`gpu`]: WGSL compute through wgpu (Vulkan/GL natively, WebGPU in the browser), the only
 //!   module that knows wgpu.
 //! - [`npy`] (native only): `.npy` bytes → matrices and labels, for the CLI.
-//! - `wasm` (wasm32 only): the thin wasm-bindgen facade that the npm package exports.
+//! - `wasm` (wasm32 only): the thin wasm-bindgen facade that the npm package exports, built
+//!   twice: the core module (feature `core-api`) and the models module (feature `models`:
+//!   `encode`, the language model and the labs on it).
 //!
 //! The README's Architecture section is the map; keep the two in step.
 
 pub mod core;
+#[cfg(feature = "models")]
 pub mod encode;
 pub mod gpu;
 pub mod lm;

@@ -7,7 +7,7 @@
 // latentlab's time includes its letterbox and normalisation, onnxruntime-web gets a ready
 // 1×3×224×224 tensor. Both are timed after a warm-up (see warmUp), taking turns on every photo,
 // sentence and batch (see interleaved); best and median of `repeats` passes for each.
-import init, { ImageEmbedder, TextEmbedder, wasmVariant } from '/pkg/index.js';
+import init, { ImageEmbedder, TextEmbedder, wasmVariant } from '/pkg/encoders.js';
 import * as ort from '/.cache/bench/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
 
 const params = new URLSearchParams(location.search);

@@ -7,7 +7,7 @@
 //   prompt. Best and range over the rounds;
 // - the same generation with `setActivations('int8')` (8-bit inputs to the quantised
 //   products), alternating with the default f32 within each round.
-import init, { LanguageModel, wasmVariant } from '/pkg/index.js';
+import init, { LanguageModel, wasmVariant } from '/pkg/encoders.js';
 
 const params = new URLSearchParams(location.search);
 const rounds = Number(params.get('rounds') ?? 3);

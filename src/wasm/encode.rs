@@ -1,5 +1,5 @@
 //! Encoders for JavaScript: `TextEmbedder`, `ImageEmbedder`,
-//! `fuseQuery`, `evaluateRetrieval`, `parseManifest`, `sha256Hex`.
+//! `fuseQuery`, `evaluateRetrieval`, `parseManifest`.
 //!
 //! Bytes in, typed arrays out. Fetching, caching and sha256-checking downloads is the JS
 //! layer's job (pkg/encoder.js); model code here never sees a URL.
@@ -10,14 +10,10 @@ use wasm_bindgen::JsCast;
 use super::{js_error, optional_string, size_arg, to_js};
 use crate::core::matrix::Matrix;
 use crate::core::search::{evaluate_retrieval, fuse};
-use crate::encode::{
-    sha256_hex, FusionModel, ImageEncoder, Manifest, ModelEntry, RgbaImage, TextEncoder,
-};
+use crate::encode::{FusionModel, ImageEncoder, Manifest, ModelEntry, RgbaImage, TextEncoder};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPESCRIPT_TYPES: &str = r#"
-/** Row-major float32 values with their shape. */
-export interface EmbeddingMatrix { rows: number; cols: number; data: Float32Array; }
 /** Straight RGBA pixels, as an ImageData has them. */
 export interface ImageInput { width: number; height: number; data: Uint8Array | Uint8ClampedArray; }
 export interface RetrievalReport {
@@ -290,10 +286,4 @@ pub fn evaluate_retrieval_js(
 #[wasm_bindgen(js_name = parseManifest, unchecked_return_type = "Manifest")]
 pub fn parse_manifest(text: &str) -> Result<JsValue, JsError> {
     to_js(&Manifest::from_json(text).map_err(js_error)?)
-}
-
-/// Hex sha256, for pages served where `crypto.subtle` is unavailable (plain http).
-#[wasm_bindgen(js_name = sha256Hex)]
-pub fn sha256_hex_js(bytes: &[u8]) -> String {
-    sha256_hex(bytes)
 }

@@ -6,27 +6,57 @@
 //! JSON, so a result means the same thing in a terminal and in a browser. Arrays of
 //! numbers cross as typed arrays with their shape beside them.
 
+// Each of the two modules uses only some of the shared helpers below; the lint's check with
+// both feature sets on still finds a helper that neither uses.
+#![cfg_attr(not(all(feature = "core-api", feature = "models")), allow(dead_code))]
+
+// The core module's facades (feature `core-api`) and the models module's (feature `models`):
+// each wasm build exports one set, so the two modules share no exported code.
+#[cfg(feature = "core-api")]
 mod align;
+#[cfg(feature = "core-api")]
 mod collapse;
+#[cfg(feature = "models")]
 mod encode;
+#[cfg(feature = "core-api")]
 mod index;
+#[cfg(feature = "models")]
 mod lm;
+#[cfg(feature = "core-api")]
 mod ot;
+#[cfg(feature = "core-api")]
 mod plan;
+#[cfg(feature = "models")]
 mod repo;
+#[cfg(feature = "core-api")]
 mod steer;
+#[cfg(feature = "core-api")]
 mod tiny;
+#[cfg(feature = "core-api")]
 mod xrm;
 
+#[cfg(feature = "core-api")]
 pub use align::*;
+#[cfg(feature = "core-api")]
 pub use collapse::*;
+#[cfg(feature = "models")]
 pub use encode::*;
+#[cfg(feature = "core-api")]
 pub use index::*;
+#[cfg(feature = "models")]
 pub use lm::*;
+#[cfg(feature = "core-api")]
 pub use ot::*;
+#[cfg(feature = "core-api")]
 pub use plan::*;
+#[cfg(feature = "models")]
 pub use repo::*;
+#[cfg(feature = "core-api")]
 pub use steer::*;
+#[cfg(feature = "core-api")]
+mod webgpu;
+#[cfg(feature = "core-api")]
+pub(crate) use webgpu::{backend_option, forget_webgpu, webgpu, WebGpu};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -160,6 +190,23 @@ pub fn set_memory_budget(bytes: f64) -> Result<(), JsError> {
 }
 
 /// The crate's version, which the npm package's version equals.
+/// Hex sha256, for pages served where `crypto.subtle` is unavailable (plain http). In both
+/// modules: the core's pages check their downloaded data with it too.
+#[wasm_bindgen(js_name = sha256Hex)]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const SHARED_TYPESCRIPT_TYPES: &str = r#"
+/** Row-major float32 values with their shape. */
+export interface EmbeddingMatrix { rows: number; cols: number; data: Float32Array; }
+"#;
+
 #[wasm_bindgen]
 pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
@@ -245,78 +292,4 @@ pub(crate) fn progress_reporter(on_progress: Option<js_sys::Function>) -> impl F
 
 pub(crate) fn f32_array(values: &[f32]) -> JsValue {
     js_sys::Float32Array::from(values).into()
-}
-
-/// The browser's WebGPU device, acquired on first use and shared by every lab (the wgpu
-/// `repeated_compute` pattern); each lab's pipelines are built on it once, when first needed.
-pub(crate) struct WebGpu {
-    pub(crate) gpu: crate::gpu::Gpu,
-    sinkhorn: std::cell::OnceCell<crate::gpu::sinkhorn::SinkhornKernels>,
-    knn: std::cell::OnceCell<crate::gpu::knn::KnnKernels>,
-    multi: std::cell::OnceCell<crate::gpu::multi::MultiKernels>,
-}
-
-impl WebGpu {
-    pub(crate) fn sinkhorn(&self) -> &crate::gpu::sinkhorn::SinkhornKernels {
-        self.sinkhorn
-            .get_or_init(|| crate::gpu::sinkhorn::SinkhornKernels::new(&self.gpu))
-    }
-
-    pub(crate) fn multi(&self) -> &crate::gpu::multi::MultiKernels {
-        self.multi
-            .get_or_init(|| crate::gpu::multi::MultiKernels::new(&self.gpu))
-    }
-
-    pub(crate) fn knn(&self) -> &crate::gpu::knn::KnnKernels {
-        self.knn
-            .get_or_init(|| crate::gpu::knn::KnnKernels::new(&self.gpu))
-    }
-}
-
-thread_local! {
-    /// `Some(Err(why))` remembers that there is no device, and why.
-    static WEBGPU: std::cell::RefCell<Option<Result<std::rc::Rc<WebGpu>, String>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// The shared device, or why there is none (the same sentence every time).
-pub(crate) async fn webgpu() -> Result<std::rc::Rc<WebGpu>, String> {
-    if let Some(known) = WEBGPU.with(|g| g.borrow().clone()) {
-        return known;
-    }
-    match crate::gpu::Gpu::request().await {
-        Ok(gpu) => {
-            let shared = std::rc::Rc::new(WebGpu {
-                gpu,
-                sinkhorn: std::cell::OnceCell::new(),
-                knn: std::cell::OnceCell::new(),
-                multi: std::cell::OnceCell::new(),
-            });
-            WEBGPU.with(|g| *g.borrow_mut() = Some(Ok(shared.clone())));
-            Ok(shared)
-        }
-        Err(e) => {
-            let why = e.to_string();
-            WEBGPU.with(|g| *g.borrow_mut() = Some(Err(why.clone())));
-            Err(why)
-        }
-    }
-}
-
-/// Drops a device that failed, so the next call asks for a new one.
-pub(crate) fn forget_webgpu() {
-    WEBGPU.with(|g| *g.borrow_mut() = None);
-}
-
-/// `options.backend`: "auto" (default), "gpu" or "cpu"; anything else is an error naming it.
-pub(crate) fn backend_option(options: &Options) -> Result<String, JsError> {
-    let backend = options
-        .get::<String>("backend")?
-        .unwrap_or_else(|| "auto".into());
-    if !matches!(backend.as_str(), "auto" | "gpu" | "cpu") {
-        return Err(JsError::new(&format!(
-            "options.backend is {backend:?}: expected \"auto\", \"gpu\" or \"cpu\""
-        )));
-    }
-    Ok(backend)
 }

@@ -1,20 +1,26 @@
 // A consumer of the npm package, as a TypeScript user writes one: every export of `latentlab`,
-// `latentlab/worker`, `latentlab/worker-host` and `latentlab/images` used once with arguments
+// `latentlab/encoders`, `latentlab/worker`, `latentlab/worker-host` and `latentlab/images` used once with arguments
 // of the types its .d.ts declares. Checked by `tsc --noEmit --strict` (tests/js/consumers.test.mjs,
 // which also checks that no export is missing here); never run.
 import init, {
-  ChoiceTask, EmbeddingIndex, Encoder, FusionModel, ImageEmbedder, LanguageModel, Plan, Steering, TextEmbedder,
-  alignRepresentations, alignRepresentationsAsync, decodeBlob, decodeImage, deleteIndex, elicitManipulations, estimateTiny,
-  evaluateRetrieval, evaluateSteering, fetchChecked, fetchEncoderFiles, fitTinyBenchmark, formatSeconds, fuseQuery,
-  graphEncodings, initSync, isRgbaImage, listIndexes, loadIndex, m3g, m3gAsync, memoryBudget, multiSinkhorn,
-  multiSinkhornAsync, nearestNeighbors, orderingTemplates, parseDuration, parseManifest, parsePlans, pcaProject,
-  relaxedSimdSupported, repoEvaluate, repoRetrieve, repoScore, repoSweep, resampleGaussian, resolveEncoderSource,
-  saveIndex, setMemoryBudget, sha256Hex, simulateCollapse, sinkhorn, sinkhornAsync, sinkhornCost, start, tinyHoldout,
-  tinyRandomLlamaGguf, toImageInput, version, wasmVariant, wilsonInterval, xrmCompare,
+  EmbeddingIndex, Plan, Steering, alignRepresentations, alignRepresentationsAsync, deleteIndex, estimateTiny,
+  evaluateSteering, fitTinyBenchmark, formatSeconds, graphEncodings, initSync, listIndexes, loadIndex, m3g, m3gAsync,
+  memoryBudget, multiSinkhorn, multiSinkhornAsync, nearestNeighbors, orderingTemplates, parseDuration, parsePlans,
+  pcaProject, relaxedSimdSupported, resampleGaussian, saveIndex, setMemoryBudget, sha256Hex, simulateCollapse, sinkhorn,
+  sinkhornAsync, sinkhornCost, start, tinyHoldout, version, wasmVariant, xrmCompare,
 } from 'latentlab';
-import type { EmbeddingMatrix, ImageInput, ModelEntry, Manifest, SinkhornResult, AnyImage } from 'latentlab';
+import type { EmbeddingMatrix, SinkhornResult } from 'latentlab';
+import initEncoders, {
+  ChoiceTask, Encoder, FusionModel, ImageEmbedder, LanguageModel, TextEmbedder, decodeBlob, decodeImage,
+  elicitManipulations, evaluateRetrieval, fetchChecked, fetchEncoderFiles, fuseQuery, initSync as initModelsSync,
+  isRgbaImage, memoryBudget as modelsMemoryBudget, parseManifest, relaxedSimdSupported as modelsRelaxed, repoEvaluate,
+  repoRetrieve, repoScore, repoSweep, resolveEncoderSource, setMemoryBudget as setModelsMemoryBudget,
+  sha256Hex as modelsSha256Hex, start as modelsStart, tinyRandomLlamaGguf, toImageInput, version as modelsVersion,
+  wasmVariant as modelsVariant, wilsonInterval,
+} from 'latentlab/encoders';
+import type { ImageInput, ModelEntry, Manifest, AnyImage, EmbeddingMatrix as ModelsMatrix } from 'latentlab/encoders';
 import { LatentlabWorker, WorkerPool, crashMessage, defaultPoolSize } from 'latentlab/worker';
-import { serveWorker, encoderOps, transfer, isTrap } from 'latentlab/worker-host';
+import { serveWorker, encoderOps, transfer, isTrap, withModels } from 'latentlab/worker-host';
 import { toImageInput as toPixels, isRgbaImage as isPixels, decodeBlob as decode } from 'latentlab/images';
 
 export async function plans(): Promise<string> {
@@ -31,6 +37,18 @@ export async function plans(): Promise<string> {
   plan.free();
   all.forEach((p) => p.free());
   return `${variant} ${text} ${digest} ${interval[0]} ${initSync.length}`;
+}
+
+/** The models module has its own init, version, memory budget and sha256 (the same crate). */
+export async function modelsModule(): Promise<string> {
+  await initEncoders({ relaxedSimd: modelsRelaxed() });
+  const variant: 'relaxed-simd' | 'simd128' | null = modelsVariant();
+  setModelsMemoryBudget(modelsMemoryBudget());
+  modelsStart();
+  const same: boolean = modelsVersion() === version() && modelsSha256Hex(new Uint8Array(1)) === sha256Hex(new Uint8Array(1));
+  const m: ModelsMatrix = { rows: 0, cols: 0, data: new Float32Array(0) };
+  const n: EmbeddingMatrix = m;
+  return `${variant} ${same} ${initModelsSync.length} ${n.rows}`;
 }
 
 export function optimalTransport(x: Float32Array, y: Float32Array): number {
@@ -155,5 +173,6 @@ export function myWorker(): void {
       return transfer({ doubled }, [doubled.buffer]);
     },
     'my.check': (args: { error: unknown }) => isTrap(args.error),
+    ...withModels({ 'my.embed': ({ texts }: { texts: string[] }) => Encoder.fromFiles({ entries: { text: null, image: null }, files: { textModel: null, tokenizer: null, imageModel: null } }).embedText(texts) }),
   }, { relaxedSimd: false });
 }

@@ -10,9 +10,10 @@ import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  Encoder, EmbeddingIndex, parseManifest, fuseQuery, evaluateRetrieval, TextEmbedder, FusionModel,
+  Encoder, parseManifest, fuseQuery, evaluateRetrieval, TextEmbedder, FusionModel,
   relaxedSimdSupported, wasmVariant,
-} from 'latentlab';
+} from 'latentlab/encoders';
+import { EmbeddingIndex } from 'latentlab';
 import { decodePng } from './png.mjs';
 import { readNpy, cosine } from './npy.mjs';
 

@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { EmbeddingIndex, Encoder, parseManifest } from 'latentlab';
+import { EmbeddingIndex } from 'latentlab';
+import { Encoder, parseManifest } from 'latentlab/encoders';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const STAMPS = '/usr/share/tuxpaint/stamps';

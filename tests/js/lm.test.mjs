@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import {
   LanguageModel, ChoiceTask, wilsonInterval, tinyRandomLlamaGguf,
   repoRetrieve, repoScore, repoEvaluate, repoSweep, elicitManipulations,
-} from 'latentlab';
+} from 'latentlab/encoders';
 
 const root = new URL('../../', import.meta.url).pathname;
 const targetDir = process.env.CARGO_TARGET_DIR || join(root, 'target');

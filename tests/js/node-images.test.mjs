@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Encoder, parseManifest, toImageInput, decodeImage } from 'latentlab';
+import { Encoder, parseManifest, toImageInput, decodeImage } from 'latentlab/encoders';
 import { decodePng } from './png.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));

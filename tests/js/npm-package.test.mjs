@@ -24,7 +24,8 @@ test('the packed package installs and runs in a fresh Node project', () => {
     const packed = JSON.parse(run('npm', ['pack', join(repo, 'pkg'), '--json', '--pack-destination', work], work));
     const files = packed[0].files.map((f) => f.path).sort();
     for (const f of ['latentlab.js', 'latentlab.d.ts', 'latentlab_bg.wasm', 'latentlab_relaxed_bg.wasm',
-      'simd.js', 'node.js', 'package.json']) {
+      'latentlab_models.js', 'latentlab_models.d.ts', 'latentlab_models_bg.wasm', 'latentlab_models_relaxed_bg.wasm',
+      'encoders.js', 'encoders-node.js', 'models-init.js', 'simd.js', 'node.js', 'package.json']) {
       assert.ok(files.includes(f), `the tarball holds ${f}`);
     }
     const project = join(work, 'app');
@@ -32,8 +33,10 @@ test('the packed package installs and runs in a fresh Node project', () => {
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
     run('npm', ['install', '--no-audit', '--no-fund', '--offline', join(work, packed[0].filename)], project);
     writeFileSync(join(project, 'main.mjs'), `
-      import init, { Plan, version, wasmVariant, toImageInput, EmbeddingIndex } from 'latentlab';
-      await init();   // a no-op under Node, where the package initialises itself
+      import init, { Plan, version, wasmVariant, EmbeddingIndex } from 'latentlab';
+      import initEncoders, { toImageInput, version as modelsVersion } from 'latentlab/encoders';
+      await init();   // no-ops under Node, where the package initialises itself
+      await initEncoders();
       const plan = Plan.fromJson(JSON.stringify({
         title: 'How to make tea',
         steps: [{ id: 'boil', text: 'Boil water', duration: '5 minutes' },
@@ -46,7 +49,7 @@ test('the packed package installs and runs in a fresh Node project', () => {
       const index = new EmbeddingIndex({ model: 'm', storage: 'int8' });
       index.add(['a', 'b'], new Float32Array([1, 0, 0, 1]), [{ n: 1 }, { n: 2 }]);
       const [hit] = index.search(new Float32Array([0.1, 0.9]), { k: 1 });
-      console.log(JSON.stringify({ version: version(), optimal: a.optimal_seconds, path: a.critical_path,
+      console.log(JSON.stringify({ version: version(), modelsVersion: modelsVersion(), optimal: a.optimal_seconds, path: a.critical_path,
         variant: wasmVariant(), picture: [picture.width, picture.height, picture.data.length], hit: [hit.id, hit.metadata.n] }));
     `);
     // Both builds run under each Node: the one it validates, and the other forced (relaxed SIMD
@@ -77,6 +80,7 @@ test('the packed package installs and runs in a fresh Node project', () => {
         assert.deepEqual(out.optimal, [480, 480]);
         assert.deepEqual(out.path, ['boil', 'steep']);
         assert.equal(out.version, pkgVersion, 'package.json version equals the crate version');
+        assert.equal(out.modelsVersion, pkgVersion, 'both modules come from this crate');
         assert.deepEqual(out.picture, [600, 400, 600 * 400 * 4], `Node ${major}: coffee.png decoded`);
         assert.deepEqual(out.hit, ['b', 2]);
       }

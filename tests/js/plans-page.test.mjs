@@ -40,6 +40,10 @@ test('an AsyncHow example shows its optimal time and critical path', async () =>
   assert.ok(bars.length >= 5, 'a Gantt bar per step');
 
   onlyOwnOrigin(requests);
+  // The worker analyses plans with the core module; the models module (tract, tokenizers) is
+  // never fetched on this page (Vite names the files with a hash: latentlab_relaxed_bg-XXXX.wasm).
+  const wasm = requests.filter((u) => u.endsWith('.wasm')).map((u) => u.split('/').pop().replace(/-[\w-]+\.wasm$/, '.wasm'));
+  assert.deepEqual(wasm, ['latentlab_relaxed_bg.wasm']);
   assert.deepEqual(errors, []);
   await page.close();
 });

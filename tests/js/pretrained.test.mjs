@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Encoder, parseManifest } from 'latentlab';
+import { Encoder, parseManifest } from 'latentlab/encoders';
 import { serveStatic } from './static-server.mjs';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));

@@ -1,5 +1,6 @@
 // Headless Chromium (which has relaxed SIMD) picks the package's relaxed-SIMD build, can be
-// told to take the SIMD-only one, and both give onnxruntime's sentence embeddings there.
+// told to take the SIMD-only one, and both give onnxruntime's sentence embeddings there. A page
+// that imports only the core (`latentlab`) downloads the core module and never the models one.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +26,7 @@ async function embedSentences(options) {
   try {
     await page.goto(`${server.url}/pkg/package.json`);
     return await page.evaluate(async (options) => {
-      const latentlab = await import('/pkg/index.js');
+      const latentlab = await import('/pkg/encoders.js');
       await latentlab.default(options);
       const manifest = latentlab.parseManifest(await (await fetch('/models/manifest.json')).text());
       const entry = manifest.models.find((m) => m.name === 'minilm-l6-v2');
@@ -68,4 +69,47 @@ test('init({ relaxedSimd: false }) gets the SIMD-only build, and it matches onnx
   const result = await embedSentences({ relaxedSimd: false });
   assert.equal(result.variant, 'simd128');
   assertMatchesOnnxruntime(result);
+});
+
+/** The wasm files a fresh page requests while it runs `body` (a function of the page). */
+async function wasmRequests(body) {
+  const page = await browser.newPage();
+  const requested = [];
+  page.on('request', (r) => { if (r.url().endsWith('.wasm')) requested.push(r.url().split('/').pop()); });
+  try {
+    await page.goto(`${server.url}/pkg/package.json`);
+    const result = await page.evaluate(body);
+    return { requested, result };
+  } finally {
+    await page.close();
+  }
+}
+
+test('a page with plans only downloads the core module, not tract and tokenizers', async () => {
+  const { requested, result } = await wasmRequests(async () => {
+    const { default: init, Plan } = await import('/pkg/index.js');
+    await init();
+    const plan = Plan.fromJson(JSON.stringify({
+      title: 't', steps: [{ id: 'a', text: 'A', duration: '2 minutes' }, { id: 'b', text: 'B', duration: '1 minute' }],
+      constraints: [['a', 'b']],
+    }));
+    return plan.analyze().optimal_seconds;
+  });
+  assert.deepEqual(result, [180, 180]);
+  assert.deepEqual(requested, ['latentlab_relaxed_bg.wasm']);
+});
+
+test('Encoder.load fetches the models module itself, once, and only then', async () => {
+  const { requested, result } = await wasmRequests(async () => {
+    const core = await import('/pkg/index.js');
+    await core.default();
+    const { Encoder } = await import('/pkg/encoders.js');
+    const manifest = await (await fetch('/models/manifest.json')).json();
+    const entry = manifest.models.find((m) => m.name === 'minilm-l6-v2');
+    const encoder = await Encoder.load(entry, { baseUrl: `${location.origin}/models/`, cache: false });
+    const again = await Encoder.load(entry, { baseUrl: `${location.origin}/models/`, cache: false });
+    return [encoder.embedText(['tea']).cols, again.dim];
+  });
+  assert.deepEqual(result, [384, 384]);
+  assert.deepEqual(requested, ['latentlab_relaxed_bg.wasm', 'latentlab_models_relaxed_bg.wasm']);
 });

@@ -56,7 +56,7 @@ async function poolPage() {
   });
   await page.goto(`${served.url}/test.html`);
   await page.evaluate(async (stamps) => {
-    window.ll = await import('/index.js');
+    window.ll = await import('/encoders.js');
     window.lw = await import('/worker.js');
     await window.ll.default();
     window.manifest = window.ll.parseManifest(await (await fetch('/models/manifest.json')).text());

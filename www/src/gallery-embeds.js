@@ -1,6 +1,6 @@
 // The gallery's photos and captions (and the sentence corpus) embedded by the bundled pair,
 // once per worker, for the pages that compare or resample them (alignment, model collapse).
-import { Encoder, parseManifest } from 'latentlab';
+import { Encoder, parseManifest } from 'latentlab/encoders';
 import { decodeImage } from './images.js';
 import { fetchVerified } from './fetch-data.js';
 

@@ -6,7 +6,7 @@
 // (BIG-bench or Repoformer) stops between examples on `lm.cancel`.
 import {
   LanguageModel, ChoiceTask, wilsonInterval, parseManifest, repoEvaluate, repoSweep, elicitManipulations,
-} from 'latentlab';
+} from 'latentlab/encoders';
 import { fetchVerified } from './fetch-data.js';
 
 let model = null;

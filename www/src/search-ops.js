@@ -3,7 +3,8 @@
 // in IndexedDB across reloads), answer queries (text → image, image → image, image +
 // instruction, text → text) and run the text → image retrieval evaluation.
 // Long operations post progress and stop between batches when `cancel` names their job.
-import { Encoder, EmbeddingIndex, parseManifest, fuseQuery, evaluateRetrieval } from 'latentlab';
+import { EmbeddingIndex } from 'latentlab';
+import { Encoder, parseManifest, fuseQuery, evaluateRetrieval } from 'latentlab/encoders';
 import { decodeImage } from './images.js';
 import { fetchVerified, sha256 } from './fetch-data.js';
 import * as store from './search-store.js';

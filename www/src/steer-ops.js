@@ -1,7 +1,8 @@
 // The steering page's worker operations: embed the synthetic biographies with the bundled
 // text encoder (once per worker), then fit and evaluate affine steering, project before and
 // after onto principal components, and run a retrieval query in both spaces.
-import { Encoder, parseManifest, Steering, evaluateSteering, pcaProject } from 'latentlab';
+import { Steering, evaluateSteering, pcaProject } from 'latentlab';
+import { Encoder, parseManifest } from 'latentlab/encoders';
 import { fetchVerified } from './fetch-data.js';
 
 const TEXT_MODEL = 'minilm-l6-v2';

@@ -3,7 +3,7 @@
 // The protocol, progress messages and the trap handling (a trapped instance answers `fatal`
 // and the page's client replaces the worker) are the package's; see www/src/client.js.
 import { Plan, formatSeconds, simulateCollapse, resampleGaussian } from 'latentlab';
-import { serveWorker, encoderOps } from 'latentlab/worker-host';
+import { serveWorker, encoderOps, withModels } from 'latentlab/worker-host';
 import { timeTicks } from './ticks.js';
 import { searchOps } from './search-ops.js';
 import { steerOps } from './steer-ops.js';
@@ -40,24 +40,31 @@ const ops = {
   version: encoderOps.version,
   'memory.budget': encoderOps['memory.budget'],
   'collapse.simulate': (options) => simulateCollapse(options),
-  'collapse.resample': async ({ generations, runs, ...urls }, progress) => {
-    const { features } = await galleryEmbeddings(urls, progress);
-    return resampleGaussian(features.data, features.rows, features.cols, { generations, runs });
-  },
+  // The operations on the encoders or the language model wait for the models module (fetched
+  // on the first of them): the plan, OT, tiny and XRM pages never download it.
+  ...withModels({
+    'collapse.resample': async ({ generations, runs, ...urls }, progress) => {
+      const { features } = await galleryEmbeddings(urls, progress);
+      return resampleGaussian(features.data, features.rows, features.cols, { generations, runs });
+    },
+    // The gallery plan embeds the gallery.
+    'ot.gallery': otOps['ot.gallery'],
+  }),
   // Image search: encoder.load, index.*, search, search.sentences, eval.retrieval, cancel.
-  ...searchOps,
+  ...withModels(searchOps),
   // Affine steering: steer.load, steer.run, steer.retrieve.
-  ...steerOps,
-  // Optimal transport: ot.two, ot.three, ot.gallery.
-  ...otOps,
-  // Representation alignment: align.measure.
-  ...alignOps,
+  ...withModels(steerOps),
+  // Optimal transport between point clouds: ot.two, ot.three.
+  'ot.two': otOps['ot.two'],
+  'ot.three': otOps['ot.three'],
+  // Representation alignment: align.measure (on the gallery's embeddings).
+  ...withModels(alignOps),
   // tinyBenchmarks: tiny.holdout, tiny.fit, tiny.estimate.
   ...tinyOps,
   // XRM: xrm.compare.
   ...xrmOps,
   // Language model and Prompt Sketching: lm.load, lm.sketch, lm.generate, lm.score, lm.eval, lm.cancel.
-  ...lmOps,
+  ...withModels(lmOps),
 };
 
 /** Readable text for every number of seconds the page shows: ranges and axis ticks. */

@@ -2,17 +2,12 @@
 // optimal time) and the package's own worker (its version and an embedding index inside it),
 // results left on <body> for tests/js/consumers.test.mjs.
 import init, { Plan, version, wasmVariant } from 'latentlab';
+import { TEA_PLAN } from '../tea-plan.js';
 import { LatentlabWorker } from 'latentlab/worker';
 
 async function main() {
   await init();
-  const plan = Plan.fromJson(JSON.stringify({
-    title: 'How to make tea',
-    steps: [{ id: 'boil', text: 'Boil water', duration: '5 minutes' },
-      { id: 'cup', text: 'Fetch a cup', duration: '1 minute' },
-      { id: 'steep', text: 'Steep', duration: '3 minutes' }],
-    constraints: [['boil', 'steep'], ['cup', 'steep']],
-  }));
+  const plan = Plan.fromJson(TEA_PLAN);
   const analysis = plan.analyze();
   plan.free();
   const worker = new LatentlabWorker();
