@@ -48,8 +48,12 @@ fn png(path: impl AsRef<Path>) -> RgbaImage {
 }
 
 fn text_encoder() -> TextEncoder {
+    text_encoder_named("minilm-l6-v2")
+}
+
+fn text_encoder_named(name: &str) -> TextEncoder {
     let m = manifest();
-    let entry = m.get("minilm-l6-v2").unwrap();
+    let entry = m.get(name).unwrap();
     TextEncoder::from_bytes(
         entry,
         &read(format!("models/{}", entry.file)),
@@ -108,6 +112,30 @@ fn text_embeddings_match_onnxruntime() {
     // Batching does not change an embedding.
     let alone = text_encoder().embed(&texts[..1]).unwrap();
     assert!(cosine(alone.row(0), ours.row(0)) > 0.99999);
+}
+
+/// The int8 MiniLM (models/build_models.py: onnxruntime's quantisation tool, int8 weights,
+/// float activations) in tract gives onnxruntime's embeddings of the same file, as the float
+/// model does; and it stays close to the float model (the cost of 8-bit weights).
+#[test]
+fn int8_text_embeddings_match_onnxruntime_on_the_same_file() {
+    let s = sentences();
+    let texts: Vec<&str> = s.sentences.iter().map(String::as_str).collect();
+    let ours = text_encoder_named("minilm-l6-v2-int8")
+        .embed(&texts)
+        .unwrap();
+    assert_rows_close(
+        &ours,
+        &npy("text_embeddings_int8.npy"),
+        0.9999,
+        "int8 MiniLM text",
+    );
+    assert_rows_close(
+        &ours,
+        &npy("text_embeddings.npy"),
+        0.997,
+        "int8 MiniLM against float",
+    );
 }
 
 #[test]

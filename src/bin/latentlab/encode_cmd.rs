@@ -85,6 +85,10 @@ pub enum EvalCommand {
     Retrieval {
         #[command(flatten)]
         model: ModelArgs,
+        /// The text model for the captions, instead of the one the image model pairs with
+        /// (another model of the same space, such as minilm-l6-v2-int8).
+        #[arg(long, value_name = "NAME")]
+        text_model: Option<String>,
         #[command(flatten)]
         stamps: StampArgs,
     },
@@ -326,9 +330,24 @@ pub fn captioned_stamps(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
 }
 
 pub fn eval(command: EvalCommand) -> Result<bool> {
-    let EvalCommand::Retrieval { model, stamps } = command;
+    let EvalCommand::Retrieval {
+        model,
+        text_model,
+        stamps,
+    } = command;
     let models = Models::open(model.models.as_deref())?;
-    let (image_name, image, text_name, text) = models.image_text_pair(model.model)?;
+    let (image_name, image, mut text_name, mut text) = models.image_text_pair(model.model)?;
+    if let Some(name) = text_model {
+        let other = models.text(&name)?;
+        if other.dim() != image.dim() {
+            bail!(
+                "text model {name:?} gives {}-d embeddings, image model {image_name:?} {}-d",
+                other.dim(),
+                image.dim()
+            );
+        }
+        (text_name, text) = (name, other);
+    }
     let items = stamps.load(1)?;
     let files: Vec<PathBuf> = items.iter().map(|(f, _)| f.clone()).collect();
     let captions: Vec<&str> = items.iter().map(|(_, c)| c.as_str()).collect();
