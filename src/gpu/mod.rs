@@ -12,6 +12,7 @@
 //! slow, which is what the tests need. [`Gpu::is_software`] tells callers choosing a
 //! backend automatically that the CPU path will be faster.
 
+pub mod gallery;
 pub mod knn;
 pub mod multi;
 pub mod sinkhorn;
