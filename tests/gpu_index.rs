@@ -307,6 +307,13 @@ fn refusals_name_the_input_or_the_reason_to_search_on_the_cpu() {
             Some(GpuSearchError::CpuOnly(CpuOnly::Storage(storage)))
         );
     }
+    // a gallery belongs to the device it was uploaded to
+    let other = latentlab::gpu::Gpu::request_blocking().unwrap();
+    let elsewhere = GpuGallery::upload(&other, &index, GalleryOptions::default()).unwrap();
+    let err = gpu_search(&elsewhere, &index, q, opts(3))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err, GpuSearchError::OtherDevice);
     // answers that need no scan: no queries, an index without items, k beyond the index
     assert_eq!(
         gpu_search(&gallery, &index, &[], opts(3))
@@ -326,4 +333,99 @@ fn refusals_name_the_input_or_the_reason_to_search_on_the_cpu() {
     let got = gpu_search(&few, &small, q, opts(MAX_K)).unwrap().unwrap();
     assert_eq!(got.hits, small.search_batch(q, opts(MAX_K), None).unwrap());
     assert_eq!(got.hits[0].len(), 7);
+}
+
+/// Query time of a 100,000 × 384 f32 gallery (seeded random unit vectors), 100 queries,
+/// k = 10: `search_batch` on the CPU against the GPU search with the gallery uploaded once,
+/// the two alternating round by round (which goes first alternates too), every round's hits
+/// compared. Not a test; BENCHMARKS.md gives the command and the numbers measured.
+#[test]
+#[ignore = "a benchmark: minutes on a software adapter"]
+fn benchmark_query_time_100k_x_384() {
+    use std::time::Instant;
+    let env = |name: &str, fallback: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(fallback)
+    };
+    let (n, dim) = (env("BENCH_N", 100_000), env("BENCH_DIM", 384));
+    let (batch, rounds, k) = (env("BENCH_QUERIES", 100), env("BENCH_ROUNDS", 5), 10);
+    let Some(d) = device() else {
+        return;
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let mut gaussian = |count: usize| -> Vec<f32> {
+        (0..count)
+            .map(|_| rng.sample::<f32, _>(rand_distr::StandardNormal))
+            .collect()
+    };
+    let index = index_of(dim, &gaussian(n * dim), Storage::F32);
+    let queries = gaussian(batch * dim);
+    let o = opts(k);
+    let started = Instant::now();
+    let gallery = GpuGallery::upload(&d.gpu, &index, GalleryOptions::default()).unwrap();
+    // the copies are queued: wait for them
+    d.gpu.queue.submit([]);
+    d.gpu
+        .device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .unwrap();
+    let upload_s = started.elapsed().as_secs_f64();
+    // one search each before timing: the device's first dispatches compile and allocate
+    let warm = index_search(&d.gpu, &d.kernels, &gallery, &index, &queries, o, None).unwrap();
+    let want = index.search_batch(&queries, o, None).unwrap();
+    assert_eq!(warm.hits, want);
+    let per_query_ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3 / batch as f64;
+    let (mut cpu, mut gpu, mut rescanned) = (Vec::new(), Vec::new(), 0);
+    for round in 0..rounds {
+        for engine in [round % 2, 1 - round % 2] {
+            let t = Instant::now();
+            if engine == 0 {
+                let hits = index.search_batch(&queries, o, None).unwrap();
+                cpu.push(per_query_ms(t));
+                assert_eq!(hits, want);
+            } else {
+                let found =
+                    index_search(&d.gpu, &d.kernels, &gallery, &index, &queries, o, None).unwrap();
+                gpu.push(per_query_ms(t));
+                assert_eq!(found.hits, want);
+                rescanned += found.queries_rescanned;
+            }
+        }
+        println!(
+            "{{\"round\": {round}, \"first\": \"{}\", \"cpu_ms_per_query\": {:.3}, \
+             \"gpu_ms_per_query\": {:.3}, \"cpu_over_gpu\": {:.2}}}",
+            ["cpu", "gpu"][round % 2],
+            cpu[round],
+            gpu[round],
+            cpu[round] / gpu[round]
+        );
+    }
+    let ratios: Vec<f64> = cpu.iter().zip(&gpu).map(|(c, g)| c / g).collect();
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let range = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("[{lo:.3}, {hi:.3}]")
+    };
+    println!(
+        "{{\"n\": {n}, \"dim\": {dim}, \"queries\": {batch}, \"k\": {k}, \"rounds\": {rounds}, \
+         \"adapter\": \"{}\", \"upload_s\": {upload_s:.2}, \"gallery_buffers\": {}, \
+         \"cpu_ms_per_query\": {:.3}, \"cpu_range\": {}, \"gpu_ms_per_query\": {:.3}, \
+         \"gpu_range\": {}, \"cpu_over_gpu\": {:.2}, \"ratio_range\": {}, \
+         \"queries_rescanned\": {rescanned}}}",
+        d.gpu.adapter,
+        gallery.buffers(),
+        median(&cpu),
+        range(&cpu),
+        median(&gpu),
+        range(&gpu),
+        median(&ratios),
+        range(&ratios),
+    );
 }

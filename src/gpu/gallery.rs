@@ -57,6 +57,9 @@ pub enum GpuSearchError {
     CpuOnly(#[from] CpuOnly),
     #[error(transparent)]
     Gpu(#[from] GpuError),
+    /// The gallery lives on another device (one lost and requested again): upload it anew.
+    #[error("this gallery was uploaded to another GPU device: upload it to this one")]
+    OtherDevice,
 }
 
 impl From<CandidateError> for GpuSearchError {
@@ -83,6 +86,9 @@ struct Slab {
 /// one revision of the index: searches of the index after a change are refused
 /// ([`CpuOnly::Stale`]) until it is uploaded again.
 pub struct GpuGallery {
+    /// The [`Gpu::serial`] of the device holding the slabs: a search on another (a `Gpu`
+    /// requested again after a loss) is refused, not run on buffers that are not its own.
+    device: u64,
     slabs: Vec<Slab>,
     ranker: CandidateRanker,
     opts: GalleryOptions,
@@ -155,6 +161,7 @@ impl GpuGallery {
         };
         let slabs = with_error_scopes(gpu, upload).await?;
         Ok(GpuGallery {
+            device: gpu.serial(),
             slabs,
             ranker,
             opts,
@@ -213,6 +220,9 @@ pub async fn index_search_async(
     options: SearchOptions,
     filter: Option<&mut Filter<'_>>,
 ) -> Result<GpuIndexSearch, GpuSearchError> {
+    if gallery.device != gpu.serial() {
+        return Err(GpuSearchError::OtherDevice);
+    }
     let ranker = &gallery.ranker;
     let units = match ranker.prepare(index, queries, options, filter.is_some())? {
         Prepared::Answered(hits) => {

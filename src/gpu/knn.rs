@@ -7,7 +7,9 @@
 //! answer *is* the CPU answer, ties included, and tests compare the two for equality.
 //!
 //! [`KnnKernels`] holds the pipelines (built once per device); [`nearest_neighbors`] builds
-//! one problem's buffers and streams its blocks.
+//! one problem's buffers and streams its blocks, binding its matrix as both the queries and
+//! the gallery. `gallery.rs` runs the same kernels on a batch of queries against an index's
+//! vectors kept on the device.
 
 use super::{check_binding, filled_buffer, read_buffer, submit, with_error_scopes};
 use super::{Gpu, GpuError, Shader};
