@@ -7,7 +7,9 @@
 //! answer *is* the CPU answer, ties included, and tests compare the two for equality.
 //!
 //! [`KnnKernels`] holds the pipelines (built once per device); [`nearest_neighbors`] builds
-//! one problem's buffers and streams its blocks.
+//! one problem's buffers and streams its blocks, binding its matrix as both the queries and
+//! the gallery. `gallery.rs` runs the same kernels on a batch of queries against an index's
+//! vectors kept on the device.
 
 use super::{check_binding, filled_buffer, read_buffer, submit, with_error_scopes};
 use super::{Gpu, GpuError, Shader};
@@ -22,10 +24,12 @@ pub const MAX_K: usize = 64;
 /// shader loop after 65,535 iterations, nested loops included, so stay well below.
 const SELECT_BUDGET: usize = 32_768;
 /// The similarity kernel walks the shared dimension in one loop of `dim` steps.
-const MAX_DIM: usize = 16_384;
+pub(crate) const MAX_DIM: usize = 16_384;
 /// Threads per workgroup of `select`, and the side of `similarity`'s square tiles.
-const SELECT_WG: usize = 64;
-const TILE: usize = 16;
+pub(crate) const SELECT_WG: usize = 64;
+pub(crate) const TILE: usize = 16;
+/// `heap_idx` of a heap slot no score has filled.
+pub(crate) const EMPTY_SLOT: u32 = u32::MAX;
 
 /// How the GPU search streams its work.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -65,7 +69,7 @@ impl KnnKernels {
             gpu,
             "knn",
             &[include_str!("knn.wgsl")],
-            &[true, false, false, false],
+            &[true, true, false, false, false],
         );
         let pipeline = |entry: &str| shader.pipeline(entry);
         KnnKernels {
@@ -74,6 +78,123 @@ impl KnnKernels {
             layout,
         }
     }
+
+    /// The bind group of one search: `queries` and `gallery` may be the same buffer (both
+    /// bindings are read-only).
+    pub(crate) fn bind_group(&self, gpu: &Gpu, buffers: &SearchBuffers) -> wgpu::BindGroup {
+        let SearchBuffers {
+            params,
+            queries,
+            gallery,
+            sims,
+            heap_vals,
+            heap_idx,
+        } = buffers;
+        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("knn bind group"),
+            layout: &self.layout,
+            entries: &[
+                (0, *params),
+                (1, *queries),
+                (2, *gallery),
+                (3, *sims),
+                (4, *heap_vals),
+                (5, *heap_idx),
+            ]
+            .map(|(binding, buffer)| wgpu::BindGroupEntry {
+                binding,
+                resource: buffer.as_entire_binding(),
+            }),
+        })
+    }
+
+    /// Writes one block's parameters and submits its two dispatches.
+    pub(crate) fn run_block(
+        &self,
+        gpu: &Gpu,
+        bind_group: &wgpu::BindGroup,
+        params: &wgpu::Buffer,
+        block: &Block,
+    ) {
+        let b = |flag: bool| usize::from(flag);
+        let words = [
+            block.dim,
+            block.keep,
+            block.q0,
+            block.rows,
+            block.c0,
+            block.cols,
+            block.base,
+            block.parts,
+            block.span,
+            b(block.exclude_self),
+            b(block.fresh),
+            0,
+        ]
+        .map(|v| v as u32);
+        // Ordered before the submit below: each block sees its own parameters.
+        gpu.queue
+            .write_buffer(params, 0, bytemuck::cast_slice(&words));
+        submit(gpu, "knn block", |pass| {
+            pass.set_bind_group(0, bind_group, &[]);
+            pass.set_pipeline(&self.similarity);
+            pass.dispatch_workgroups(
+                block.cols.div_ceil(TILE) as u32,
+                block.rows.div_ceil(TILE) as u32,
+                1,
+            );
+            pass.set_pipeline(&self.select);
+            pass.dispatch_workgroups(block.rows.div_ceil(SELECT_WG) as u32, block.parts as u32, 1);
+        });
+    }
+}
+
+/// The buffers of one search's bind group (`knn.wgsl`'s bindings 0 to 5).
+pub(crate) struct SearchBuffers<'a> {
+    pub params: &'a wgpu::Buffer,
+    pub queries: &'a wgpu::Buffer,
+    pub gallery: &'a wgpu::Buffer,
+    pub sims: &'a wgpu::Buffer,
+    pub heap_vals: &'a wgpu::Buffer,
+    pub heap_idx: &'a wgpu::Buffer,
+}
+
+/// One block of a search, as `knn.wgsl`'s `Params` (which says what each field means). The
+/// callers keep every value below 2³² (they fit bindings of fewer bytes).
+pub(crate) struct Block {
+    pub dim: usize,
+    pub keep: usize,
+    pub q0: usize,
+    pub rows: usize,
+    pub c0: usize,
+    pub cols: usize,
+    pub base: usize,
+    pub parts: usize,
+    pub span: usize,
+    pub exclude_self: bool,
+    pub fresh: bool,
+}
+
+/// The most columns of one block a selection thread may scan, keeping its heap of `keep`:
+/// it fills the heap once and sifts at most ⌊log₂ keep⌋ + 1 levels per column.
+pub(crate) fn select_span(keep: usize) -> usize {
+    let depth = (usize::BITS - keep.leading_zeros()) as usize;
+    (SELECT_BUDGET.saturating_sub(keep) / (2 + depth)).max(1)
+}
+
+/// A storage buffer of `bytes` that the kernels fill (wgpu zeroes it): no host copy, unlike
+/// [`filled_buffer`], which the largest ones would double.
+pub(crate) fn scratch_buffer(gpu: &Gpu, label: &str, bytes: u64, readable: bool) -> wgpu::Buffer {
+    let mut usage = wgpu::BufferUsages::STORAGE;
+    if readable {
+        usage |= wgpu::BufferUsages::COPY_SRC;
+    }
+    gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.max(4),
+        usage,
+        mapped_at_creation: false,
+    })
 }
 
 /// A GPU search's neighbour table, and how many rows the CPU had to rescan because their
@@ -154,9 +275,7 @@ async fn candidates(
             "{d} dimensions exceed the GPU kernel's limit of {MAX_DIM}"
         )));
     }
-    // A selection thread visits each column once and sifts a heap of depth ⌊log₂ keep⌋ + 1.
-    let depth = (usize::BITS - keep.leading_zeros()) as usize;
-    let cols = ((SELECT_BUDGET - keep) / (2 + depth) / TILE * TILE).clamp(TILE, 4096);
+    let cols = (select_span(keep) / TILE * TILE).clamp(TILE, 4096);
     let cols = cols.min(n.next_multiple_of(TILE));
     let max_groups = gpu.limits.max_compute_workgroups_per_dimension as usize;
     let binding_limit = gpu
@@ -174,47 +293,41 @@ async fn candidates(
     check_binding(gpu, "one block of inner products", (rows * cols) as u64 * 4)?;
 
     let storage = wgpu::BufferUsages::STORAGE;
-    let readable = storage | wgpu::BufferUsages::COPY_SRC;
     let x_buf = filled_buffer(gpu, "knn x", bytemuck::cast_slice(&x.data), storage);
-    let sims = filled_buffer(gpu, "knn sims", &vec![0u8; rows * cols * 4], storage);
-    let heap_vals = filled_buffer(gpu, "knn heap scores", &vec![0u8; n * keep * 4], readable);
-    let heap_idx = filled_buffer(gpu, "knn heap indices", &vec![0u8; n * keep * 4], readable);
-    let params = filled_buffer(gpu, "knn params", &[0u8; 32], wgpu::BufferUsages::UNIFORM);
-    let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("knn bind group"),
-        layout: &kernels.layout,
-        entries: &[
-            (0, &params),
-            (1, &x_buf),
-            (2, &sims),
-            (3, &heap_vals),
-            (4, &heap_idx),
-        ]
-        .map(|(binding, buffer)| wgpu::BindGroupEntry {
-            binding,
-            resource: buffer.as_entire_binding(),
-        }),
-    });
+    let sims = scratch_buffer(gpu, "knn sims", (rows * cols) as u64 * 4, false);
+    let heap_vals = scratch_buffer(gpu, "knn heap scores", (n * keep) as u64 * 4, true);
+    let heap_idx = scratch_buffer(gpu, "knn heap indices", (n * keep) as u64 * 4, true);
+    let params = filled_buffer(gpu, "knn params", &[0u8; 48], wgpu::BufferUsages::UNIFORM);
+    let bind_group = kernels.bind_group(
+        gpu,
+        &SearchBuffers {
+            params: &params,
+            queries: &x_buf,
+            gallery: &x_buf,
+            sims: &sims,
+            heap_vals: &heap_vals,
+            heap_idx: &heap_idx,
+        },
+    );
 
     for q0 in (0..n).step_by(rows) {
         let block_rows = rows.min(n - q0);
         for c0 in (0..n).step_by(cols) {
             let block_cols = cols.min(n - c0);
-            let words = [n, d, keep, q0, block_rows, c0, block_cols, 0].map(|v| v as u32);
-            // Ordered before the submit below: each block sees its own parameters.
-            gpu.queue
-                .write_buffer(&params, 0, bytemuck::cast_slice(&words));
-            submit(gpu, "knn block", |pass| {
-                pass.set_bind_group(0, &bind_group, &[]);
-                pass.set_pipeline(&kernels.similarity);
-                pass.dispatch_workgroups(
-                    block_cols.div_ceil(TILE) as u32,
-                    block_rows.div_ceil(TILE) as u32,
-                    1,
-                );
-                pass.set_pipeline(&kernels.select);
-                pass.dispatch_workgroups(block_rows.div_ceil(SELECT_WG) as u32, 1, 1);
-            });
+            let block = Block {
+                dim: d,
+                keep,
+                q0,
+                rows: block_rows,
+                c0,
+                cols: block_cols,
+                base: 0,
+                parts: 1,
+                span: block_cols,
+                exclude_self: true,
+                fresh: c0 == 0,
+            };
+            kernels.run_block(gpu, &bind_group, &params, &block);
         }
     }
     let vals: Vec<f32> = read_buffer(gpu, &heap_vals, 0, n * keep).await?;

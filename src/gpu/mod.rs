@@ -5,13 +5,14 @@
 //! from *running* on it: [`Gpu::request`] finds an adapter and opens a device once; solvers
 //! take a `&Gpu`, so tests (and the browser) can hand them one they made. Every GPU object
 //! is labelled. Results have the same types as the CPU core's (`crate::core`), and the tests
-//! compare the two (`tests/gpu_sinkhorn.rs`, `tests/gpu_knn.rs`).
+//! compare the two (`tests/gpu_sinkhorn.rs`, `tests/gpu_knn.rs`, `tests/gpu_index.rs`).
 //!
 //! Natively wgpu uses Vulkan or OpenGL ES; on a machine without a GPU, Mesa's lavapipe
 //! (Debian `mesa-vulkan-drivers`) is a Vulkan adapter of device type `Cpu` — correct and
 //! slow, which is what the tests need. [`Gpu::is_software`] tells callers choosing a
 //! backend automatically that the CPU path will be faster.
 
+pub mod gallery;
 pub mod knn;
 pub mod multi;
 pub mod sinkhorn;
@@ -81,6 +82,10 @@ pub struct Gpu {
     /// What the device reported outside any solve's error scopes: its loss, or an uncaptured
     /// error (wgpu's default handler would panic on one). The next solve fails with it.
     fault: Arc<Mutex<Option<String>>>,
+    /// Tells this device from every other one requested in this process, for data kept on it
+    /// between solves (`gallery.rs`): wgpu's device handles from two instances can compare
+    /// equal.
+    serial: u64,
 }
 
 fn summary(info: &wgpu::AdapterInfo) -> AdapterSummary {
@@ -159,6 +164,10 @@ impl Gpu {
             limits,
             one_solve_at_a_time: futures_util::lock::Mutex::new(()),
             fault,
+            serial: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
         })
     }
 
@@ -181,6 +190,10 @@ impl Gpu {
                 "the GPU's fault record was poisoned".into(),
             )),
         }
+    }
+
+    pub(crate) fn serial(&self) -> u64 {
+        self.serial
     }
 
     /// A software adapter (lavapipe, SwiftShader): correct, but slower than the CPU path.

@@ -124,7 +124,7 @@ impl Top {
 
 /// γ_m = m·u/(1 − m·u) for u = 2⁻²⁴, with m = d + 2 (products, sums, and one spare rounding):
 /// |f32 dot − exact dot| ≤ γ·Σ|aᵢbᵢ| ≤ γ·‖a‖·‖b‖ in any summation order, FMA or not.
-fn f32_dot_error_factor(d: usize) -> f64 {
+pub(crate) fn f32_dot_error_factor(d: usize) -> f64 {
     let mu = (d as f64 + 2.0) * f64::from(f32::EPSILON) / 2.0;
     // the f64 sums we compare against err by ~d·2⁻⁵³ relative: covered by the 1e-9 slack
     mu / (1.0 - mu) * (1.0 + 1e-9)

@@ -35,11 +35,11 @@ use serde::Serialize;
 pub use chance::{cycle_knn_chance, expected_lis, lcs_knn_chance, LCS_CHANCE_MAX_K};
 pub use error::AlignError;
 pub use kernel::{cka, cknna, unbiased_cka, MAX_QUADRATIC_ENTRIES};
-pub(crate) use knn::ExactRanker;
 pub use knn::{
     check_k, cycle_knn, edit_distance, edit_distance_knn, lcs_knn, lcs_length, mutual_knn,
     nearest_neighbors, Knn,
 };
+pub(crate) use knn::{f32_dot_error_factor, row_dot, ExactRanker};
 pub use prepare::{
     normalize_rows, outlier_threshold, prepare, validate, Prepare, QuantileMode,
     DEFAULT_OUTLIER_QUANTILE,

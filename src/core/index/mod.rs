@@ -9,6 +9,7 @@
 //! Items keep their insertion order (removal compacts), and ties go to the earlier item.
 
 mod bytes;
+mod candidates;
 mod storage;
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::budget::{check_together, SizeError};
+pub use candidates::{CandidateError, CandidateList, CandidateRanker, CpuOnly, Finished, Prepared};
 pub use storage::Storage;
 use storage::Vectors;
 
@@ -96,6 +98,30 @@ pub struct EmbeddingIndex {
     rows: HashMap<String, usize>,
     metadata: Vec<Option<Value>>,
     vectors: Vectors,
+    revision: Revision,
+}
+
+/// Which contents an index has, so that a copy of its vectors kept elsewhere (a GPU's) can
+/// tell that it is out of date: every change takes a number never used before in this
+/// process, so equal revisions mean equal contents (a clone shares its original's until one
+/// of them changes).
+///
+/// Not part of an index's value: two indexes with the same items are equal (`==`) whatever
+/// their revisions, as an index and its reloaded bytes are.
+#[derive(Clone, Copy, Debug)]
+struct Revision(u64);
+
+impl Revision {
+    fn next() -> Revision {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Revision(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+impl PartialEq for Revision {
+    fn eq(&self, _: &Revision) -> bool {
+        true
+    }
 }
 
 /// `v` scaled to unit length, or None when it has none (zero, or a value not finite).
@@ -105,6 +131,16 @@ fn unit(v: &[f32]) -> Option<Vec<f32>> {
         return None;
     }
     Some(v.iter().map(|x| x / norm).collect())
+}
+
+/// Orders hits as every search reports them (score falling, ties to the earlier item), then
+/// keeps the best `k` that reach `threshold`.
+fn best_first(hits: &mut Vec<Hit>, k: usize, threshold: Option<f32>) {
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
+    if let Some(t) = threshold {
+        hits.retain(|h| h.score >= t);
+    }
+    hits.truncate(k);
 }
 
 impl EmbeddingIndex {
@@ -125,6 +161,7 @@ impl EmbeddingIndex {
             rows: HashMap::new(),
             metadata: Vec::new(),
             vectors: Vectors::new(storage),
+            revision: Revision::next(),
         })
     }
 
@@ -142,6 +179,22 @@ impl EmbeddingIndex {
 
     pub fn len(&self) -> usize {
         self.ids.len()
+    }
+
+    /// The revision of the contents: it changes whenever items are added, replaced or
+    /// removed, and two indexes with the same revision hold the same items (see
+    /// [`CandidateRanker`], which refuses to finish a search on an index changed since).
+    pub fn revision(&self) -> u64 {
+        self.revision.0
+    }
+
+    /// The stored unit vectors, row-major, when they are kept as f32 (what a GPU copy of
+    /// the index uploads); None for f16 and int8 storage.
+    pub fn f32_vectors(&self) -> Option<&[f32]> {
+        match &self.vectors {
+            Vectors::F32(data) => Some(data),
+            _ => None,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -269,6 +322,7 @@ impl EmbeddingIndex {
     ) -> Result<(), IndexError> {
         let (dim, units) = self.checked_batch(ids, vectors, &metadata, false)?;
         self.append(ids, dim, &units, metadata);
+        self.revision = Revision::next();
         Ok(())
     }
 
@@ -302,6 +356,7 @@ impl EmbeddingIndex {
             }
         }
         self.append(&new_ids, dim, &new_units, new_meta);
+        self.revision = Revision::next();
         Ok(())
     }
 
@@ -348,6 +403,7 @@ impl EmbeddingIndex {
             .enumerate()
             .map(|(row, id)| (id.clone(), row))
             .collect();
+        self.revision = Revision::next();
         gone
     }
 
@@ -357,21 +413,9 @@ impl EmbeddingIndex {
         &self,
         query: &[f32],
         options: SearchOptions,
-        mut filter: Option<&mut Filter>,
+        filter: Option<&mut Filter>,
     ) -> Result<Vec<Hit>, IndexError> {
-        let SearchOptions { k, threshold, .. } = options;
-        if k == 0 {
-            return Err(IndexError::ZeroK);
-        }
-        if let Some(t) = threshold.filter(|t| !t.is_finite()) {
-            return Err(IndexError::Threshold(t));
-        }
-        let rerank = match (self.storage(), options.rerank) {
-            (Storage::Int8, Some(r)) if r < k => return Err(IndexError::Rerank { k, rerank: r }),
-            (Storage::Int8, Some(r)) => r,
-            (Storage::Int8, None) => (4 * k).max(k + 32),
-            _ => k,
-        };
+        let rerank = self.checked_options(options)?;
         let Some(dim) = self.dim else {
             return Ok(Vec::new());
         };
@@ -383,7 +427,39 @@ impl EmbeddingIndex {
             });
         }
         let q = unit(query).ok_or(IndexError::BadQuery)?;
-        let first = self.vectors.scan(self.len(), dim, &q);
+        self.search_unit(&q, dim, options, rerank, filter)
+    }
+
+    /// Checks `options` as `search` does and returns how many first-pass candidates it
+    /// re-scores (`rerank`: k except for int8).
+    fn checked_options(&self, options: SearchOptions) -> Result<usize, IndexError> {
+        let SearchOptions { k, threshold, .. } = options;
+        if k == 0 {
+            return Err(IndexError::ZeroK);
+        }
+        if let Some(t) = threshold.filter(|t| !t.is_finite()) {
+            return Err(IndexError::Threshold(t));
+        }
+        match (self.storage(), options.rerank) {
+            (Storage::Int8, Some(r)) if r < k => Err(IndexError::Rerank { k, rerank: r }),
+            (Storage::Int8, Some(r)) => Ok(r),
+            (Storage::Int8, None) => Ok((4 * k).max(k + 32)),
+            _ => Ok(k),
+        }
+    }
+
+    /// `search` from the unit query `q` on, its options checked: the one ranking both the
+    /// CPU search and a finished GPU search (`candidates.rs`, for its rescans) go through.
+    fn search_unit(
+        &self,
+        q: &[f32],
+        dim: usize,
+        options: SearchOptions,
+        rerank: usize,
+        mut filter: Option<&mut Filter>,
+    ) -> Result<Vec<Hit>, IndexError> {
+        let SearchOptions { k, threshold, .. } = options;
+        let first = self.vectors.scan(self.len(), dim, q);
         let better = |a: &u32, b: &u32| {
             first[*b as usize]
                 .total_cmp(&first[*a as usize])
@@ -410,7 +486,7 @@ impl EmbeddingIndex {
                 }
             }
             let score = match self.storage() {
-                Storage::Int8 => self.vectors.score(row, dim, &q),
+                Storage::Int8 => self.vectors.score(row, dim, q),
                 _ => first[row],
             };
             hits.push(Hit {
@@ -422,11 +498,7 @@ impl EmbeddingIndex {
                 break;
             }
         }
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.row.cmp(&b.row)));
-        if let Some(t) = threshold {
-            hits.retain(|h| h.score >= t);
-        }
-        hits.truncate(k);
+        best_first(&mut hits, k, threshold);
         Ok(hits)
     }
 
