@@ -4,6 +4,7 @@
 // query by query, and reported as the median over queries with the range over rounds.
 //   node scripts/bench/index_query.mjs [--n 100000] [--dim 384] [--queries 20] [--rounds 3]
 import { EmbeddingIndex, wasmVariant } from 'latentlab';
+import { clusteredGallery } from './random-gallery.mjs';
 
 const arg = (name, fallback) => {
   const at = process.argv.indexOf(`--${name}`);
@@ -14,14 +15,7 @@ const dim = arg('dim', 384);
 const queries = arg('queries', 20);
 const rounds = arg('rounds', 3);
 
-let seed = 12345;
-const random = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648 - 0.5; };
-const centres = Array.from({ length: 100 }, () => Float32Array.from({ length: dim }, random));
-const vectors = new Float32Array(n * dim);
-for (let i = 0; i < n; i++) {
-  const c = centres[i % 100];
-  for (let j = 0; j < dim; j++) vectors[i * dim + j] = c[j] + 0.5 * random();
-}
+const vectors = clusteredGallery(n, dim);
 const ids = Array.from({ length: n }, (_, i) => `item-${i}`);
 const qs = Array.from({ length: queries }, (_, i) => vectors.subarray(i * 997 * dim, (i * 997 + 1) * dim));
 

@@ -6,8 +6,12 @@ use serde_json::Value;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::{js_error, set, size_arg, to_js, Options};
-use crate::core::index::{EmbeddingIndex, Hit, SearchOptions, Storage};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::{backend_option, forget_webgpu, js_error, set, size_arg, to_js, webgpu, Options};
+use crate::core::index::{CpuOnly, EmbeddingIndex, Hit, SearchOptions, Storage};
+use crate::gpu::gallery::{index_search_async, GalleryOptions, GpuGallery, GpuSearchError};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TYPESCRIPT_TYPES: &str = r#"
@@ -32,6 +36,23 @@ export interface IndexSearchOptions {
   rerank?: number;
 }
 export interface IndexHit { id: string; score: number; metadata: unknown; }
+export interface IndexSearchAsyncOptions extends IndexSearchOptions {
+  /** "auto" (default): WebGPU when the browser has an adapter and the search is one it answers
+   * exactly (f32 storage, no filter, k <= 64), else the CPU; "gpu": fail rather than fall back;
+   * "cpu": never ask for a GPU. */
+  backend?: "auto" | "gpu" | "cpu";
+}
+export interface IndexSearchAsyncResult {
+  /** One list per query: exactly what searchBatch gives. */
+  hits: IndexHit[][];
+  backend: "webgpu" | "cpu";
+  /** The WebGPU adapter, when it searched. */
+  adapter?: string;
+  /** Why it searched on the CPU with backend "auto". */
+  fallback?: string;
+  /** Queries the CPU scanned again because their GPU candidates sat in a crowd of near-ties. */
+  queries_rescanned?: number;
+}
 export interface IndexItem { id: string; vector: Float32Array; metadata: unknown; }
 "#;
 
@@ -79,6 +100,10 @@ fn exception_message(e: &JsValue) -> String {
 #[wasm_bindgen(js_name = EmbeddingIndex)]
 pub struct JsEmbeddingIndex {
     inner: EmbeddingIndex,
+    /// The f32 vectors on the WebGPU device, uploaded by the first GPU search and again after
+    /// the index changes (its revision) or the device is replaced. An Rc, so that a search
+    /// holds it across its awaits without a RefCell borrow.
+    gallery: RefCell<Option<Rc<GpuGallery>>>,
 }
 
 #[wasm_bindgen(js_class = EmbeddingIndex)]
@@ -100,6 +125,7 @@ impl JsEmbeddingIndex {
                 .map_err(|e: String| JsError::new(&format!("options.storage: {e}")))?,
         };
         Ok(JsEmbeddingIndex {
+            gallery: RefCell::new(None),
             inner: EmbeddingIndex::new(&model, dim, storage).map_err(js_error)?,
         })
     }
@@ -217,11 +243,54 @@ impl JsEmbeddingIndex {
         let all = self.with_filter(filter.as_ref(), |index, f| {
             index.search_batch(queries, options, f)
         })?;
-        let out = js_sys::Array::new();
-        for hits in &all {
-            out.push(&self.hits_to_js(hits)?);
+        self.hit_lists_to_js(&all)
+    }
+
+    /// `searchBatch` with the inner products on WebGPU: the gallery's f32 vectors are uploaded
+    /// once (again after a change) and each batch reads back a few candidates per query, which
+    /// the CPU scores again with `searchBatch`'s own arithmetic, so `hits` are exactly
+    /// `searchBatch`'s. Falls back to the CPU (saying why in `fallback`) where there is no
+    /// adapter, the GPU fails, or the search is one the GPU path does not answer exactly (f16
+    /// or int8 storage, a filter, k > 64). The index must not be changed while a search runs.
+    #[wasm_bindgen(js_name = searchBatchAsync, unchecked_return_type = "IndexSearchAsyncResult")]
+    pub async fn search_batch_async(
+        &self,
+        queries: Vec<f32>,
+        #[wasm_bindgen(unchecked_param_type = "IndexSearchAsyncOptions")] options: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let (search, filter, backend) = search_options_with_backend(options)?;
+        let mut fallback = None;
+        if backend != "cpu" {
+            match self.gpu_search(&queries, search, filter.is_some()).await {
+                Ok((found, adapter)) => {
+                    let out = js_sys::Object::new().into();
+                    set(&out, "hits", &self.hit_lists_to_js(&found.hits)?)?;
+                    set(&out, "backend", &JsValue::from_str("webgpu"))?;
+                    set(&out, "adapter", &JsValue::from_str(&adapter))?;
+                    set(
+                        &out,
+                        "queries_rescanned",
+                        &JsValue::from(found.queries_rescanned as f64),
+                    )?;
+                    return Ok(out);
+                }
+                Err(GpuFailure::Input(e)) => return Err(e),
+                Err(GpuFailure::Fallback(why)) if backend == "gpu" => {
+                    return Err(JsError::new(&format!("backend \"gpu\": {why}")))
+                }
+                Err(GpuFailure::Fallback(why)) => fallback = Some(why),
+            }
         }
-        Ok(out.into())
+        let all = self.with_filter(filter.as_ref(), |index, f| {
+            index.search_batch(&queries, search, f)
+        })?;
+        let out = js_sys::Object::new().into();
+        set(&out, "hits", &self.hit_lists_to_js(&all)?)?;
+        set(&out, "backend", &JsValue::from_str("cpu"))?;
+        if let Some(why) = fallback {
+            set(&out, "fallback", &JsValue::from_str(&why))?;
+        }
+        Ok(out)
     }
 
     /// The index in latentlab's versioned byte format (model, dimension, storage, ids,
@@ -240,7 +309,10 @@ impl JsEmbeddingIndex {
         let options = Options::optional(options, &["model"], "load options")?;
         let model: Option<String> = options.get("model")?;
         let inner = EmbeddingIndex::from_bytes(bytes, model.as_deref()).map_err(js_error)?;
-        Ok(JsEmbeddingIndex { inner })
+        Ok(JsEmbeddingIndex {
+            inner,
+            gallery: RefCell::new(None),
+        })
     }
 }
 
@@ -250,6 +322,25 @@ fn search_options(options: JsValue) -> Result<(SearchOptions, Option<js_sys::Fun
         &["k", "threshold", "filter", "rerank"],
         "search options",
     )?;
+    parsed_search_options(&options)
+}
+
+/// `searchBatchAsync`'s options: `search`'s and `backend`.
+fn search_options_with_backend(
+    options: JsValue,
+) -> Result<(SearchOptions, Option<js_sys::Function>, String), JsError> {
+    let options = Options::optional(
+        options,
+        &["k", "threshold", "filter", "rerank", "backend"],
+        "search options",
+    )?;
+    let (search, filter) = parsed_search_options(&options)?;
+    Ok((search, filter, backend_option(&options)?))
+}
+
+fn parsed_search_options(
+    options: &Options,
+) -> Result<(SearchOptions, Option<js_sys::Function>), JsError> {
     let k = match options.get::<f64>("k")? {
         Some(k) => size_arg(k, "options.k", 1)?,
         None => 10,
@@ -277,7 +368,98 @@ fn search_options(options: JsValue) -> Result<(SearchOptions, Option<js_sys::Fun
     ))
 }
 
+/// Why a GPU search gave no answer: bad input (an error for the caller, whatever the backend),
+/// or a reason to search on the CPU instead.
+enum GpuFailure {
+    Input(JsError),
+    Fallback(String),
+}
+
 impl JsEmbeddingIndex {
+    /// The GPU search and the adapter's name; the gallery uploaded first when it is missing,
+    /// out of date or on a device since replaced.
+    async fn gpu_search(
+        &self,
+        queries: &[f32],
+        options: SearchOptions,
+        filtered: bool,
+    ) -> Result<(crate::gpu::gallery::GpuIndexSearch, String), GpuFailure> {
+        // Refused before a device is asked for or the gallery uploaded: the filter is a JS
+        // function the CPU path calls item by item.
+        if filtered {
+            return Err(GpuFailure::Fallback(format!(
+                "{}; searched on the CPU",
+                CpuOnly::Filter
+            )));
+        }
+        let shared = webgpu().await.map_err(GpuFailure::Fallback)?;
+        let fallback = |e: GpuSearchError| match e {
+            GpuSearchError::Input(e) => GpuFailure::Input(js_error(e)),
+            GpuSearchError::Gpu(e) => {
+                forget_webgpu();
+                GpuFailure::Fallback(format!("{e}; searched on the CPU"))
+            }
+            other => GpuFailure::Fallback(format!("{other}; searched on the CPU")),
+        };
+        for attempt in 0..2 {
+            let current = self
+                .gallery
+                .borrow()
+                .clone()
+                .filter(|g| g.is_current(&self.inner));
+            let gallery = match current {
+                Some(g) => g,
+                None => {
+                    *self.gallery.borrow_mut() = None;
+                    let g = GpuGallery::upload_async(
+                        &shared.gpu,
+                        &self.inner,
+                        GalleryOptions::default(),
+                    )
+                    .await
+                    .map(Rc::new)
+                    .map_err(fallback)?;
+                    *self.gallery.borrow_mut() = Some(g.clone());
+                    g
+                }
+            };
+            let found = index_search_async(
+                &shared.gpu,
+                shared.knn(),
+                &gallery,
+                &self.inner,
+                queries,
+                options,
+                None,
+            )
+            .await;
+            match found {
+                Ok(found) => return Ok((found, shared.gpu.adapter.to_string())),
+                // Uploaded to a device that was lost and replaced since: upload once more.
+                Err(GpuSearchError::OtherDevice) if attempt == 0 => {
+                    *self.gallery.borrow_mut() = None;
+                }
+                Err(e) => {
+                    if matches!(e, GpuSearchError::Gpu(_)) {
+                        *self.gallery.borrow_mut() = None;
+                    }
+                    return Err(fallback(e));
+                }
+            }
+        }
+        Err(GpuFailure::Fallback(
+            "the GPU device changed twice during one search; searched on the CPU".into(),
+        ))
+    }
+
+    fn hit_lists_to_js(&self, all: &[Vec<Hit>]) -> Result<JsValue, JsError> {
+        let out = js_sys::Array::new();
+        for hits in all {
+            out.push(&self.hits_to_js(hits)?);
+        }
+        Ok(out.into())
+    }
+
     /// Runs `search` with the JS filter (if any) as the core's filter.
     fn with_filter<T>(
         &self,

@@ -117,3 +117,34 @@ export function servedPackage(launchOptions = {}) {
   });
   return served;
 }
+
+/**
+ * A page on the package's origin (`served`: servedPackage's; in `context`, default a fresh one of
+ * its browser) with the core module imported and initialised as `window.ll`. `recordDevices`:
+ * remember every WebGPU device the module asks for (`window.devices`, so a test can destroy
+ * one). Returns the page and its uncaught errors.
+ */
+export async function openPackagePage(served, { context = served.browser, recordDevices = false } = {}) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  if (recordDevices) {
+    await page.addInitScript(() => {
+      window.devices = [];
+      const request = GPUAdapter.prototype.requestDevice;
+      GPUAdapter.prototype.requestDevice = async function (...args) {
+        const device = await request.apply(this, args);
+        window.devices.push(device);
+        return device;
+      };
+    });
+  }
+  await page.route(`${served.url}/test.html`, (route) =>
+    route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>package</title>' }));
+  await page.goto(`${served.url}/test.html`);
+  await page.evaluate(async () => {
+    window.ll = await import('/index.js');
+    await window.ll.default();
+  });
+  return { page, errors };
+}

@@ -219,6 +219,17 @@ export function catalogue() {
           return hits;
         } finally { index.free(); }
       }],
+    // Under Node there is no WebGPU: "auto" falls back and "gpu" must fail by name, never trap.
+    ['EmbeddingIndex.searchBatchAsync', sized(2, ([rows, cols], x) => fc.tuple(fc.constant(x), ids(rows), maybe(cloud(2, cols), anyArray),
+      options({ k: size, threshold: real(-1, 1), rerank: size, backend: oneOf(['auto', 'cpu', 'gpu'], ['tpu', 3]),
+        filter: maybe(fc.constant((id) => id.length % 2 === 1), fc.constantFrom('x', 3)) }))),
+      async ([x, itemIds, queries, search]) => {
+        const index = new ll.EmbeddingIndex({ model: 'm' });
+        try {
+          index.add(itemIds, x);
+          return await index.searchBatchAsync(queries, search);
+        } finally { index.free(); }
+      }],
     ['EmbeddingIndex.fromBytes', fc.tuple(fc.oneof(fc.uint8Array({ maxLength: 64 }), indexBytes), options({ model: maybe(fc.constant('m'), fc.constantFrom('other', 3)) })),
       ([bytes, opts]) => ll.EmbeddingIndex.fromBytes(bytes, opts).free()],
     // A small real PNG, cut, with bytes changed, or with its header's size forged; or random bytes.

@@ -5,24 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EmbeddingIndex, saveIndex, loadIndex } from 'latentlab';
-import { servedPackage } from './browser.mjs';
+import { servedPackage, openPackagePage } from './browser.mjs';
 
 const served = servedPackage();
 
-/** A page of `context` on the package's origin with the module initialised (`window.ll`). */
-async function packagePage(context) {
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.route(`${served.url}/test.html`, (route) =>
-    route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>package</title>' }));
-  await page.goto(`${served.url}/test.html`);
-  await page.evaluate(async () => {
-    window.ll = await import('/index.js');
-    await window.ll.default();
-  });
-  return { page, errors };
-}
+const packagePage = (context) => openPackagePage(served, { context });
 
 test('an index saved in IndexedDB comes back after a reload with the same answers', async () => {
   const context = await served.browser.newContext();

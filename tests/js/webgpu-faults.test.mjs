@@ -8,37 +8,11 @@
 // origin, so these calls reach the wasm exports without the site's worker in between.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { servedPackage } from './browser.mjs';
+import { servedPackage, openPackagePage } from './browser.mjs';
 
 const served = servedPackage({ webgpu: true });
 
-/**
- * A page on the package's origin with the module initialised (`window.ll`) and every device
- * the module asks for remembered (`window.devices`), so a test can destroy it.
- */
-async function packagePage() {
-  const page = await served.browser.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.addInitScript(() => {
-    window.devices = [];
-    const request = GPUAdapter.prototype.requestDevice;
-    GPUAdapter.prototype.requestDevice = async function (...args) {
-      const device = await request.apply(this, args);
-      window.devices.push(device);
-      return device;
-    };
-  });
-  await page.route(`${served.url}/test.html`, (route) =>
-    route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>package</title>' }),
-  );
-  await page.goto(`${served.url}/test.html`);
-  await page.evaluate(async () => {
-    window.ll = await import('/index.js');
-    await window.ll.default();
-  });
-  return { page, errors };
-}
+const packagePage = () => openPackagePage(served, { recordDevices: true });
 
 /** Runs in the page: seeded clouds and the problems the tests solve, with their CPU answers. */
 function defineProblems() {
