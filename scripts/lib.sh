@@ -8,6 +8,13 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # One target directory for every build, native and wasm, so nothing is built twice.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 
+# The packages every native debug build names. Cargo enables the features of shared
+# dependencies per invocation, and the Python package's pyo3 macros need features of syn that
+# the root package's dependencies do not: built alone, each would get its own copy of every
+# dependency (tract, tokenizers, wgpu: ~14 minutes on two cores). Named together, `cargo
+# test`, the CLI and maturin's build of the wheel share one.
+NATIVE_PACKAGES=(-p latentlab -p latentlab-python)
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
@@ -109,6 +116,47 @@ for e in m["models"] + m.get("language_models", []):
     log "building the bundled models (models/build_models.py)"
     .venv/bin/python models/build_models.py
   fi
+}
+
+# The Python package (python/): maturin in .venv builds the wheel; the fresh venv that tests
+# it installs offline from .cache/python-wheels (numpy, pytest and their dependencies, pinned
+# in python/requirements-test.txt), downloaded here once.
+PYTHON_WHEELS=.cache/python-wheels
+
+ensure_python_package_tools() {
+  ensure_python
+  local stamp=.venv/.latentlab-python-package.sha256 want
+  want=$(cat python/requirements-build.txt python/requirements-test.txt | sha256sum | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -d "$PYTHON_WHEELS" ]; then
+    log "installing maturin and downloading the Python package's test dependencies"
+    .venv/bin/pip install --quiet --disable-pip-version-check -r python/requirements-build.txt
+    .venv/bin/pip download --quiet --disable-pip-version-check --dest "$PYTHON_WHEELS" \
+      -r python/requirements-test.txt
+    echo "$want" > "$stamp"
+  fi
+}
+
+# The abi3 wheel, built with the dev profile and the features of NATIVE_PACKAGES, so it links
+# the dependencies `cargo test` compiled instead of compiling them again.
+build_python_wheel() {
+  log "building the Python wheel (maturin, dev profile)"
+  rm -rf "$CARGO_TARGET_DIR/wheels"
+  .venv/bin/maturin build --profile dev --manifest-path python/Cargo.toml \
+    --interpreter .venv/bin/python --out "$CARGO_TARGET_DIR/wheels"
+}
+
+# The wheel installed as a user would, into a new venv with no network (--no-index), and its
+# tests run there against the CLI that `cargo test` built. pytest runs outside the repository
+# so `import latentlab` finds the installed package, not python/latentlab/.
+test_python_package() {
+  local venv="$CARGO_TARGET_DIR/python-test-venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --no-index \
+    --find-links "$PYTHON_WHEELS" -r python/requirements-test.txt "$CARGO_TARGET_DIR"/wheels/latentlab-*.whl
+  log "Python tests (pytest on the installed wheel)"
+  (cd "$venv" && LATENTLAB_CLI="$CARGO_TARGET_DIR/debug/latentlab" LATENTLAB_MODELS="$ROOT/models" \
+    "$venv/bin/pytest" -q -p no:cacheprovider "$ROOT/python/tests")
 }
 
 # Tux Paint's captioned stamps: the retrieval evaluation's real data (GPL-2, so installed
@@ -228,7 +276,7 @@ make_xrm_site_data() {
       return 0
     fi
     log "compositing and embedding XRM's birds for the site (latentlab xrm data)"
-    cargo build --bin latentlab
+    cargo build "${NATIVE_PACKAGES[@]}" --bin latentlab
     rm -rf "$dest.partial"
     "$CARGO_TARGET_DIR/debug/latentlab" xrm data --out "$dest.partial" --thumbnails 112 >/dev/null
     rm -rf "$dest.partial/samples"
@@ -238,7 +286,7 @@ make_xrm_site_data() {
   # seed 0) over principal components × whitening × steps.
   if [ ! -f "$dest/selected.json" ]; then
     log "choosing XRM's settings for the site (latentlab xrm select)"
-    cargo build --bin latentlab
+    cargo build "${NATIVE_PACKAGES[@]}" --bin latentlab
     "$CARGO_TARGET_DIR/debug/latentlab" xrm select --data "$dest" >"$dest/selected.json.partial"
     mv "$dest/selected.json.partial" "$dest/selected.json"
   fi
@@ -256,7 +304,7 @@ make_repo_site_data() {
     return 0
   fi
   log "bundling Repoformer's tasks and repositories for the site (latentlab repo bundle)"
-  cargo build --bin latentlab
+  cargo build "${NATIVE_PACKAGES[@]}" --bin latentlab
   rm -rf "$dest.partial"
   if ! "$CARGO_TARGET_DIR/debug/latentlab" repo bundle \
       --tasks tests/fixtures/repo/python3.11-stdlib-tasks.jsonl --out "$dest.partial" >/dev/null; then

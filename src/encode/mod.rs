@@ -10,6 +10,8 @@ mod bpe;
 mod fusion;
 mod image;
 mod manifest;
+#[cfg(not(target_arch = "wasm32"))]
+mod models;
 mod runtime;
 mod text;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -22,6 +24,8 @@ pub use manifest::{
     Filter, LanguageModelEntry, Manifest, ModelEntry, ModelKind, Pooling, Preprocessing,
     ResizeMode, TensorSpec,
 };
+#[cfg(not(target_arch = "wasm32"))]
+pub use models::{models_dir, Models, ModelsError};
 pub use text::TextEncoder;
 
 pub use crate::core::matrix::Matrix;

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use latentlab::encode::{ImageEncoder, Manifest, ModelKind, RgbaImage, TextEncoder};
+use latentlab::encode::RgbaImage;
+pub use latentlab::encode::{models_dir, Models};
 use latentlab::gpu::Gpu;
 
 #[derive(Args)]
@@ -30,106 +31,6 @@ pub fn read_input(input: &Input) -> Result<(String, String)> {
                 std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
             Ok((path.to_string(), text))
         }
-    }
-}
-
-/// Where the models are: `--models`, else `$LATENTLAB_MODELS`, else `./models` when it
-/// holds a manifest, else the repository's `models/` this binary was built from.
-pub fn models_dir(arg: Option<&Path>) -> PathBuf {
-    if let Some(dir) = arg {
-        return dir.to_path_buf();
-    }
-    if let Some(dir) = std::env::var_os("LATENTLAB_MODELS") {
-        return PathBuf::from(dir);
-    }
-    let local = PathBuf::from("models");
-    if local.join("manifest.json").exists() {
-        local
-    } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models")
-    }
-}
-
-pub struct Models {
-    pub dir: PathBuf,
-    pub manifest: Manifest,
-}
-
-impl Models {
-    pub fn open(arg: Option<&Path>) -> Result<Models> {
-        let dir = models_dir(arg);
-        let path = dir.join("manifest.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let manifest =
-            Manifest::from_json(&text).with_context(|| format!("in {}", path.display()))?;
-        Ok(Models { dir, manifest })
-    }
-
-    fn file(&self, rel: &str) -> Result<Vec<u8>> {
-        let path = self.dir.join(rel);
-        std::fs::read(&path).with_context(|| {
-            format!(
-                "cannot read {} (the bundled models are built by scripts/build, or python3 models/build_models.py)",
-                path.display()
-            )
-        })
-    }
-
-    /// The default text model: the first text model of the manifest.
-    pub fn default_name(&self, kind: ModelKind) -> Result<String> {
-        self.manifest
-            .models
-            .iter()
-            .find(|m| m.kind == kind)
-            .map(|m| m.name.clone())
-            .with_context(|| format!("the manifest has no {kind:?} model"))
-    }
-
-    pub fn text(&self, name: &str) -> Result<TextEncoder> {
-        let entry = self.manifest.get(name)?;
-        if entry.kind != ModelKind::Text {
-            // An image model names the text model it pairs with.
-            if let Some(pair) = &entry.pairs_with {
-                return self.text(pair);
-            }
-            anyhow::bail!("model {name:?} is not a text model");
-        }
-        let tokenizer = entry
-            .tokenizer
-            .as_deref()
-            .with_context(|| format!("model {name:?} has no tokenizer"))?;
-        Ok(TextEncoder::from_bytes(
-            entry,
-            &self.file(&entry.file)?,
-            &self.file(tokenizer)?,
-        )?)
-    }
-
-    pub fn image(&self, name: &str) -> Result<ImageEncoder> {
-        let entry = self.manifest.get(name)?;
-        if entry.kind != ModelKind::Image {
-            anyhow::bail!("model {name:?} is not an image model");
-        }
-        Ok(ImageEncoder::from_bytes(entry, &self.file(&entry.file)?)?)
-    }
-
-    /// The image model `name` (default: the bundled one) and the text model it pairs with,
-    /// with their names.
-    pub fn image_text_pair(
-        &self,
-        name: Option<String>,
-    ) -> Result<(String, ImageEncoder, String, TextEncoder)> {
-        let image_name = match name {
-            Some(n) => n,
-            None => self.default_name(ModelKind::Image)?,
-        };
-        let image = self.image(&image_name)?;
-        let text_name = image.entry().pairs_with.clone().with_context(|| {
-            format!("model {image_name:?} does not say which text model it pairs with")
-        })?;
-        let text = self.text(&text_name)?;
-        Ok((image_name, image, text_name, text))
     }
 }
 
