@@ -343,11 +343,46 @@ fn bad_models_are_refused_with_a_named_error() {
     );
     assert!(err.to_string().contains("LatentlabNoSuchOp"), "{err}");
 
+    // A quantised model tract cannot run: onnxruntime's weight-only quantiser writes its
+    // weights as MatMulNBits (com.microsoft), which onnxruntime runs (make_matmulnbits.py
+    // checks) and tract does not; the error names the operator (make_quirky_models.py).
+    let mut quantised = ModelEntry::clip_vision("nbits", "matmulnbits.onnx", "t", 4);
+    quantised.sha256.clear();
+    let err = ImageEncoder::from_bytes(
+        &quantised,
+        &read("tests/fixtures/clip_tiny/matmulnbits.onnx"),
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("MatMulNBits"), "{err}");
+
     // A broken tokenizer file.
     let err = TextEncoder::from_bytes(&unchecked, &model, b"{")
         .err()
         .unwrap();
     assert!(matches!(err, EncodeError::Tokenizer(_)), "{err}");
+}
+
+/// A model whose output is stored as float16 (as half-precision exports give it) embeds as the
+/// same graph with a float32 output does, within float16's precision.
+#[test]
+fn float16_outputs_are_widened_to_f32() {
+    let embed = |file: &str| {
+        let mut entry = ModelEntry::clip_vision("tiny", file, "t", 4);
+        entry.sha256.clear();
+        let encoder =
+            ImageEncoder::from_bytes(&entry, &read(format!("tests/fixtures/clip_tiny/{file}")))
+                .unwrap();
+        encoder
+            .embed(&[png("www/public/gallery/coffee.png")])
+            .unwrap()
+    };
+    let (half, full) = (embed("f16_output.onnx"), embed("f32_output.onnx"));
+    assert_eq!((half.rows, half.cols), (1, 4));
+    for (h, f) in half.data.iter().zip(&full.data) {
+        assert!((h - f).abs() <= 2e-3 * f.abs().max(1e-3), "{h} vs {f}");
+    }
+    assert!(cosine(half.row(0), full.row(0)) > 0.99999);
 }
 
 #[test]

@@ -154,6 +154,9 @@ impl OnnxModel {
                     what: self.what.clone(),
                     message: format!("output {i} missing from the result"),
                 })?;
+                // Half-precision exports give float16 outputs: widened here, so every caller
+                // sees f32 (a no-op, borrowed, for f32 outputs).
+                let tensor = tensor.cast_to::<f32>().map_err(failed)?;
                 let view = tensor.to_plain_array_view::<f32>().map_err(failed)?;
                 Ok((view.shape().to_vec(), view.iter().copied().collect()))
             })
