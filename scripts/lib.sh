@@ -146,7 +146,7 @@ build_python_wheel() {
 }
 
 # The wheel installed as a user would, into a new venv with no network (--no-index), and its
-# tests run there against the CLI that `cargo test` built. pytest runs outside the repository
+# tests run there against the CLI that `cargo test` built and the wasm package in pkg/. pytest runs outside the repository
 # so `import latentlab` finds the installed package, not python/latentlab/.
 test_python_package() {
   local venv="$CARGO_TARGET_DIR/python-test-venv"
@@ -156,6 +156,7 @@ test_python_package() {
     --find-links "$PYTHON_WHEELS" -r python/requirements-test.txt "$CARGO_TARGET_DIR"/wheels/latentlab-*.whl
   log "Python tests (pytest on the installed wheel)"
   (cd "$venv" && LATENTLAB_CLI="$CARGO_TARGET_DIR/debug/latentlab" LATENTLAB_MODELS="$ROOT/models" \
+    LATENTLAB_PKG="$ROOT/pkg" \
     "$venv/bin/pytest" -q -p no:cacheprovider "$ROOT/python/tests")
 }
 
