@@ -8,6 +8,7 @@ FileNotFoundError. Every call releases the GIL while the core works.
 """
 
 from ._latentlab import (
+    EmbeddingIndex,
     ImageEncoder,
     Plan,
     Steering,
@@ -26,6 +27,7 @@ from ._latentlab import (
 )
 
 __all__ = [
+    "EmbeddingIndex",
     "ImageEncoder",
     "Plan",
     "Steering",
