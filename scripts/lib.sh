@@ -156,7 +156,7 @@ test_python_package() {
     --find-links "$PYTHON_WHEELS" -r python/requirements-test.txt "$CARGO_TARGET_DIR"/wheels/latentlab-*.whl
   log "Python tests (pytest on the installed wheel)"
   (cd "$venv" && LATENTLAB_CLI="$CARGO_TARGET_DIR/debug/latentlab" LATENTLAB_MODELS="$ROOT/models" \
-    "$venv/bin/pytest" -q -p no:cacheprovider "$ROOT/python/tests")
+    "$venv/bin/pytest" -q -rs -p no:cacheprovider "$ROOT/python/tests")
 }
 
 # Tux Paint's captioned stamps: the retrieval evaluation's real data (GPL-2, so installed
