@@ -22,6 +22,9 @@ pq = pytest.importorskip("pyarrow.parquet")
 import latentlab  # noqa: E402
 from conftest import ROOT  # noqa: E402
 
+# Ray Data's own DataContext warns about its own deprecated settings; nothing here sets them.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
+
 STAMPS = Path("/usr/share/tuxpaint/stamps")
 QUERIES = ["a cat", "a red car", "a tree", "a house", "food on a plate", "a musical instrument"]
 
