@@ -14,7 +14,9 @@ use crate::convert::{json_to_py, matrix, value_error, vector};
 
 /// Normalised embeddings with ids and metadata: top-k cosine search with a score threshold,
 /// f32/f16/int8 storage, and bytes to save and load again (in the browser too).
-// Not frozen: `add` changes the index in place, as the JS class's does.
+// Not frozen: `add` changes the index in place, as the JS class's does. PyO3 guards it with a
+// runtime borrow, so a search from another thread during an `add` (which releases the GIL)
+// raises RuntimeError ("Already mutably borrowed") instead of reading a half-added index.
 #[pyclass(module = "latentlab")]
 pub struct EmbeddingIndex {
     inner: CoreIndex,
