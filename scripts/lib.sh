@@ -157,7 +157,7 @@ test_python_package() {
   log "Python tests (pytest on the installed wheel)"
   (cd "$venv" && LATENTLAB_CLI="$CARGO_TARGET_DIR/debug/latentlab" LATENTLAB_MODELS="$ROOT/models" \
     LATENTLAB_PKG="$ROOT/pkg" \
-    "$venv/bin/pytest" -q -p no:cacheprovider "$ROOT/python/tests")
+    "$venv/bin/pytest" -q -rs -p no:cacheprovider "$ROOT/python/tests")
 }
 
 # Tux Paint's captioned stamps: the retrieval evaluation's real data (GPL-2, so installed

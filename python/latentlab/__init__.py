@@ -5,9 +5,13 @@ Arrays go in and come out as numpy float32; results are dicts with the CLI's sna
 Bad input raises ValueError (TypeError for a wrong kind of object) naming the argument; a
 model that cannot be loaded or run raises RuntimeError; a missing file raises
 FileNotFoundError. Every call releases the GIL while the core works.
+
+`EmbeddingIndex.to_bytes()` is the npm package's index format; `index_from_parquet` builds one
+from the Parquet files `latentlab.ray`'s embedders write (pyarrow, imported when first used).
 """
 
 from ._latentlab import (
+    EmbeddingIndex,
     ImageEncoder,
     Plan,
     Steering,
@@ -24,16 +28,21 @@ from ._latentlab import (
     sinkhorn,
     sinkhorn_cost,
 )
+from .parquet import embedding_table, index_from_parquet, index_from_table
 
 __all__ = [
+    "EmbeddingIndex",
     "ImageEncoder",
     "Plan",
     "Steering",
     "TextEncoder",
     "__version__",
     "align",
+    "embedding_table",
     "format_seconds",
     "graph_encodings",
+    "index_from_parquet",
+    "index_from_table",
     "m3g",
     "multi_sinkhorn",
     "ordering_templates",

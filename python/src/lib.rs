@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 mod align;
 mod convert;
 mod encode;
+mod index;
 mod ot;
 mod plan;
 mod steer;
@@ -19,6 +20,7 @@ fn _latentlab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<encode::TextEncoder>()?;
     m.add_class::<encode::ImageEncoder>()?;
+    m.add_class::<index::EmbeddingIndex>()?;
     m.add_function(wrap_pyfunction!(ot::sinkhorn, m)?)?;
     m.add_function(wrap_pyfunction!(ot::sinkhorn_cost, m)?)?;
     m.add_function(wrap_pyfunction!(ot::multi_sinkhorn, m)?)?;

@@ -1,0 +1,101 @@
+"""Ray Data embedders: callable classes for `Dataset.map_batches` that load a model once per
+actor and turn each batch into `id` + `embedding` columns (`latentlab.parquet`'s table, with
+the model's name and dimension in the schema metadata), ready for `write_parquet`.
+
+    ds = ray.data.read_binary_files(folder, include_paths=True)
+    ds = ds.map_batches(LatentlabImageEmbedder, compute=ray.data.ActorPoolStrategy(size=2),
+                        batch_size=16, num_cpus=0.5)
+    ds.write_parquet(out)
+    latentlab.index_from_parquet(out).to_bytes()   # what the browser's fromBytes loads
+
+The classes never import ray themselves (Ray imports and calls them), so this module loads
+without it; they need pyarrow for the tables they return.
+"""
+
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from ._latentlab import ImageEncoder, TextEncoder
+from .parquet import embedding_table
+
+Batch = Dict[str, Any]
+
+
+def _column(batch: Batch, name: str) -> List[Any]:
+    """One column of a batch in any of Ray's batch formats (numpy dict, pandas, pyarrow)."""
+    names = list(batch.keys()) if hasattr(batch, "keys") else list(batch.column_names)
+    if name not in names:
+        raise ValueError(f"the batch has no column {name!r} (its columns: {names})")
+    values = batch[name]
+    return values.to_pylist() if hasattr(values, "to_pylist") else list(values)
+
+
+class LatentlabImageEmbedder:
+    """Pictures → embeddings, for `map_batches`. Reads `image_column`: encoded PNG/JPEG bytes
+    (`read_binary_files`' "bytes", decoded by latentlab's own decoder, so the numbers equal
+    `ImageEncoder.embed` of the same files) or (h, w, 3|4) uint8 arrays (`read_images`'
+    "image", decoded by Ray's Pillow); default: "bytes" if present, else "image". Ids come
+    from `id_column` ("path" with `include_paths=True`)."""
+
+    def __init__(
+        self,
+        model: Optional[str] = None,
+        *,
+        models: Optional[str] = None,
+        id_column: str = "path",
+        image_column: Optional[str] = None,
+    ):
+        # Once per actor: Ray keeps the instance for every batch it is given.
+        self.encoder = ImageEncoder(model, models=models)
+        self.id_column = id_column
+        self.image_column = image_column
+
+    def __call__(self, batch: Batch) -> Any:
+        column = self.image_column
+        if column is None:
+            has = set(batch.keys()) if hasattr(batch, "keys") else set(batch.column_names)
+            column = "bytes" if "bytes" in has else "image"
+        ids = [str(i) for i in _column(batch, self.id_column)]
+        pictures = [
+            bytes(p) if isinstance(p, (bytes, bytearray, memoryview)) else np.asarray(p, np.uint8)
+            for p in _column(batch, column)
+        ]
+        rows = []
+        # One call per picture (the core embeds one at a time anyway), so that an error
+        # names the row's id rather than its place in a batch the user never sees.
+        for id_, picture in zip(ids, pictures):
+            try:
+                rows.append(self.encoder.embed([picture]))
+            except ValueError as e:
+                raise ValueError(f"{self.id_column} {id_!r}: {e}") from e
+        embeddings = np.concatenate(rows) if rows else np.zeros((0, self.encoder.dim), np.float32)
+        return embedding_table(ids, embeddings, self.encoder.name)
+
+
+class LatentlabTextEmbedder:
+    """Texts → embeddings, for `map_batches`: `text_column` (default "text") embedded as
+    `TextEncoder.embed` does, ids from `id_column` (default "id")."""
+
+    def __init__(
+        self,
+        model: Optional[str] = None,
+        *,
+        models: Optional[str] = None,
+        id_column: str = "id",
+        text_column: str = "text",
+    ):
+        self.encoder = TextEncoder(model, models=models)
+        self.id_column = id_column
+        self.text_column = text_column
+
+    def __call__(self, batch: Batch) -> Any:
+        ids = [str(i) for i in _column(batch, self.id_column)]
+        texts = _column(batch, self.text_column)
+        for id_, text in zip(ids, texts):
+            if not isinstance(text, str):
+                raise ValueError(
+                    f"{self.id_column} {id_!r}: {self.text_column} is {type(text).__name__}, not a string"
+                )
+        embeddings = self.encoder.embed(texts) if texts else np.zeros((0, self.encoder.dim), np.float32)
+        return embedding_table(ids, embeddings, self.encoder.name)

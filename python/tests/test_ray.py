@@ -1,0 +1,173 @@
+"""The Ray Data pipeline of python/examples/ray_index.py on a local two-CPU Ray: Tux Paint
+stamps → LatentlabImageEmbedder on two actors → Parquet (schema, embeddings equal to
+ImageEncoder.embed) → index_from_parquet, whose top-5 equal an index built directly and the
+npm package's (under Node, from the same bytes); the same for texts. Small on purpose (24
+pictures): it must stay well under a minute on two cores."""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray", reason="ray is not installed (pip install -r python/requirements-test.txt)")
+pa = pytest.importorskip("pyarrow", reason="pyarrow is not installed")
+pq = pytest.importorskip("pyarrow.parquet")
+
+import latentlab  # noqa: E402
+from conftest import ROOT  # noqa: E402
+
+# Ray Data's own DataContext warns about its own deprecated settings; nothing here sets them.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
+
+STAMPS = Path("/usr/share/tuxpaint/stamps")
+QUERIES = ["a cat", "a red car", "a tree", "a house", "food on a plate", "a musical instrument"]
+
+
+def example():
+    """python/examples/ray_index.py as a module: the test runs the example itself."""
+    spec = importlib.util.spec_from_file_location("ray_index", ROOT / "python" / "examples" / "ray_index.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    # No usage report to Ray's servers, no dashboard, the loopback address (no lookup of a
+    # routable one): the test leaves this machine alone and stops everything it started.
+    saved = os.environ.get("RAY_USAGE_STATS_ENABLED")
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+    )
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield
+    ray.shutdown()
+    if saved is None:
+        os.environ.pop("RAY_USAGE_STATS_ENABLED", None)
+    else:
+        os.environ["RAY_USAGE_STATS_ENABLED"] = saved
+
+
+@pytest.fixture(scope="module")
+def stamps():
+    if not STAMPS.is_dir():
+        pytest.skip(f"no Tux Paint stamps at {STAMPS} (scripts/lib.sh ensure_stamps installs them)")
+    every = sorted(STAMPS.rglob("*.png"))
+    # 24 spread over the sorted list, so several categories, not 24 animals
+    return [str(p) for p in every[:: max(1, len(every) // 24)][:24]]
+
+
+def node_top_ids(data: bytes, queries: np.ndarray, tmp_path: Path, k: int):
+    """The npm package's searchBatch on `data` (EmbeddingIndex.fromBytes), as lists of ids."""
+    pkg = Path(os.environ.get("LATENTLAB_PKG", ROOT / "pkg"))
+    if not (pkg / "latentlab_bg.wasm").is_file() or shutil.which("node") is None:
+        # scripts/test sets LATENTLAB_PKG after building pkg/: there a missing build is a failure.
+        assert "LATENTLAB_PKG" not in os.environ, f"LATENTLAB_PKG={pkg} has no wasm build, or there is no node"
+        return None
+    (tmp_path / "index.bin").write_bytes(data)
+    (tmp_path / "queries.json").write_text(json.dumps(queries.astype(float).tolist()))
+    script = f"""
+import {{ readFileSync }} from "node:fs";
+import {{ EmbeddingIndex }} from {json.dumps((pkg / "node.js").as_uri())};
+const index = EmbeddingIndex.fromBytes(readFileSync({json.dumps(str(tmp_path / "index.bin"))}));
+const queries = JSON.parse(readFileSync({json.dumps(str(tmp_path / "queries.json"))}, "utf8"));
+const hits = index.searchBatch(new Float32Array(queries.flat()), {{ k: {k} }});
+console.log(JSON.stringify(hits.map((h) => h.map((x) => x.id))));
+"""
+    done = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def pipeline(local_ray, stamps, models_dir, tmp_path_factory):
+    """The example's image pipeline run once: its Parquet folder and how long it took."""
+    out = tmp_path_factory.mktemp("ray") / "stamps"
+    start = time.monotonic()
+    example().embed_images(stamps, str(out), workers=2, batch_size=6, models=str(models_dir))
+    print(f"\nRay pipeline: {len(stamps)} pictures, 2 actors, {time.monotonic() - start:.1f} s")
+    return out
+
+
+@pytest.fixture(scope="module")
+def encoder(models_dir):
+    return latentlab.ImageEncoder(models=models_dir)
+
+
+@pytest.fixture(scope="module")
+def queries(encoder, stamps, models_dir):
+    """Text queries in the pictures' space, and three of the pictures themselves."""
+    texts = latentlab.TextEncoder(encoder.pairs_with, models=models_dir).embed(QUERIES)
+    return np.concatenate([texts, encoder.embed(stamps[:3])])
+
+
+def test_parquet_holds_the_encoders_embeddings(pipeline, stamps, encoder):
+    table = pq.read_table(pipeline)
+    assert table.schema.field("id").type == pa.string()
+    kind = table.schema.field("embedding").type
+    assert pa.types.is_fixed_size_list(kind) and (kind.list_size, kind.value_type) == (encoder.dim, pa.float32())
+    assert table.schema.metadata[b"latentlab.model"] == encoder.name.encode()
+    assert table.schema.metadata[b"latentlab.dim"] == str(encoder.dim).encode()
+    assert sorted(table.column("id").to_pylist()) == sorted(stamps)
+    direct = encoder.embed(stamps)
+    rows = dict(zip(table.column("id").to_pylist(), np.array(table.column("embedding").to_pylist(), np.float32)))
+    assert max(np.abs(rows[path] - direct[i]).max() for i, path in enumerate(stamps)) <= 1e-6
+
+
+def test_index_from_parquet_answers_as_a_direct_index(pipeline, stamps, encoder, queries):
+    index = latentlab.index_from_parquet(pipeline)
+    assert (index.model, index.dim, len(index)) == (encoder.name, encoder.dim, len(stamps))
+    reference = latentlab.EmbeddingIndex(encoder.name)
+    reference.add(stamps, encoder.embed(stamps))
+    ours = index.search_batch(queries, k=5)
+    theirs = reference.search_batch(queries, k=5)
+    assert [[h["id"] for h in hits] for hits in ours] == [[h["id"] for h in hits] for hits in theirs]
+    for a, b in zip(ours, theirs):
+        assert np.allclose([h["score"] for h in a], [h["score"] for h in b], atol=1e-6)
+
+
+def test_the_npm_package_loads_the_bytes_and_answers_the_same(pipeline, queries, tmp_path):
+    index = latentlab.index_from_parquet(pipeline)
+    in_node = node_top_ids(index.to_bytes(), queries, tmp_path, 5)
+    if in_node is None:
+        pytest.skip("no built npm package (pkg/latentlab_bg.wasm; LATENTLAB_PKG names another pkg/) or no node")
+    assert in_node == [[h["id"] for h in hits] for hits in index.search_batch(queries, k=5)]
+
+
+def test_texts_through_ray(local_ray, models_dir, tmp_path):
+    sentences = json.loads((ROOT / "tests" / "fixtures" / "encoders" / "sentences.json").read_text())["sentences"]
+    rows = [{"id": f"s{i}", "text": t} for i, t in enumerate(sentences)]
+    out = tmp_path / "texts"
+    # one batch, so the padding (and hence every number) is the one TextEncoder.embed uses
+    example().embed_texts(rows, str(out), workers=1, batch_size=len(rows), models=str(models_dir))
+    encoder = latentlab.TextEncoder(models=models_dir)
+    table = pq.read_table(out)
+    assert table.schema.metadata[b"latentlab.model"] == encoder.name.encode()
+    got = dict(zip(table.column("id").to_pylist(), np.array(table.column("embedding").to_pylist(), np.float32)))
+    direct = encoder.embed(sentences)
+    assert max(np.abs(got[f"s{i}"] - direct[i]).max() for i in range(len(sentences))) <= 1e-6
+    index = latentlab.index_from_parquet(out, model=encoder.name)
+    assert index.search(direct[2], k=1)[0]["id"] == "s2"
+
+
+def test_embedder_errors_name_the_row(models_dir):
+    from latentlab.ray import LatentlabImageEmbedder, LatentlabTextEmbedder
+
+    images = LatentlabImageEmbedder(models=str(models_dir))
+    with pytest.raises(ValueError, match="path 'broken.png'"):
+        images({"path": np.array(["broken.png"]), "bytes": np.array([b"not a picture"], dtype=object)})
+    with pytest.raises(ValueError, match="no column 'path'"):
+        images({"bytes": np.array([b"x"], dtype=object)})
+    texts = LatentlabTextEmbedder(models=str(models_dir))
+    with pytest.raises(ValueError, match="id 'b': text is NoneType, not a string"):
+        texts({"id": np.array(["a", "b"]), "text": np.array(["fine", None], dtype=object)})
