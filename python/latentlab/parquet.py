@@ -17,6 +17,8 @@ import numpy as np
 from ._latentlab import EmbeddingIndex
 
 MODEL_KEY = b"latentlab.model"
+# The Ray embedders' column of per-row failures (null where the row was embedded).
+ERROR_COLUMN = "error"
 DIM_KEY = b"latentlab.dim"
 
 
@@ -31,18 +33,30 @@ def _pyarrow():
     return pyarrow
 
 
-def embedding_table(ids: Sequence[str], embeddings: np.ndarray, model: str) -> Any:
+def embedding_table(
+    ids: Sequence[str], embeddings: np.ndarray, model: str, errors: Optional[Sequence[Optional[str]]] = None
+) -> Any:
     """A pyarrow Table: `id` (string) and `embedding` (FixedSizeList<float32>[dim]), with the
-    model's name and dimension in the schema metadata."""
+    model's name and dimension in the schema metadata. With `errors` (one per id, None where the
+    row was embedded) it also has an `error` string column, and the rows with an error have a
+    null embedding (their row of `embeddings` is ignored): a failed row is kept and says why."""
     pa = _pyarrow()
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
     if embeddings.ndim != 2 or embeddings.shape[0] != len(ids):
         raise ValueError(
             f"embeddings has shape {embeddings.shape}: expected ({len(ids)}, dim), one row per id"
         )
+    if errors is not None and len(errors) != len(ids):
+        raise ValueError(f"{len(errors)} errors for {len(ids)} ids: give one (or None) per id")
     dim = embeddings.shape[1]
-    column = pa.FixedSizeListArray.from_arrays(pa.array(embeddings.reshape(-1), pa.float32()), dim)
-    table = pa.table({"id": pa.array([str(i) for i in ids], pa.string()), "embedding": column})
+    failed = None if errors is None else pa.array([e is not None for e in errors], pa.bool_())
+    column = pa.FixedSizeListArray.from_arrays(
+        pa.array(embeddings.reshape(-1), pa.float32()), dim, mask=failed
+    )
+    columns = {"id": pa.array([str(i) for i in ids], pa.string()), "embedding": column}
+    if errors is not None:
+        columns[ERROR_COLUMN] = pa.array(list(errors), pa.string())
+    table = pa.table(columns)
     return table.replace_schema_metadata({MODEL_KEY: model.encode(), DIM_KEY: str(dim).encode()})
 
 
@@ -53,15 +67,18 @@ def index_from_parquet(
     storage: str = "f32",
     id_column: str = "id",
     embedding_column: str = "embedding",
+    skip_errors: bool = False,
 ) -> EmbeddingIndex:
     """An `EmbeddingIndex` from a Parquet file or folder of files (e.g. Ray's `write_parquet`
     output) holding `id_column` and a FixedSizeList<float32> `embedding_column`. Its model is
     the schema's `latentlab.model`; `model`, when given, must be that name (so an index is
-    never built from another model's vectors by mistake)."""
+    never built from another model's vectors by mistake). Rows the embedders could not embed
+    (an `error` column) are refused, naming them, unless `skip_errors` leaves them out."""
     pa = _pyarrow()
     table = pa.parquet.read_table(path)
     return index_from_table(
-        table, model=model, storage=storage, id_column=id_column, embedding_column=embedding_column
+        table, model=model, storage=storage, id_column=id_column, embedding_column=embedding_column,
+        skip_errors=skip_errors,
     )
 
 
@@ -72,10 +89,24 @@ def index_from_table(
     storage: str = "f32",
     id_column: str = "id",
     embedding_column: str = "embedding",
+    skip_errors: bool = False,
 ) -> EmbeddingIndex:
     """`index_from_parquet` for a pyarrow Table already in memory."""
     pa = _pyarrow()
     names = table.schema.names
+    if ERROR_COLUMN in names and table.column(ERROR_COLUMN).null_count < len(table):
+        errors = table.column(ERROR_COLUMN).to_pylist()
+        failed = [i for i, e in enumerate(errors) if e is not None]
+        if not skip_errors:
+            ids = table.column(id_column).to_pylist() if id_column in names else failed
+            shown = "; ".join(f"{ids[i]!r}: {errors[i]}" for i in failed[:3])
+            more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+            raise ValueError(
+                f"{len(failed)} of {len(table)} rows have no embedding: {shown}{more}; "
+                "pass skip_errors=True to build the index from the others"
+            )
+        keep = pa.array([e is None for e in errors], pa.bool_())
+        table = table.filter(keep)
     for column in (id_column, embedding_column):
         if column not in names:
             raise ValueError(f"the table has no column {column!r} (its columns: {names})")

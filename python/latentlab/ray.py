@@ -36,7 +36,10 @@ class LatentlabImageEmbedder:
     (`read_binary_files`' "bytes", decoded by latentlab's own decoder, so the numbers equal
     `ImageEncoder.embed` of the same files) or (h, w, 3|4) uint8 arrays (`read_images`'
     "image", decoded by Ray's Pillow); default: "bytes" if present, else "image". Ids come
-    from `id_column` ("path" with `include_paths=True`)."""
+    from `id_column` ("path" with `include_paths=True`). A picture that cannot be decoded is
+    reported in its row (`on_error="report"`, the default: a null embedding and the reason in
+    the `error` column, the rest of the batch kept) or stops the pipeline naming its id
+    (`on_error="raise"`)."""
 
     def __init__(
         self,
@@ -45,11 +48,15 @@ class LatentlabImageEmbedder:
         models: Optional[str] = None,
         id_column: str = "path",
         image_column: Optional[str] = None,
+        on_error: str = "report",
     ):
+        if on_error not in ("report", "raise"):
+            raise ValueError(f"on_error is {on_error!r}: expected 'report' or 'raise'")
         # Once per actor: Ray keeps the instance for every batch it is given.
         self.encoder = ImageEncoder(model, models=models)
         self.id_column = id_column
         self.image_column = image_column
+        self.on_error = on_error
 
     def __call__(self, batch: Batch) -> Any:
         column = self.image_column
@@ -61,16 +68,21 @@ class LatentlabImageEmbedder:
             bytes(p) if isinstance(p, (bytes, bytearray, memoryview)) else np.asarray(p, np.uint8)
             for p in _column(batch, column)
         ]
-        rows = []
+        rows, errors = [], []
         # One call per picture (the core embeds one at a time anyway), so that an error
-        # names the row's id rather than its place in a batch the user never sees.
+        # names the row's id rather than its place in a batch the user never sees, and a
+        # picture that cannot be decoded costs only its own row.
         for id_, picture in zip(ids, pictures):
             try:
                 rows.append(self.encoder.embed([picture]))
+                errors.append(None)
             except ValueError as e:
-                raise ValueError(f"{self.id_column} {id_!r}: {e}") from e
+                if self.on_error == "raise":
+                    raise ValueError(f"{self.id_column} {id_!r}: {e}") from e
+                rows.append(np.zeros((1, self.encoder.dim), np.float32))
+                errors.append(str(e))
         embeddings = np.concatenate(rows) if rows else np.zeros((0, self.encoder.dim), np.float32)
-        return embedding_table(ids, embeddings, self.encoder.name)
+        return embedding_table(ids, embeddings, self.encoder.name, errors)
 
 
 class LatentlabTextEmbedder:

@@ -163,11 +163,34 @@ def test_texts_through_ray(local_ray, models_dir, tmp_path):
 def test_embedder_errors_name_the_row(models_dir):
     from latentlab.ray import LatentlabImageEmbedder, LatentlabTextEmbedder
 
-    images = LatentlabImageEmbedder(models=str(models_dir))
+    images = LatentlabImageEmbedder(models=str(models_dir), on_error="raise")
     with pytest.raises(ValueError, match="path 'broken.png'"):
         images({"path": np.array(["broken.png"]), "bytes": np.array([b"not a picture"], dtype=object)})
+    with pytest.raises(ValueError, match="on_error is 'skip'"):
+        LatentlabImageEmbedder(models=str(models_dir), on_error="skip")
     with pytest.raises(ValueError, match="no column 'path'"):
         images({"bytes": np.array([b"x"], dtype=object)})
     texts = LatentlabTextEmbedder(models=str(models_dir))
     with pytest.raises(ValueError, match="id 'b': text is NoneType, not a string"):
         texts({"id": np.array(["a", "b"]), "text": np.array(["fine", None], dtype=object)})
+
+
+def test_an_undecodable_picture_costs_only_its_row(models_dir, stamps, encoder):
+    """Bad input of issue 18: a batch with a picture that cannot be decoded keeps the others,
+    reports the failure in its row, and the export refuses it by name unless told to skip it."""
+    from latentlab.ray import LatentlabImageEmbedder
+
+    good = [Path(p).read_bytes() for p in stamps[:2]]
+    table = LatentlabImageEmbedder(models=str(models_dir))(
+        {"path": np.array([stamps[0], "cut.png", stamps[1]]),
+         "bytes": np.array([good[0], good[1][:100], good[1]], dtype=object)})
+    assert table.column("id").to_pylist() == [stamps[0], "cut.png", stamps[1]]
+    errors = table.column("error").to_pylist()
+    assert errors[0] is None and errors[2] is None and errors[1]
+    assert table.column("embedding").null_count == 1 and not table.column("embedding")[1].is_valid
+    kept = np.array([table.column("embedding")[i].as_py() for i in (0, 2)], np.float32)
+    assert np.abs(kept - encoder.embed(stamps[:2])).max() <= 1e-6
+    with pytest.raises(ValueError, match=r"1 of 3 rows have no embedding: 'cut.png': .*skip_errors=True"):
+        latentlab.index_from_table(table)
+    index = latentlab.index_from_table(table, skip_errors=True)
+    assert sorted(index.ids()) == sorted(stamps[:2])
