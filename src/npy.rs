@@ -193,13 +193,9 @@ pub fn labels_from_npy(bytes: &[u8], label: &str) -> Result<Vec<i64>, NpyError> 
                 .into_iter()
                 .enumerate()
                 .map(|(i, v)| {
-                    if v.fract() == 0.0 && v.abs() < 1e15 {
-                        Ok(v as i64)
-                    } else {
-                        Err(NpyError(format!(
-                            "{label} entry {i} is {v}; expected a whole number"
-                        )))
-                    }
+                    crate::core::matrix::whole_number(v).ok_or_else(|| {
+                        NpyError(format!("{label} entry {i} is {v}; expected a whole number"))
+                    })
                 })
                 .collect::<Result<_, _>>()?
         }

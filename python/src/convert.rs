@@ -149,13 +149,9 @@ pub fn labels(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<i64>> {
                 .into_iter()
                 .enumerate()
                 .map(|(i, v)| {
-                    if v.fract() == 0.0 && v.abs() < 1e15 {
-                        Ok(v as i64)
-                    } else {
-                        Err(value_error(format!(
-                            "{what} entry {i} is {v}: expected a whole number"
-                        )))
-                    }
+                    latentlab::core::matrix::whole_number(f64::from(v)).ok_or_else(|| {
+                        value_error(format!("{what} entry {i} is {v}: expected a whole number"))
+                    })
                 })
                 .collect()
         }

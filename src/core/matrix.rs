@@ -93,6 +93,13 @@ impl Matrix {
     }
 }
 
+/// A label read as a float (a float `.npy` file, a numpy float array): the whole number it
+/// holds, or None for a fraction, a value that is not finite, or one past 1e15 (beyond which
+/// f64 no longer tells neighbouring integers apart). The CLI and the Python package share it.
+pub fn whole_number(v: f64) -> Option<i64> {
+    (v.fract() == 0.0 && v.abs() < 1e15).then_some(v as i64)
+}
+
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
