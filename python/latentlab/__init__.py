@@ -7,7 +7,9 @@ model that cannot be loaded or run raises RuntimeError; a missing file raises
 FileNotFoundError. Every call releases the GIL while the core works.
 
 `EmbeddingIndex.to_bytes()` is the npm package's index format; `index_from_parquet` builds one
-from the Parquet files `latentlab.ray`'s embedders write (pyarrow, imported when first used).
+from the Parquet files `latentlab.ray`'s embedders write (pyarrow, imported when first used);
+`latentlab.ray.align_all_pairs` scores every pair of models' features as Ray tasks
+(`latentlab.alignment` holds the pieces, usable without Ray).
 """
 
 from ._latentlab import (
@@ -28,7 +30,7 @@ from ._latentlab import (
     sinkhorn,
     sinkhorn_cost,
 )
-from .parquet import embedding_table, index_from_parquet, index_from_table
+from .parquet import embedding_table, index_from_parquet, index_from_table, read_embeddings
 
 __all__ = [
     "EmbeddingIndex",
@@ -48,6 +50,7 @@ __all__ = [
     "ordering_templates",
     "parse_duration",
     "parse_plans",
+    "read_embeddings",
     "sinkhorn",
     "sinkhorn_cost",
 ]

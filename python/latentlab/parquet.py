@@ -10,7 +10,7 @@ pyarrow is imported when these functions are first called, so `import latentlab`
 without it (`pip install latentlab[parquet]`).
 """
 
-from typing import Any, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -92,6 +92,31 @@ def index_from_table(
     skip_errors: bool = False,
 ) -> EmbeddingIndex:
     """`index_from_parquet` for a pyarrow Table already in memory."""
+    ids, matrix, found = embeddings_from_table(
+        table, model=model, id_column=id_column, embedding_column=embedding_column, skip_errors=skip_errors
+    )
+    index = EmbeddingIndex(model or found, dim=matrix.shape[1], storage=storage)
+    if ids:
+        index.add(ids, matrix)
+    return index
+
+
+def read_embeddings(path: Any, **options: Any) -> Tuple[List[str], np.ndarray, str]:
+    """(ids, `rows × dim` float32 embeddings, the model's name from the schema metadata, "" if
+    none) from a Parquet file or folder in the embedders' layout, checked as
+    `index_from_parquet` checks it; `options` as `embeddings_from_table` takes them."""
+    return embeddings_from_table(_pyarrow().parquet.read_table(path), **options)
+
+
+def embeddings_from_table(
+    table: Any,
+    *,
+    model: Optional[str] = None,
+    id_column: str = "id",
+    embedding_column: str = "embedding",
+    skip_errors: bool = False,
+) -> Tuple[List[str], np.ndarray, str]:
+    """`read_embeddings` for a pyarrow Table already in memory."""
     pa = _pyarrow()
     names = table.schema.names
     if ERROR_COLUMN in names and table.column(ERROR_COLUMN).null_count < len(table):
@@ -132,7 +157,4 @@ def index_from_table(
             row = next(i for i, v in enumerate(values) if not v.is_valid)
             raise ValueError(f"column {what!r} is null in row {row}: every row needs an id and an embedding")
     flat = vectors.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    index = EmbeddingIndex(model or found, dim=dim, storage=storage)
-    if len(table):
-        index.add([str(i) for i in ids.to_pylist()], flat.reshape(len(table), dim))
-    return index
+    return [str(i) for i in ids.to_pylist()], flat.reshape(len(table), dim), found

@@ -170,9 +170,31 @@ def test_embedder_errors_name_the_row(models_dir):
         LatentlabImageEmbedder(models=str(models_dir), on_error="skip")
     with pytest.raises(ValueError, match="no column 'path'"):
         images({"bytes": np.array([b"x"], dtype=object)})
-    texts = LatentlabTextEmbedder(models=str(models_dir))
+    texts = LatentlabTextEmbedder(models=str(models_dir), on_error="raise")
     with pytest.raises(ValueError, match="id 'b': text is NoneType, not a string"):
         texts({"id": np.array(["a", "b"]), "text": np.array(["fine", None], dtype=object)})
+    with pytest.raises(ValueError, match=r"id 'c': text is not valid UTF-8 \(byte 0xff at offset 2\)"):
+        texts({"id": np.array(["c"]), "text": np.array([b"ok\xff"], dtype=object)})
+
+
+def test_a_text_that_is_not_utf8_costs_only_its_row(models_dir):
+    """Bad input of issue 18: texts from a Parquet binary column, one of them not UTF-8 and one
+    null: those two rows say why, the others are embedded as TextEncoder.embed embeds them."""
+    from latentlab.ray import LatentlabTextEmbedder
+
+    encoder = latentlab.TextEncoder(models=models_dir)
+    table = LatentlabTextEmbedder(models=str(models_dir))(
+        {"id": np.array(["a", "latin1", "b", "none"]),
+         "text": np.array(["a red car".encode(), "caf\xe9".encode("latin-1"), "a small dog", None], dtype=object)})
+    errors = table.column("error").to_pylist()
+    assert errors[0] is None and errors[2] is None
+    assert errors[1] == "text is not valid UTF-8 (byte 0xe9 at offset 3)"
+    assert errors[3] == "text is NoneType, not a string"
+    assert table.column("embedding").null_count == 2
+    kept = np.array([table.column("embedding")[i].as_py() for i in (0, 2)], np.float32)
+    assert np.abs(kept - encoder.embed(["a red car", "a small dog"])).max() <= 1e-6
+    with pytest.raises(ValueError, match=r"2 of 4 rows have no embedding: 'latin1': text is not valid UTF-8"):
+        latentlab.index_from_table(table)
 
 
 def test_an_undecodable_picture_costs_only_its_row(models_dir, stamps, encoder):
@@ -194,3 +216,80 @@ def test_an_undecodable_picture_costs_only_its_row(models_dir, stamps, encoder):
         latentlab.index_from_table(table)
     index = latentlab.index_from_table(table, skip_errors=True)
     assert sorted(index.ids()) == sorted(stamps[:2])
+
+
+# --- alignment at scale: one Ray task per pair of models' feature files -----------------------
+
+
+def views(n: int, dims, seed: int = 0):
+    """Features of the same n items by several "models": one shared latent seen through random
+    linear maps plus noise, so every pair is aligned to a different, non-trivial degree."""
+    rng = np.random.default_rng(seed)
+    latent = rng.standard_normal((n, 16))
+    return [
+        (latent @ rng.standard_normal((16, d)) + (0.3 + i) * rng.standard_normal((n, d))).astype(np.float32)
+        for i, d in enumerate(dims)
+    ]
+
+
+def test_align_all_pairs_gives_align_of_every_pair(local_ray, tmp_path):
+    from latentlab.alignment import COLUMNS
+    from latentlab.ray import align_all_pairs
+
+    names = ["small", "medium", "large", "wide"]
+    features = dict(zip(names, views(200, [32, 48, 64, 96])))
+    for name, x in features.items():
+        np.save(tmp_path / f"{name}.npy", x)
+    table = align_all_pairs({n: tmp_path / f"{n}.npy" for n in names}, metrics=["mutual_knn", "cka"], k=5)
+    rows = table.to_pylist()
+    assert table.column_names == list(COLUMNS)
+    assert [(r["model_a"], r["model_b"], r["metric"]) for r in rows] == [
+        (a, b, m) for i, a in enumerate(names) for b in names[i + 1:] for m in ("mutual_knn", "cka")
+    ]
+    for r in rows:
+        direct = latentlab.align(features[r["model_a"]], features[r["model_b"]], metrics=[r["metric"]], k=5)[0]
+        assert r["score"] == direct["score"] and r["n"] == 200 and r["unmatched"] == 0 and r["error"] is None
+    # the scores differ between pairs: the table is not one number repeated
+    assert len({r["score"] for r in rows if r["metric"] == "mutual_knn"}) > 1
+
+
+def test_parquet_features_are_paired_by_id(local_ray, tmp_path):
+    from latentlab.ray import align_all_pairs
+
+    x, y = views(120, [24, 40], seed=1)
+    ids = [f"item-{i}" for i in range(120)]
+    pq.write_table(latentlab.embedding_table(ids, x, "model-x"), tmp_path / "x.parquet")
+    # y written in another order and with one item x lacks, as a Ray pipeline may write it
+    order = np.random.default_rng(2).permutation(120)
+    extra = np.ones((1, 40), np.float32)
+    pq.write_table(
+        latentlab.embedding_table([ids[i] for i in order] + ["only-in-y"], np.concatenate([y[order], extra]), "model-y"),
+        tmp_path / "y.parquet",
+    )
+    [row] = align_all_pairs({"x": tmp_path / "x.parquet", "y": tmp_path / "y.parquet"}, k=7).to_pylist()
+    assert (row["n"], row["unmatched"], row["error"]) == (120, 1, None)
+    assert row["score"] == latentlab.align(x, y, k=7)[0]["score"]
+
+
+def test_a_pair_that_cannot_be_scored_costs_only_its_rows(local_ray, tmp_path):
+    from latentlab.ray import align_all_pairs
+
+    a, b = views(100, [16, 16], seed=3)
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    np.save(tmp_path / "short.npy", a[:90])
+    sources = {"a": tmp_path / "a.npy", "b": tmp_path / "b.npy", "short": tmp_path / "short.npy"}
+    rows = {(r["model_a"], r["model_b"]): r for r in align_all_pairs(sources).to_pylist()}
+    assert rows[("a", "b")]["error"] is None and rows[("a", "b")]["score"] is not None
+    for pair in (("a", "short"), ("b", "short")):
+        assert rows[pair]["score"] is None
+        assert "100 items against 90" in rows[pair]["error"]
+    # whichever bad pair fails first
+    with pytest.raises(ValueError, match=r"^(a|b) × short: 100 items against 90: .npy features must hold the same items"):
+        align_all_pairs(sources, on_error="raise")
+    np.save(tmp_path / "flat.npy", np.zeros(5, np.float32))
+    [row] = align_all_pairs({"a": tmp_path / "a.npy", "flat": tmp_path / "flat.npy"}).to_pylist()
+    assert "2-D array" in row["error"]
+    pq.write_table(latentlab.embedding_table([str(i) for i in range(100)], b, "m"), tmp_path / "b.parquet")
+    [row] = align_all_pairs({"a": tmp_path / "a.npy", "b": tmp_path / "b.parquet"}).to_pylist()
+    assert "cannot be paired safely" in row["error"]
