@@ -9,7 +9,9 @@ run on the same data. A benchmark, not a test: prints one JSON object.
     /tmp/alignvenv/bin/python scripts/bench/align.py REFERENCE_CHECKOUT [--latentlab target/release/latentlab]
 
 Data: two views of the same n items (a shared 64-d latent through two random linear maps
-to d dimensions, plus noise), float32. Two comparisons, best of three each:
+to d dimensions, plus noise), float32. Two comparisons; in each the two engines run in turn,
+one call each per round, for `--rounds` rounds (timing.alternate), and times and speedups are
+min / median / max over the rounds:
 - `metric`: the reference's `AlignmentMetrics.mutual_knn` on L2-normalised tensors already in
   memory, against `latentlab align --metric mutual_knn --no-prepare` (the whole process:
   start, reading both .npy files, normalising, the metric, printing);
@@ -28,7 +30,7 @@ import tempfile
 import types
 
 import numpy as np
-from timing import best_of
+from timing import alternate, ratio_range, spread
 import torch
 import torch.nn.functional as F
 
@@ -38,7 +40,7 @@ parser.add_argument("--latentlab", default="target/release/latentlab")
 parser.add_argument("--n", type=int, default=4096)
 parser.add_argument("--d", type=int, default=768)
 parser.add_argument("--k", type=int, default=10)
-parser.add_argument("--repeats", type=int, default=3)
+parser.add_argument("--rounds", type=int, default=5)
 args = parser.parse_args()
 
 sys.path.insert(0, args.reference)
@@ -90,20 +92,19 @@ with tempfile.TemporaryDirectory() as tmp:
         ("metric", lambda: reference_metric(xn, yn), ("--no-prepare",)),
         ("with_preparation", reference_prepared, ()),
     ]:
-        ref_s, ref_score = best_of(args.repeats, ref_fn)
-        our_s, our_score = best_of(args.repeats, lambda: ours(*our_args))
+        times, scores = alternate(args.rounds, {"latentlab": lambda: ours(*our_args), "reference": ref_fn})
         rows[name] = {
-            "reference_s": round(ref_s, 4),
-            "latentlab_s": round(our_s, 4),
-            "speedup": round(ref_s / our_s, 2),
-            "reference_score": ref_score,
-            "latentlab_score": our_score,
+            "reference_s": spread(times["reference"]),
+            "latentlab_s": spread(times["latentlab"]),
+            "speedup": ratio_range(times["reference"], times["latentlab"]),
+            "reference_score": scores["reference"],
+            "latentlab_score": scores["latentlab"],
             # the reference averages in float32; the counts behind both are integers
-            "same_score": abs(ref_score - our_score) < 1e-6,
+            "same_score": abs(scores["reference"] - scores["latentlab"]) < 1e-6,
         }
 
 print(json.dumps({
-    "n": args.n, "d": args.d, "k": args.k,
+    "n": args.n, "d": args.d, "k": args.k, "rounds": args.rounds,
     "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
     "cores": os.cpu_count(),
     **rows,

@@ -12,9 +12,11 @@ Problem: n = m = 4,096 points in d = 64 (standard normal, the second cloud shift
 weights, squared Euclidean cost, ε = 0.05 × the mean cost (absolute, the same for all three),
 log domain, exactly 100 iterations (threshold 0, so nobody stops early; each library checks its
 error on its own schedule: every 10 iterations for all three). Float32 everywhere (POT keeps
-the dtype of its inputs). Times, best of `--repeats`:
+the dtype of its inputs). The engines run in turn, one solve each per round, for `--rounds`
+rounds (timing.alternate), and every time and speedup is reported as min / median / max over
+the rounds (the speedups per round, each against the peer measured beside it):
 - POT: `ot.dist` (the cost matrix) + `sinkhorn_log` on numpy arrays in memory;
-- OTT-JAX: `linear.solve`, jitted, compiled before timing (the first call is excluded),
+- OTT-JAX: `linear.solve`, jitted, compiled before timing (the compiling calls are excluded),
   `block_until_ready`, in two forms: on a `PointCloud` (its default: costs recomputed inside each
   update) and on a `Geometry` holding the cost matrix (computed inside the timed call);
 - latentlab: the whole CLI process (start, reading both .npy files, the solve, printing).
@@ -29,7 +31,7 @@ import tempfile
 import jax
 import jax.numpy as jnp
 import numpy as np
-from timing import best_of
+from timing import alternate, ratio_range, spread
 import ot
 from ott.geometry import geometry, pointcloud
 from ott.solvers import linear
@@ -39,7 +41,7 @@ parser.add_argument("--latentlab", default="target/release/latentlab")
 parser.add_argument("--n", type=int, default=4096)
 parser.add_argument("--d", type=int, default=64)
 parser.add_argument("--iterations", type=int, default=100)
-parser.add_argument("--repeats", type=int, default=3)
+parser.add_argument("--rounds", type=int, default=5)
 args = parser.parse_args()
 
 rng = np.random.default_rng(0)
@@ -76,13 +78,8 @@ def ott(solver):
     return lambda: float(jax.block_until_ready(solver(jnp.asarray(x), jnp.asarray(y))))
 
 
-rows = {}
-pot_s, pot_transport = best_of(args.repeats, pot)
-ott(ott_point_cloud)()  # compile
-ott_pc_s, ott_cost = best_of(args.repeats, ott(ott_point_cloud))
+ott(ott_point_cloud)()  # compile both forms before any timing
 ott(ott_cost_matrix)()
-ott_cm_s, ott_cm_cost = best_of(args.repeats, ott(ott_cost_matrix))
-ott_s = min(ott_pc_s, ott_cm_s)
 with tempfile.TemporaryDirectory() as tmp:
     xf, yf = os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")
     np.save(xf, x)
@@ -96,17 +93,24 @@ with tempfile.TemporaryDirectory() as tmp:
         )
         return json.loads(out.stdout)
 
-    our_s, our = best_of(args.repeats, ours)
+    times, values = alternate(args.rounds, {
+        "latentlab": ours,
+        "pot": pot,
+        "ott_jax_point_cloud": ott(ott_point_cloud),
+        "ott_jax_cost_matrix": ott(ott_cost_matrix),
+    })
 
+# per round, OTT-JAX's faster form of that round
+ott_faster = [min(a, b) for a, b in zip(times["ott_jax_point_cloud"], times["ott_jax_cost_matrix"])]
+our = values["latentlab"]
 print(json.dumps({
-    "n": args.n, "d": args.d, "iterations": args.iterations, "epsilon": eps,
+    "n": args.n, "d": args.d, "iterations": args.iterations, "epsilon": eps, "rounds": args.rounds,
     "cores": os.cpu_count(), "pot": ot.__version__, "jax": jax.__version__,
-    "seconds": {"pot": round(pot_s, 3), "ott_jax_point_cloud": round(ott_pc_s, 3),
-                "ott_jax_cost_matrix": round(ott_cm_s, 3), "latentlab": round(our_s, 3)},
-    "speedup_vs_pot": round(pot_s / our_s, 2),
-    "speedup_vs_ott_jax_faster_form": round(ott_s / our_s, 2),
+    "seconds": {name: spread(t, 3) for name, t in times.items()},
+    "speedup_vs_pot": ratio_range(times["pot"], times["latentlab"]),
+    "speedup_vs_ott_jax_faster_form": ratio_range(ott_faster, times["latentlab"]),
     "n_iters": our["n_iters"],
-    "reg_ot_cost": {"ott_jax_point_cloud": ott_cost, "ott_jax_cost_matrix": ott_cm_cost,
-                    "latentlab": our["reg_ot_cost"]},
-    "transport_cost": {"pot": pot_transport, "latentlab": our["transport_cost"]},
+    "reg_ot_cost": {"ott_jax_point_cloud": values["ott_jax_point_cloud"],
+                    "ott_jax_cost_matrix": values["ott_jax_cost_matrix"], "latentlab": our["reg_ot_cost"]},
+    "transport_cost": {"pot": values["pot"], "latentlab": our["transport_cost"]},
 }, indent=1))
