@@ -64,6 +64,9 @@ fn sniff(path: &Path) -> Result<Format> {
         }
     }
     let head = &head[..n];
+    if head.is_empty() {
+        bail!("{} is empty: not a Parquet file", path.display());
+    }
     if head.starts_with(b"PAR1") {
         let mut tail = [0u8; 4];
         let len = file.seek(SeekFrom::End(0))?;
