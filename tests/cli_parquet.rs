@@ -189,7 +189,7 @@ fn texts_from_parquet_equal_the_npy_path_in_pythons_layout() {
         ("texts.arrow", None, (0..7).map(|i| i.to_string()).collect()),
     ] {
         let other = dir.path(&format!("{file}.out.parquet"));
-        let input = fixture("{file}");
+        let input = fixture(file);
         json(&embed("text", &input, "text", id_column, &other, &[]));
         let again = read_output(&other);
         assert_eq!(again.ids, ids, "{file}");
