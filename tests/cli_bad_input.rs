@@ -76,6 +76,14 @@ fn bad_files(dir: &Path) -> Vec<(&'static str, PathBuf)> {
             "GGUF cut short",
             b"GGUF\x03\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff".to_vec(),
         ),
+        (
+            "Parquet with a footer of garbage",
+            [&b"PAR1"[..], &[0xee; 40], &100u32.to_le_bytes(), b"PAR1"].concat(),
+        ),
+        (
+            "Parquet whose footer claims more than the file",
+            [&b"PAR1"[..], &[0; 8], &u32::MAX.to_le_bytes(), b"PAR1"].concat(),
+        ),
     ];
     files
         .into_iter()
@@ -163,6 +171,14 @@ fn every_file_argument_refuses_every_bad_file_without_a_panic() {
         vec!["lm", "generate", "--model", "{}", "--prompt", "x"],
         vec!["lm", "score", "--model", "{}", "--text", "x"],
         vec!["sketch", "run", "--template", "{}", "--model", "{}"],
+        vec![
+            "embed", "text", "--input", "{}", "--column", "text", "--output", out,
+        ],
+        vec![
+            "embed", "image", "--input", "{}", "--column", "path", "--output", out,
+        ],
+        vec!["index", "build", "--input", "{}", "--out", out],
+        vec!["index", "search", "--index", "{}", "--query", "x"],
     ];
     let bad = bad_files(&dir.0);
     let mut ran = 0;

@@ -41,7 +41,7 @@ fn embed_image_gives_embeddings_or_features() {
     let v = json(&latentlab(&[
         "embed",
         "image",
-        "--output",
+        "--model-output",
         "features",
         "www/public/gallery/chelsea.png",
     ]));

@@ -267,7 +267,7 @@ impl ImageEncoder {
 
     /// One row per picture: paths (str or os.PathLike), the bytes of PNG or JPEG files, or
     /// (height, width, 3 or 4) uint8 arrays. `output` names another output of the model
-    /// (e.g. "features", raw) instead of the embedding, as `latentlab embed image --output`.
+    /// (e.g. "features", raw) instead of the embedding, as `latentlab embed image --model-output`.
     #[pyo3(signature = (images, *, output=None))]
     fn embed<'py>(
         &self,

@@ -11,6 +11,7 @@ use latentlab::encode::{FusionModel, ModelKind};
 use serde_json::json;
 
 use crate::common::{emit, image_files, load_image, progress, Models};
+use crate::embed_table::{self, Encoder, TableArgs};
 use crate::npy::write_matrix;
 
 const BATCH: usize = 16;
@@ -27,17 +28,20 @@ pub struct ModelArgs {
 
 #[derive(Subcommand)]
 pub enum EmbedCommand {
-    /// Embed texts: one L2-normalised row each.
+    /// Embed texts: one L2-normalised row each; or a column of a Parquet file (--input).
     Text {
         #[command(flatten)]
         model: ModelArgs,
         /// Write the embeddings here (.npy, float32, texts × dim).
         #[arg(long)]
         out: Option<PathBuf>,
-        #[arg(required = true)]
+        #[command(flatten)]
+        table: TableArgs,
+        #[arg(required_unless_present = "input", conflicts_with = "input")]
         texts: Vec<String>,
     },
-    /// Embed image files (PNG or JPEG).
+    /// Embed image files (PNG or JPEG); or a column of paths or bytes of a Parquet file
+    /// (--input).
     Image {
         #[command(flatten)]
         model: ModelArgs,
@@ -45,9 +49,11 @@ pub enum EmbedCommand {
         #[arg(long)]
         out: Option<PathBuf>,
         /// Another output of the model instead of its embedding (e.g. "features").
-        #[arg(long)]
-        output: Option<String>,
-        #[arg(required = true)]
+        #[arg(long, value_name = "NAME", conflicts_with = "input")]
+        model_output: Option<String>,
+        #[command(flatten)]
+        table: TableArgs,
+        #[arg(required_unless_present = "input", conflicts_with = "input")]
         files: Vec<PathBuf>,
     },
 }
@@ -162,24 +168,36 @@ fn summary(model: &str, m: &Matrix, out: Option<&Path>) -> Result<serde_json::Va
 
 pub fn embed(command: EmbedCommand) -> Result<bool> {
     let value = match command {
-        EmbedCommand::Text { model, out, texts } => {
+        EmbedCommand::Text {
+            model,
+            out,
+            table,
+            texts,
+        } => {
             let models = Models::open(model.models.as_deref())?;
             let name = match model.model {
                 Some(n) => n,
                 None => models.default_name(ModelKind::Text)?,
             };
-            let encoder = models.text(&name)?;
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-            let bar = progress(refs.len(), "embedding texts");
-            let m =
-                encoder.embed_batched(&refs, 32, &mut |done, _| bar.set_position(done as u64))?;
-            bar.finish_and_clear();
-            summary(&encoder.entry().name, &m, out.as_deref())?
+            if let Some(job) = table.job()? {
+                embed_table::run(&job, false, || {
+                    Ok(Encoder::Text(Box::new(models.text(&name)?)))
+                })?
+            } else {
+                let encoder = models.text(&name)?;
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let bar = progress(refs.len(), "embedding texts");
+                let m = encoder
+                    .embed_batched(&refs, 32, &mut |done, _| bar.set_position(done as u64))?;
+                bar.finish_and_clear();
+                summary(&encoder.entry().name, &m, out.as_deref())?
+            }
         }
         EmbedCommand::Image {
             model,
             out,
-            output,
+            model_output,
+            table,
             files,
         } => {
             let models = Models::open(model.models.as_deref())?;
@@ -187,9 +205,15 @@ pub fn embed(command: EmbedCommand) -> Result<bool> {
                 Some(n) => n,
                 None => models.default_name(ModelKind::Image)?,
             };
-            let encoder = models.image(&name)?;
-            let m = embed_images(&encoder, &files, output.as_deref())?;
-            summary(&name, &m, out.as_deref())?
+            if let Some(job) = table.job()? {
+                embed_table::run(&job, true, || {
+                    Ok(Encoder::Image(Box::new(models.image(&name)?)))
+                })?
+            } else {
+                let encoder = models.image(&name)?;
+                let m = embed_images(&encoder, &files, model_output.as_deref())?;
+                summary(&name, &m, out.as_deref())?
+            }
         }
     };
     emit(&value)?;

@@ -1,6 +1,6 @@
 //! The `latentlab` command-line tool: batch work on files, JSON on stdout, errors on
 //! stderr with a non-zero exit, progress bars on long work. Command names and JSON keys
-//! are contracts tested from outside (tests/cli.rs, tests/cli_encode.rs, tests/cli_ot.rs,
+//! are contracts tested from outside (tests/cli.rs, tests/cli_encode.rs, tests/cli_parquet.rs, tests/cli_ot.rs,
 //! tests/cli_align.rs, tests/cli_steer.rs, tests/cli_collapse.rs, tests/cli_tiny.rs).
 
 #[cfg(target_arch = "wasm32")]
@@ -15,13 +15,19 @@ mod common;
 #[cfg(not(target_arch = "wasm32"))]
 mod elicit_cmd;
 #[cfg(not(target_arch = "wasm32"))]
+mod embed_table;
+#[cfg(not(target_arch = "wasm32"))]
 mod encode_cmd;
+#[cfg(not(target_arch = "wasm32"))]
+mod index_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod lm_cmd;
 #[cfg(not(target_arch = "wasm32"))]
 mod npy;
 #[cfg(not(target_arch = "wasm32"))]
 mod ot_cmd;
+#[cfg(not(target_arch = "wasm32"))]
+mod parquet;
 #[cfg(not(target_arch = "wasm32"))]
 mod plan_cmd;
 #[cfg(not(target_arch = "wasm32"))]
@@ -58,6 +64,9 @@ fn main() -> std::process::ExitCode {
         Embed(encode_cmd::EmbedCommand),
         /// Search a gallery of images or a corpus of sentences.
         Search(encode_cmd::SearchArgs),
+        /// Embedding tables (Parquet) to index files for the browser, and searching them.
+        #[command(subcommand)]
+        Index(index_cmd::IndexCommand),
         /// Evaluate an encoder.
         #[command(subcommand)]
         Eval(encode_cmd::EvalCommand),
@@ -102,6 +111,7 @@ fn main() -> std::process::ExitCode {
         Command::Plan(c) => plan_cmd::run(c),
         Command::Embed(c) => encode_cmd::embed(c),
         Command::Search(a) => encode_cmd::search(a),
+        Command::Index(c) => index_cmd::run(c),
         Command::Eval(c) => encode_cmd::eval(c),
         Command::Ot(c) => ot_cmd::run(c),
         Command::Align(a) => align_cmd::run(a),
