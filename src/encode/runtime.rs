@@ -156,6 +156,14 @@ impl OnnxModel {
             .collect();
         let mut typed = model.into_typed().map_err(unsupported)?;
         fold_constant_casts(&mut typed).map_err(unsupported)?;
+        // Natively, tract's depthwise convolutions are replaced by latentlab's
+        // (`depthwise.rs` says why); they exist in their final form once decluttered.
+        #[cfg(not(target_arch = "wasm32"))]
+        let typed = {
+            let mut typed = typed.into_decluttered().map_err(unsupported)?;
+            super::depthwise::replace_depthwise_convolutions(&mut typed).map_err(unsupported)?;
+            typed
+        };
         let runnable = typed
             .into_optimized()
             .map_err(unsupported)?
