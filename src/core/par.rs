@@ -92,33 +92,27 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    /// A pool of `threads` threads; 0 means one per core (as onnxruntime's 0 does). On wasm32
-    /// every count gives one thread. Err: the operating system refused the threads.
+    /// A pool of `threads` threads; 0 means one per core (as onnxruntime's 0 does). Native
+    /// only (wasm32 has no threads: its pool is the default, one). Err: the operating system
+    /// refused the threads.
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn new(threads: usize) -> Result<Pool, String> {
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            let threads = if threads == 0 {
-                std::thread::available_parallelism().map_or(1, |n| n.get())
-            } else {
-                threads
-            };
-            if threads == 1 {
-                return Ok(Pool { pool: None });
-            }
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .thread_name(|i| format!("latentlab-encode-{i}"))
-                .build()
-                .map(|pool| Pool {
-                    pool: Some(std::sync::Arc::new(pool)),
-                })
-                .map_err(|e| format!("cannot start {threads} threads: {e}"))
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            threads
+        };
+        if threads == 1 {
+            return Ok(Pool { pool: None });
         }
-        #[cfg(target_arch = "wasm32")]
-        {
-            let _ = threads;
-            Ok(Pool {})
-        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("latentlab-encode-{i}"))
+            .build()
+            .map(|pool| Pool {
+                pool: Some(std::sync::Arc::new(pool)),
+            })
+            .map_err(|e| format!("cannot start {threads} threads: {e}"))
     }
 
     pub(crate) fn threads(&self) -> usize {
@@ -172,12 +166,12 @@ mod tests {
         assert_eq!(sums, [(0, 5), (1, 10), (2, 7)]);
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
     #[test]
     fn a_pool_maps_in_order_on_its_own_threads() {
         let items: Vec<usize> = (0..100).collect();
         for threads in [1, 3] {
             let pool = super::Pool::new(threads).unwrap();
-            #[cfg(not(target_arch = "wasm32"))]
             assert_eq!(pool.threads(), threads);
             let got = pool.map(&items, |i, x| (i, x * 2));
             assert_eq!(got, items.iter().map(|&x| (x, x * 2)).collect::<Vec<_>>());

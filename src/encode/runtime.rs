@@ -21,6 +21,7 @@ pub(crate) struct Threads {
 
 impl Threads {
     /// `threads` threads; 0: one per core.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(what: &str, threads: usize) -> Result<Threads, EncodeError> {
         let pool = Pool::new(threads).map_err(|message| EncodeError::Inference {
             what: what.to_string(),
