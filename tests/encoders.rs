@@ -224,6 +224,65 @@ fn text_and_image_share_a_space() {
     }
 }
 
+/// Threads change how the work is split (pictures side by side, each operation's tiles over
+/// the pool), never what is computed: the same bits at 1, 2 and 3 threads.
+#[test]
+fn embeddings_do_not_depend_on_the_thread_count() {
+    let s = sentences();
+    // 9 sentences in batches of 2: five batches, the last of one.
+    let texts: Vec<&str> = s.sentences.iter().map(String::as_str).collect();
+    let images: Vec<RgbaImage> = gallery_files()[..5]
+        .iter()
+        .map(|f| png(format!("www/public/gallery/{f}")))
+        .collect();
+    let mut text = text_encoder();
+    let mut image = image_encoder();
+    assert_eq!((text.threads(), image.threads()), (1, 1));
+    let one_text = text.embed_batched(&texts, 2, &mut |_, _| {}).unwrap();
+    let one_batch = text.embed(&texts).unwrap();
+    let one_image = image.embed(&images).unwrap();
+    let one_picture = image.embed(&images[..1]).unwrap();
+    for threads in [2, 3] {
+        text.set_threads(threads).unwrap();
+        image.set_threads(threads).unwrap();
+        assert_eq!((text.threads(), image.threads()), (threads, threads));
+        let mut seen = Vec::new();
+        let batched = text
+            .embed_batched(&texts, 2, &mut |done, total| seen.push((done, total)))
+            .unwrap();
+        assert_eq!(batched, one_text, "{threads} threads, batches side by side");
+        assert_eq!(seen, [(2, 9), (4, 9), (6, 9), (8, 9), (9, 9)]);
+        assert_eq!(
+            text.embed(&texts).unwrap(),
+            one_batch,
+            "{threads} threads, one batch"
+        );
+        assert_eq!(
+            image.embed(&images).unwrap(),
+            one_image,
+            "{threads} threads, pictures"
+        );
+        assert_eq!(
+            image.embed(&images[..1]).unwrap(),
+            one_picture,
+            "{threads} threads, one picture"
+        );
+    }
+    // An error still names the text or picture at fault, wherever it ran.
+    let mut bad = texts.clone();
+    bad[6] = " ";
+    assert_eq!(
+        text.embed_batched(&bad, 2, &mut |_, _| {}).unwrap_err(),
+        EncodeError::EmptyText { index: 6 }
+    );
+    let mut broken = images.clone();
+    broken[3].data.pop();
+    assert!(matches!(
+        image.embed(&broken).unwrap_err(),
+        EncodeError::PixelBuffer { index: 3, .. }
+    ));
+}
+
 fn clip_tiny() -> (TextEncoder, ImageEncoder) {
     let dir = "tests/fixtures/clip_tiny";
     let text = ModelEntry::clip_text("clip-tiny-text", "text_model.onnx", "tokenizer.json", 16);

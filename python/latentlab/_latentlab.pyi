@@ -27,28 +27,42 @@ Metric = Literal[
 ImageInput = Union[str, "os.PathLike[str]", bytes, bytearray, npt.NDArray[np.uint8]]
 
 class TextEncoder:
-    """A text encoder of a models folder: texts → L2-normalised float32 rows."""
+    """A text encoder of a models folder: texts → L2-normalised float32 rows, on `threads`
+    threads (default: every core)."""
 
     def __init__(
-        self, model: Optional[str] = None, *, models: Optional[Union[str, "os.PathLike[str]"]] = None
+        self,
+        model: Optional[str] = None,
+        *,
+        models: Optional[Union[str, "os.PathLike[str]"]] = None,
+        threads: Optional[int] = None,
     ) -> None: ...
     @property
     def name(self) -> str: ...
     @property
     def dim(self) -> int: ...
+    @property
+    def threads(self) -> int: ...
     def embed(self, texts: Sequence[str]) -> FloatArray:
         """An (n, dim) float32 array, one row per text."""
 
 class ImageEncoder:
-    """An image encoder of a models folder: pictures → L2-normalised float32 rows."""
+    """An image encoder of a models folder: pictures → L2-normalised float32 rows, on
+    `threads` threads (default: every core)."""
 
     def __init__(
-        self, model: Optional[str] = None, *, models: Optional[Union[str, "os.PathLike[str]"]] = None
+        self,
+        model: Optional[str] = None,
+        *,
+        models: Optional[Union[str, "os.PathLike[str]"]] = None,
+        threads: Optional[int] = None,
     ) -> None: ...
     @property
     def name(self) -> str: ...
     @property
     def dim(self) -> int: ...
+    @property
+    def threads(self) -> int: ...
     @property
     def pairs_with(self) -> Optional[str]: ...
     def embed(self, images: Sequence[ImageInput], *, output: Optional[str] = None) -> FloatArray:

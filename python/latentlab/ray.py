@@ -52,11 +52,14 @@ class LatentlabImageEmbedder:
         id_column: str = "path",
         image_column: Optional[str] = None,
         on_error: str = "report",
+        threads: int = 1,
     ):
         if on_error not in ("report", "raise"):
             raise ValueError(f"on_error is {on_error!r}: expected 'report' or 'raise'")
-        # Once per actor: Ray keeps the instance for every batch it is given.
-        self.encoder = ImageEncoder(model, models=models)
+        # Once per actor: Ray keeps the instance for every batch it is given. One thread by
+        # default: Ray runs actors side by side, and actors each on every core would fight
+        # over them; give `threads` the actor's num_cpus when actors are fewer than cores.
+        self.encoder = ImageEncoder(model, models=models, threads=threads)
         self.id_column = id_column
         self.image_column = image_column
         self.on_error = on_error
@@ -104,10 +107,12 @@ class LatentlabTextEmbedder:
         id_column: str = "id",
         text_column: str = "text",
         on_error: str = "report",
+        threads: int = 1,
     ):
         if on_error not in ("report", "raise"):
             raise ValueError(f"on_error is {on_error!r}: expected 'report' or 'raise'")
-        self.encoder = TextEncoder(model, models=models)
+        # One thread by default, as LatentlabImageEmbedder.
+        self.encoder = TextEncoder(model, models=models, threads=threads)
         self.id_column = id_column
         self.text_column = text_column
         self.on_error = on_error

@@ -1,7 +1,7 @@
 //! The ONNX encoders: `TextEncoder` and `ImageEncoder` from a models folder (the CLI's
 //! `--models DIR` / `--model NAME`, through the same `latentlab::encode::Models`), embedding as
-//! the CLI does (texts in batches of 32, pictures one at a time, files decoded by the CLI's
-//! decoder), so both give the same numbers.
+//! the CLI does (texts in batches of 32, files decoded by the CLI's decoder; every core by
+//! default, `threads=N` as the CLI's `--threads N`), so both give the same numbers.
 
 use std::path::PathBuf;
 
@@ -26,13 +26,19 @@ const TEXT_BATCH: usize = 32;
 
 /// Opens the models folder (`models`, else `$LATENTLAB_MODELS`, else `./models`, else the
 /// repository's `models/` the package was built from) and the model `model` (default: the
-/// manifest's first of `kind`).
+/// manifest's first of `kind`); its encoders run on `threads` threads (None: every core, as
+/// onnxruntime's sessions and the CLI's `--threads` do).
 fn open(
     models: Option<PathBuf>,
     model: Option<String>,
     kind: ModelKind,
+    threads: Option<usize>,
 ) -> PyResult<(Models, String)> {
-    let dir = Models::open(models.as_deref()).map_err(models_error)?;
+    if threads == Some(0) {
+        return Err(value_error("threads must be at least 1"));
+    }
+    let mut dir = Models::open(models.as_deref()).map_err(models_error)?;
+    dir.set_threads(threads.unwrap_or(0));
     let name = match model {
         Some(name) => name,
         None => dir.default_name(kind).map_err(models_error)?,
@@ -48,13 +54,19 @@ pub struct TextEncoder {
 
 #[pymethods]
 impl TextEncoder {
-    /// Loads the text model `model` of the models folder `models` (see the module's doc).
-    /// An image model's name loads the text model it pairs with, as the CLI does.
+    /// Loads the text model `model` of the models folder `models` (see the module's doc),
+    /// to run on `threads` threads (default: every core). An image model's name loads the
+    /// text model it pairs with, as the CLI does.
     #[new]
-    #[pyo3(signature = (model=None, *, models=None))]
-    fn new(py: Python<'_>, model: Option<String>, models: Option<PathBuf>) -> PyResult<Self> {
+    #[pyo3(signature = (model=None, *, models=None, threads=None))]
+    fn new(
+        py: Python<'_>,
+        model: Option<String>,
+        models: Option<PathBuf>,
+        threads: Option<usize>,
+    ) -> PyResult<Self> {
         let inner = py.detach(|| {
-            let (dir, name) = open(models, model, ModelKind::Text)?;
+            let (dir, name) = open(models, model, ModelKind::Text, threads)?;
             dir.text(&name).map_err(models_error)
         })?;
         Ok(TextEncoder { inner })
@@ -70,6 +82,12 @@ impl TextEncoder {
     #[getter]
     fn dim(&self) -> usize {
         self.inner.dim()
+    }
+
+    /// The threads it runs on.
+    #[getter]
+    fn threads(&self) -> usize {
+        self.inner.threads()
     }
 
     /// One row per text: an (n, dim) float32 array.
@@ -196,31 +214,38 @@ fn pixels(array: &Bound<'_, PyUntypedArray>, index: usize) -> PyResult<RgbaImage
     })
 }
 
-/// The core numbers pictures within one call; here each call embeds one, so its index 0 is
-/// the caller's `index`.
-fn at_index(e: EncodeError, index: usize) -> EncodeError {
+/// The core numbers pictures within one call; here each call embeds a few starting at the
+/// caller's `first`, so the core's index i is the caller's `first + i`.
+fn at_index(e: EncodeError, first: usize) -> EncodeError {
     match e {
-        EncodeError::EmptyImage { width, height, .. } => EncodeError::EmptyImage {
+        EncodeError::EmptyImage {
             index,
+            width,
+            height,
+        } => EncodeError::EmptyImage {
+            index: first + index,
             width,
             height,
         },
         EncodeError::ImageTooLarge {
-            width, height, max, ..
-        } => EncodeError::ImageTooLarge {
             index,
+            width,
+            height,
+            max,
+        } => EncodeError::ImageTooLarge {
+            index: first + index,
             width,
             height,
             max,
         },
         EncodeError::PixelBuffer {
+            index,
             width,
             height,
             expected,
             actual,
-            ..
         } => EncodeError::PixelBuffer {
-            index,
+            index: first + index,
             width,
             height,
             expected,
@@ -238,12 +263,18 @@ pub struct ImageEncoder {
 
 #[pymethods]
 impl ImageEncoder {
-    /// Loads the image model `model` of the models folder `models` (see the module's doc).
+    /// Loads the image model `model` of the models folder `models` (see the module's doc),
+    /// to run on `threads` threads (default: every core).
     #[new]
-    #[pyo3(signature = (model=None, *, models=None))]
-    fn new(py: Python<'_>, model: Option<String>, models: Option<PathBuf>) -> PyResult<Self> {
+    #[pyo3(signature = (model=None, *, models=None, threads=None))]
+    fn new(
+        py: Python<'_>,
+        model: Option<String>,
+        models: Option<PathBuf>,
+        threads: Option<usize>,
+    ) -> PyResult<Self> {
         let inner = py.detach(|| {
-            let (dir, name) = open(models, model, ModelKind::Image)?;
+            let (dir, name) = open(models, model, ModelKind::Image, threads)?;
             dir.image(&name).map_err(models_error)
         })?;
         Ok(ImageEncoder { inner })
@@ -257,6 +288,12 @@ impl ImageEncoder {
     #[getter]
     fn dim(&self) -> usize {
         self.inner.dim()
+    }
+
+    /// The threads it runs on.
+    #[getter]
+    fn threads(&self) -> usize {
+        self.inner.threads()
     }
 
     /// The name of the text model this one pairs with, if the manifest says.
@@ -285,23 +322,29 @@ impl ImageEncoder {
             .collect::<PyResult<Vec<_>>>()?;
         let m = py.detach(|| {
             let mut all = Matrix::zeros(0, 0);
-            // One decoded picture at a time: a long list of large files never sits in
-            // memory at once.
-            for (index, picture) in pictures.into_iter().enumerate() {
-                let image = picture.decode(index)?;
-                let one = match &output {
-                    None => self.inner.embed(std::slice::from_ref(&image)),
+            // As many decoded pictures at a time as the encoder has threads (it embeds them
+            // side by side): a long list of large files never sits in memory at once.
+            let step = self.inner.threads().max(1);
+            let mut pictures = pictures.into_iter().enumerate().peekable();
+            while let Some(&(first, _)) = pictures.peek() {
+                let images = pictures
+                    .by_ref()
+                    .take(step)
+                    .map(|(index, picture)| picture.decode(index))
+                    .collect::<PyResult<Vec<_>>>()?;
+                let some = match &output {
+                    None => self.inner.embed(&images),
                     Some(name) => self
                         .inner
-                        .embed_outputs(std::slice::from_ref(&image), &[name])
+                        .embed_outputs(&images, &[name])
                         .map(|mut v| v.remove(0)),
                 }
                 .map_err(|e| match e {
                     // the caller's `output`, not the model, is at fault
                     EncodeError::MissingOutput { .. } => value_error(e),
-                    e => encode_error(at_index(e, index)),
+                    e => encode_error(at_index(e, first)),
                 })?;
-                all.append(&one).map_err(value_error)?;
+                all.append(&some).map_err(value_error)?;
             }
             Ok::<_, PyErr>(all)
         })?;

@@ -1,28 +1,45 @@
 #!/usr/bin/env python3
 """Encoder speed: latentlab (native CLI, tract) against onnxruntime (Python) on the same ONNX
-files, measured in the same run. A benchmark, not a test: prints one JSON object.
+files, the two engines taking turns unit by unit in one run. A benchmark, not a test: prints
+each round as it goes (stderr) and one JSON object at the end (stdout).
 
-    python3 -m venv /tmp/ortvenv && /tmp/ortvenv/bin/pip install onnxruntime numpy tokenizers pillow
-    cargo build && /tmp/ortvenv/bin/python scripts/bench/encoders.py [--latentlab target/debug/latentlab]
+    python3 -m venv /tmp/ortvenv && /tmp/ortvenv/bin/pip install onnxruntime==1.32.0 numpy tokenizers pillow
+    cargo build --release --bin latentlab
+    /tmp/ortvenv/bin/python scripts/bench/encoders.py --latentlab target/release/latentlab [--threads 1,2] [--rounds 5]
 
-latentlab's time per item is (time for all items − time for one item) / (items − 1), so model
-loading and optimisation are excluded as they are for onnxruntime (whose session is built
-before timing). Texts: the Tux Paint captions when installed (430), else the site's sentences
-repeated; images: the 12 gallery photos. Best of three runs each.
+What a unit is: the whole caption set (texts: the Tux Paint captions when installed, 430, else
+the site's sentences repeated; batches of 32 on both sides, tokenising and mean pooling inside
+the timing on both sides) or the whole photo set (images: the 12 gallery photos; decoding,
+letterbox and normalisation inside the timing on both sides; onnxruntime gets batches of
+--image-batch pictures, latentlab whatever its encoder does with the CLI's files).
+
+How latentlab is timed: a unit is two CLI runs, all items and the first item alone, and its
+time per item is (all − one) / (items − 1), so process start, model loading and optimisation
+are excluded as they are for onnxruntime (whose session is built before timing). `--threads N`
+is passed to the CLI (a CLI without that option is measured at 1 thread only).
+
+Why turns: this VM's speed drifts by up to 2× over seconds to minutes (BENCHMARKS.md,
+"Encoders in the browser"), so an engine that ran all its repeats before the other could get
+the slow stretch alone. Here, after one warm-up unit of each engine per kind and thread count
+(not counted), every round runs, for each kind and thread count, one latentlab unit and one
+onnxruntime unit back to back, the order alternating from round to round; the ratio of a
+round is latentlab / onnxruntime within that round. Reported: every round's values, and per
+engine and ratio the range (min–max) and median over the rounds.
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
+import sys
+import time
 
 import numpy as np
-from timing import best_of
 import onnxruntime as ort
 from PIL import Image
 from tokenizers import Tokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MODELS = os.path.join(ROOT, "models")
 
 
 def texts():
@@ -41,25 +58,64 @@ def texts():
         return (json.load(fh)["sentences"] * 20)[:430]
 
 
-def cli_per_item(cli, kind, items, extra=()):
-    out = "/tmp/latentlab-bench.npy"
-    run = lambda xs: subprocess.run([cli, "embed", kind, "--out", out, *extra, *xs], check=True, capture_output=True)
-    one = best_of(3, lambda: run(items[:1]))[0]
-    all_ = best_of(3, lambda: run(items))[0]
-    return (all_ - one) / (len(items) - 1)
+def timed(fn):
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
 
 
-def ort_text(items, threads, model):
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(os.path.join(MODELS, model, "model.onnx"), opts)
-    tok = Tokenizer.from_file(os.path.join(MODELS, "minilm-l6-v2", "tokenizer.json"))
-    tok.enable_padding()
-    tok.enable_truncation(128)
+class Latentlab:
+    """One unit: the CLI on all items, then on the first alone; seconds per item."""
 
-    def run():
+    def __init__(self, cli, models, text_model):
+        self.cli, self.models, self.text_model = cli, models, text_model
+        help_text = subprocess.run([cli, "embed", "text", "--help"], capture_output=True, text=True).stdout
+        self.has_threads = "--threads" in help_text
+
+    def unit(self, kind, items, threads):
+        extra = ["--models", self.models] if self.models else []
+        if kind == "text":
+            extra += ["--model", self.text_model]
+        if self.has_threads:
+            extra += ["--threads", str(threads)]
+        out = "/tmp/latentlab-bench.npy"
+        run = lambda xs: subprocess.run([self.cli, "embed", kind, "--out", out, *extra, *xs], check=True,
+                                        capture_output=True)
+        all_ = timed(lambda: run(items))
+        one = timed(lambda: run(items[:1]))
+        return (all_ - one) / (len(items) - 1)
+
+
+class OnnxRuntime:
+    """Sessions built once per thread count (outside the timing); one unit: seconds per item."""
+
+    def __init__(self, models, text_model, image_model, image_batch):
+        self.models, self.text_model, self.image_model = models, text_model, image_model
+        self.image_batch = image_batch
+        self.sessions = {}
+        self.tok = Tokenizer.from_file(os.path.join(models, "minilm-l6-v2", "tokenizer.json"))
+        self.tok.enable_padding()
+        self.tok.enable_truncation(128)
+
+    def session(self, kind, threads):
+        if (kind, threads) not in self.sessions:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            name = self.text_model if kind == "text" else self.image_model
+            self.sessions[kind, threads] = ort.InferenceSession(
+                os.path.join(self.models, name, "model.onnx"), opts, providers=["CPUExecutionProvider"])
+        return self.sessions[kind, threads]
+
+    def unit(self, kind, items, threads):
+        session = self.session(kind, threads)
+        if kind == "text":
+            return timed(lambda: self.texts(session, items)) / len(items)
+        return timed(lambda: self.images(session, items)) / len(items)
+
+    def texts(self, session, items):
         for at in range(0, len(items), 32):
-            enc = tok.encode_batch(items[at:at + 32])
+            enc = self.tok.encode_batch(items[at:at + 32])
             ids = np.array([e.ids for e in enc], dtype=np.int64)
             mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
@@ -67,7 +123,10 @@ def ort_text(items, threads, model):
             pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
             pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
-    return best_of(3, run)[0] / len(items)
+    def images(self, session, paths):
+        for at in range(0, len(paths), self.image_batch):
+            batch = np.stack([letterbox(p) for p in paths[at:at + self.image_batch]])
+            session.run(["image_embeds"], {"pixel_values": batch})
 
 
 def letterbox(path):
@@ -81,50 +140,71 @@ def letterbox(path):
     return x.transpose(2, 0, 1)
 
 
-def ort_image(paths, threads):
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(os.path.join(MODELS, "effl0-minilm-bridge", "model.onnx"), opts)
+def summary(values):
+    return {"min": min(values), "max": max(values), "median": statistics.median(values)}
 
-    def run():
-        for at in range(0, len(paths), 4):
-            batch = np.stack([letterbox(p) for p in paths[at:at + 4]])
-            session.run(["image_embeds"], {"pixel_values": batch})
 
-    return best_of(3, run)[0] / len(paths)
+def loadavg():
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--latentlab", default=os.path.join(ROOT, "target", "debug", "latentlab"))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--latentlab", default=os.path.join(ROOT, "target", "release", "latentlab"))
+    parser.add_argument("--models", default=None,
+                        help="the models folder (default: the CLI's own default; onnxruntime reads ROOT/models)")
     parser.add_argument("--text-model", default="minilm-l6-v2",
                         help="a text model of models/manifest.json (e.g. minilm-l6-v2-int8); its tokenizer is MiniLM's")
+    parser.add_argument("--image-model", default="effl0-minilm-bridge")
     parser.add_argument("--text-only", action="store_true", help="skip the image model")
+    parser.add_argument("--image-only", action="store_true", help="skip the text model")
+    parser.add_argument("--threads", default="1,2", help="thread counts, comma-separated (both engines)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--image-batch", type=int, default=4, help="onnxruntime's pictures per run")
     args = parser.parse_args()
+    models = args.models or os.path.join(ROOT, "models")
+    threads = [int(t) for t in args.threads.split(",")]
     items = texts()
     gallery = os.path.join(ROOT, "www", "public", "gallery")
     paths = sorted(os.path.join(gallery, f) for f in os.listdir(gallery) if f.endswith((".png", ".jpg")))
+    kinds = [k for k, skip in (("text", args.image_only), ("image", args.text_only)) if not skip]
+    units = {"text": items, "image": paths}
+
+    ll = Latentlab(args.latentlab, args.models, args.text_model)
+    rt = OnnxRuntime(models, args.text_model, args.image_model, args.image_batch)
+    engines = {"latentlab": ll.unit, "onnxruntime": rt.unit}
+    cases = [(k, t) for k in kinds for t in threads if t == 1 or ll.has_threads]
+    load_before = loadavg()
+    for kind, t in cases:  # warm-up: every unit once, not counted
+        for unit in engines.values():
+            unit(kind, units[kind], t)
+    rounds = {f"{k}_{t}_threads": {"latentlab": [], "onnxruntime": [], "ratio": []} for k, t in cases}
+    for r in range(args.rounds):
+        order = list(engines) if r % 2 == 0 else list(reversed(engines))
+        for kind, t in cases:
+            got = {name: 1e3 * engines[name](kind, units[kind], t) for name in order}
+            row = rounds[f"{kind}_{t}_threads"]
+            for name in engines:
+                row[name].append(got[name])
+            row["ratio"].append(got["latentlab"] / got["onnxruntime"])
+            print(f"round {r + 1} {kind} {t} thread(s): latentlab {got['latentlab']:.2f} ms, "
+                  f"onnxruntime {got['onnxruntime']:.2f} ms, ratio {row['ratio'][-1]:.2f}", file=sys.stderr)
     result = {
         "machine": f"{os.cpu_count()} cores, {os.uname().machine}",
         "onnxruntime": ort.__version__,
+        "latentlab": args.latentlab,
+        "latentlab_has_threads_option": ll.has_threads,
         "texts": len(items),
         "images": len(paths),
         "text_model": args.text_model,
-        "text_ms_per_item": {
-            "latentlab_native": 1e3 * cli_per_item(args.latentlab, "text", items, ["--model", args.text_model]),
-            "onnxruntime_1_thread": 1e3 * ort_text(items, 1, args.text_model),
-            "onnxruntime_all_threads": 1e3 * ort_text(items, 0, args.text_model),
-        },
+        "image_model": args.image_model,
+        "onnxruntime_image_batch": args.image_batch,
+        "rounds": args.rounds,
+        "loadavg_before_after": [load_before, loadavg()],
+        "ms_per_item": {name: {engine: {"rounds": [round(v, 3) for v in vals], **summary(vals)}
+                               for engine, vals in row.items()}
+                        for name, row in rounds.items()},
     }
-    if not args.text_only:
-        result["image_ms_per_item"] = {
-            "latentlab_native": 1e3 * cli_per_item(args.latentlab, "image", paths),
-            "onnxruntime_1_thread": 1e3 * ort_image(paths, 1),
-            "onnxruntime_all_threads": 1e3 * ort_image(paths, 0),
-        }
-    for kind in ("text_ms_per_item", "image_ms_per_item")[:1 if args.text_only else 2]:
-        r = result[kind]
-        r["ratio_latentlab_over_onnxruntime_1_thread"] = r["latentlab_native"] / r["onnxruntime_1_thread"]
     print(json.dumps(result, indent=1))
 
 

@@ -82,6 +82,79 @@ where
     items.iter().for_each(f);
 }
 
+/// A pool of threads of its own, for work whose caller chose the thread count (the encoders'
+/// `threads`), whatever the global pool's size: natively a rayon pool (none for one thread),
+/// on wasm32 always one thread, in order. Cloning shares the pool.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Pool {
+    #[cfg(not(target_arch = "wasm32"))]
+    pool: Option<std::sync::Arc<rayon::ThreadPool>>,
+}
+
+impl Pool {
+    /// A pool of `threads` threads; 0 means one per core (as onnxruntime's 0 does). Native
+    /// only (wasm32 has no threads: its pool is the default, one). Err: the operating system
+    /// refused the threads.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn new(threads: usize) -> Result<Pool, String> {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            threads
+        };
+        if threads == 1 {
+            return Ok(Pool { pool: None });
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("latentlab-encode-{i}"))
+            .build()
+            .map(|pool| Pool {
+                pool: Some(std::sync::Arc::new(pool)),
+            })
+            .map_err(|e| format!("cannot start {threads} threads: {e}"))
+    }
+
+    pub(crate) fn threads(&self) -> usize {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(pool) = &self.pool {
+            return pool.current_num_threads();
+        }
+        1
+    }
+
+    /// The rayon pool, natively, when there is more than one thread.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn rayon(&self) -> Option<&std::sync::Arc<rayon::ThreadPool>> {
+        self.pool.as_ref()
+    }
+
+    /// `f(index, item)` for every item, spread over the pool's threads; results in item order.
+    pub(crate) fn map<T, R, F>(&self, items: &[T], f: F) -> Vec<R>
+    where
+        T: Sync,
+        R: Send,
+        F: Fn(usize, &T) -> R + Sync + Send,
+    {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(pool) = &self.pool {
+            use rayon::prelude::*;
+            return pool.install(|| {
+                items
+                    .par_iter()
+                    .enumerate()
+                    .map(|(i, item)| f(i, item))
+                    .collect()
+            });
+        }
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| f(i, item))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -91,5 +164,18 @@ mod tests {
         assert_eq!(v, [1, 1, 1, 2, 2, 2, 3, 3, 3, 4]);
         let sums = super::map_chunks_mut(&mut v, 4, |i, c| (i, c.iter().sum::<usize>()));
         assert_eq!(sums, [(0, 5), (1, 10), (2, 7)]);
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn a_pool_maps_in_order_on_its_own_threads() {
+        let items: Vec<usize> = (0..100).collect();
+        for threads in [1, 3] {
+            let pool = super::Pool::new(threads).unwrap();
+            assert_eq!(pool.threads(), threads);
+            let got = pool.map(&items, |i, x| (i, x * 2));
+            assert_eq!(got, items.iter().map(|&x| (x, x * 2)).collect::<Vec<_>>());
+        }
+        assert!(super::Pool::new(0).unwrap().threads() >= 1);
     }
 }

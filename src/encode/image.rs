@@ -7,7 +7,7 @@
 use image::{imageops, ImageBuffer, Rgb, RgbImage};
 use tract_onnx::prelude::Tensor;
 
-use super::runtime::{OnnxModel, Output};
+use super::runtime::{OnnxModel, Output, Threads};
 use super::{
     check_sha256, EncodeError, Filter, Matrix, ModelEntry, ModelKind, Preprocessing, ResizeMode,
 };
@@ -191,6 +191,7 @@ pub struct ImageEncoder {
     entry: ModelEntry,
     preprocessing: Preprocessing,
     model: OnnxModel,
+    threads: Threads,
 }
 
 impl ImageEncoder {
@@ -229,7 +230,23 @@ impl ImageEncoder {
             entry: entry.clone(),
             preprocessing,
             model,
+            threads: Threads::default(),
         })
+    }
+
+    /// Runs on `threads` threads from now on (0: one per core; a new encoder uses one).
+    /// Several pictures are embedded side by side, one per thread; a single picture has
+    /// each of tract's operations split over the threads. Embeddings do not depend on the
+    /// count. Natively only: wasm32 has no threads.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn set_threads(&mut self, threads: usize) -> Result<(), EncodeError> {
+        self.threads = Threads::new(&self.entry.name, threads)?;
+        Ok(())
+    }
+
+    /// The threads it runs on.
+    pub fn threads(&self) -> usize {
+        self.threads.count()
     }
 
     pub fn entry(&self) -> &ModelEntry {
@@ -268,8 +285,7 @@ impl ImageEncoder {
             [1, 3, size, size]
         };
         // one picture per run: the plan is optimised for a batch of one (see from_bytes)
-        let mut results: Vec<Output> = vec![(Vec::new(), Vec::new()); outputs.len()];
-        for (index, image) in images.iter().enumerate() {
+        let one = |index: usize, image: &RgbaImage| -> Result<Vec<Output>, EncodeError> {
             check_image(index, image)?;
             let pixels = preprocess(&self.preprocessing, image)?;
             let tensor =
@@ -277,10 +293,18 @@ impl ImageEncoder {
                     what: self.entry.name.clone(),
                     message: format!("{e:#}"),
                 })?;
-            for (all, (one_shape, values)) in results
-                .iter_mut()
-                .zip(self.model.run(vec![tensor], &indices)?)
-            {
+            self.model.run(vec![tensor], &indices)
+        };
+        // Several pictures: side by side, one thread each (no hand-off between the threads
+        // inside a run, and the small late layers, which split poorly, keep every thread
+        // busy too); one picture: its operations split over the threads.
+        let each: Vec<Result<Vec<Output>, EncodeError>> = match images {
+            [image] => vec![self.threads.split_ops(|| one(0, image))],
+            _ => self.threads.map(images, one),
+        };
+        let mut results: Vec<Output> = vec![(Vec::new(), Vec::new()); outputs.len()];
+        for (index, picture) in each.into_iter().enumerate() {
+            for (all, (one_shape, values)) in results.iter_mut().zip(picture?) {
                 if one_shape.first() != Some(&1) {
                     return Err(EncodeError::Inference {
                         what: self.entry.name.clone(),

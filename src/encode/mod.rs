@@ -7,6 +7,8 @@
 //! works with.
 
 mod bpe;
+#[cfg(not(target_arch = "wasm32"))]
+mod depthwise;
 mod fusion;
 mod image;
 mod manifest;

@@ -56,6 +56,8 @@ pub fn models_dir(dir: Option<&Path>) -> PathBuf {
 pub struct Models {
     pub dir: PathBuf,
     pub manifest: Manifest,
+    /// The threads each encoder loaded from here runs on (0: one per core).
+    threads: usize,
 }
 
 impl Models {
@@ -69,7 +71,17 @@ impl Models {
         })?;
         let manifest =
             Manifest::from_json(&text).map_err(|error| ModelsError::Manifest { path, error })?;
-        Ok(Models { dir, manifest })
+        Ok(Models {
+            dir,
+            manifest,
+            threads: 1,
+        })
+    }
+
+    /// Encoders loaded from now on run on `threads` threads (0: one per core; default one):
+    /// see `TextEncoder::set_threads` and `ImageEncoder::set_threads`.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads;
     }
 
     fn file(&self, rel: &str) -> Result<Vec<u8>, ModelsError> {
@@ -103,11 +115,10 @@ impl Models {
             .tokenizer
             .as_deref()
             .ok_or_else(|| ModelsError::NoTokenizer(name.to_string()))?;
-        Ok(TextEncoder::from_bytes(
-            entry,
-            &self.file(&entry.file)?,
-            &self.file(tokenizer)?,
-        )?)
+        let mut encoder =
+            TextEncoder::from_bytes(entry, &self.file(&entry.file)?, &self.file(tokenizer)?)?;
+        encoder.set_threads(self.threads)?;
+        Ok(encoder)
     }
 
     pub fn image(&self, name: &str) -> Result<ImageEncoder, ModelsError> {
@@ -118,7 +129,9 @@ impl Models {
                 kind: ModelKind::Image,
             });
         }
-        Ok(ImageEncoder::from_bytes(entry, &self.file(&entry.file)?)?)
+        let mut encoder = ImageEncoder::from_bytes(entry, &self.file(&entry.file)?)?;
+        encoder.set_threads(self.threads)?;
+        Ok(encoder)
     }
 
     /// The image model `name` (default: the bundled one) and the text model it pairs with,

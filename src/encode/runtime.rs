@@ -6,6 +6,64 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 
 use super::EncodeError;
+use crate::core::par::Pool;
+
+/// The threads an encoder runs on, natively: a pool of its own (`core::par::Pool`) shared by
+/// the encoder's own split of pictures or batches and by tract's matrix products, depthwise
+/// convolutions and element-wise ops (tract-linalg's `multithread-mm`, which splits each
+/// operation's output into tiles computed exactly as on one thread, so results do not depend
+/// on the count). On wasm32 always one: a page has no threads, and tract is built there
+/// without the feature.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Threads {
+    pool: Pool,
+}
+
+impl Threads {
+    /// `threads` threads; 0: one per core.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new(what: &str, threads: usize) -> Result<Threads, EncodeError> {
+        let pool = Pool::new(threads).map_err(|message| EncodeError::Inference {
+            what: what.to_string(),
+            message,
+        })?;
+        Ok(Threads { pool })
+    }
+
+    pub fn count(&self) -> usize {
+        self.pool.threads()
+    }
+
+    /// Runs `f` (tract runs) with every tract operation split over the pool.
+    pub fn split_ops<R>(&self, f: impl FnOnce() -> R) -> R {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(pool) = self.pool.rayon() {
+            use tract_linalg::multithread::{multithread_tract_scope, Executor};
+            return multithread_tract_scope(Executor::MultiThread(pool.clone()), f);
+        }
+        f()
+    }
+
+    /// `f(index, item)` for every item, items spread over the pool, each on one thread (tract's
+    /// operations not split further: whole runs side by side keep every core busy without
+    /// the hand-offs between the steps of one run); results in item order.
+    pub fn map<T, R, F>(&self, items: &[T], f: F) -> Vec<R>
+    where
+        T: Sync,
+        R: Send,
+        F: Fn(usize, &T) -> R + Sync + Send,
+    {
+        self.pool.map(items, |i, item| {
+            #[cfg(not(target_arch = "wasm32"))]
+            {
+                use tract_linalg::multithread::{multithread_tract_scope, Executor};
+                multithread_tract_scope(Executor::SingleThread, || f(i, item))
+            }
+            #[cfg(target_arch = "wasm32")]
+            f(i, item)
+        })
+    }
+}
 
 /// One output: its shape and its values, row-major.
 pub(crate) type Output = (Vec<usize>, Vec<f32>);
@@ -99,6 +157,14 @@ impl OnnxModel {
             .collect();
         let mut typed = model.into_typed().map_err(unsupported)?;
         fold_constant_casts(&mut typed).map_err(unsupported)?;
+        // Natively, tract's depthwise convolutions are replaced by latentlab's
+        // (`depthwise.rs` says why); they exist in their final form once decluttered.
+        #[cfg(not(target_arch = "wasm32"))]
+        let typed = {
+            let mut typed = typed.into_decluttered().map_err(unsupported)?;
+            super::depthwise::replace_depthwise_convolutions(&mut typed).map_err(unsupported)?;
+            typed
+        };
         let runnable = typed
             .into_optimized()
             .map_err(unsupported)?

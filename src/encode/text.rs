@@ -3,7 +3,7 @@
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 use tract_onnx::prelude::Tensor;
 
-use super::runtime::OnnxModel;
+use super::runtime::{OnnxModel, Threads};
 use super::{check_sha256, EncodeError, Matrix, ModelEntry, ModelKind, Pooling};
 
 /// Which tokenizer output an ONNX input takes.
@@ -20,6 +20,7 @@ pub struct TextEncoder {
     tokenizer: Tokenizer,
     feeds: Vec<Feed>,
     output: usize,
+    threads: Threads,
 }
 
 impl TextEncoder {
@@ -80,7 +81,22 @@ impl TextEncoder {
             tokenizer,
             feeds,
             output,
+            threads: Threads::default(),
         })
+    }
+
+    /// Runs on `threads` threads from now on (0: one per core; a new encoder uses one): each
+    /// of tract's operations is split over them. Embeddings do not depend on the count.
+    /// Natively only: wasm32 has no threads.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn set_threads(&mut self, threads: usize) -> Result<(), EncodeError> {
+        self.threads = Threads::new(&self.entry.name, threads)?;
+        Ok(())
+    }
+
+    /// The threads it runs on.
+    pub fn threads(&self) -> usize {
+        self.threads.count()
     }
 
     pub fn entry(&self) -> &ModelEntry {
@@ -112,6 +128,10 @@ impl TextEncoder {
 
     /// Embeds texts in one batch: one L2-normalised row per text.
     pub fn embed(&self, texts: &[&str]) -> Result<Matrix, EncodeError> {
+        self.threads.split_ops(|| self.embed_on_this_thread(texts))
+    }
+
+    fn embed_on_this_thread(&self, texts: &[&str]) -> Result<Matrix, EncodeError> {
         if texts.is_empty() {
             return Err(EncodeError::NothingToEncode("text"));
         }
@@ -192,6 +212,10 @@ impl TextEncoder {
             return Err(EncodeError::NothingToEncode("text"));
         }
         let mut all = Matrix::zeros(0, self.dim());
+        // One batch after another, each with tract's operations split over the threads:
+        // batches side by side (one thread each) were no faster in the measurement that
+        // chose (BENCHMARKS.md, "Native encoders, 2026-12-06"), and this keeps the progress
+        // reports in order.
         for (k, chunk) in texts.chunks(batch_size.max(1)).enumerate() {
             let part = self.embed(chunk).map_err(|e| match e {
                 EncodeError::EmptyText { index } => EncodeError::EmptyText {

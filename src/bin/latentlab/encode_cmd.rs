@@ -24,6 +24,22 @@ pub struct ModelArgs {
     /// The folder holding manifest.json and the model files.
     #[arg(long, value_name = "DIR")]
     pub models: Option<PathBuf>,
+    /// Threads to run the encoders on (default: every core, as onnxruntime; embeddings do
+    /// not depend on it).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+impl ModelArgs {
+    /// The models folder, its encoders set to run on `--threads`.
+    pub fn open(&self) -> Result<Models> {
+        if self.threads == Some(0) {
+            bail!("--threads must be at least 1");
+        }
+        let mut models = Models::open(self.models.as_deref())?;
+        models.set_threads(self.threads.unwrap_or(0));
+        Ok(models)
+    }
 }
 
 #[derive(Subcommand)]
@@ -174,7 +190,7 @@ pub fn embed(command: EmbedCommand) -> Result<bool> {
             table,
             texts,
         } => {
-            let models = Models::open(model.models.as_deref())?;
+            let models = model.open()?;
             let name = match model.model {
                 Some(n) => n,
                 None => models.default_name(ModelKind::Text)?,
@@ -200,7 +216,7 @@ pub fn embed(command: EmbedCommand) -> Result<bool> {
             table,
             files,
         } => {
-            let models = Models::open(model.models.as_deref())?;
+            let models = model.open()?;
             let name = match model.model {
                 Some(n) => n,
                 None => models.default_name(ModelKind::Image)?,
@@ -224,7 +240,7 @@ pub fn search(args: SearchArgs) -> Result<bool> {
     if args.query.is_none() && args.image.is_none() {
         bail!("give a --query, an --image, or both");
     }
-    let models = Models::open(args.model.models.as_deref())?;
+    let models = args.model.open()?;
     let image_name = match &args.model.model {
         Some(n) if models.manifest.get(n)?.kind == ModelKind::Image => n.clone(),
         Some(n) => {
@@ -359,7 +375,7 @@ pub fn eval(command: EvalCommand) -> Result<bool> {
         text_model,
         stamps,
     } = command;
-    let models = Models::open(model.models.as_deref())?;
+    let models = model.open()?;
     let (image_name, image, mut text_name, mut text) = models.image_text_pair(model.model)?;
     if let Some(name) = text_model {
         let other = models.text(&name)?;

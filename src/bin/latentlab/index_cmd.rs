@@ -117,7 +117,7 @@ pub fn run(command: IndexCommand) -> Result<bool> {
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let index = EmbeddingIndex::from_bytes(&bytes, None)
                 .with_context(|| format!("--index {}", path.display()))?;
-            let models = Models::open(model.models.as_deref())?;
+            let models = model.open()?;
             let asked = match model.model.or_else(|| {
                 Some(index.model().to_string()).filter(|m| !m.is_empty())
             }) {

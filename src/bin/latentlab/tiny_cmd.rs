@@ -15,7 +15,7 @@ use latentlab::core::tiny::{
 };
 use serde_json::json;
 
-use crate::common::{emit, progress, Models};
+use crate::common::{emit, progress};
 use crate::encode_cmd::{embed_images, ModelArgs, StampArgs};
 use crate::npy::{read_matrix, write_matrix};
 
@@ -168,7 +168,7 @@ const KEEP_DIMS: [usize; 5] = [24, 48, 96, 192, 384];
 const TOP_K: [usize; 4] = [1, 3, 10, 30];
 
 fn responses(args: ResponsesArgs) -> Result<()> {
-    let models = Models::open(args.model.models.as_deref())?;
+    let models = args.model.open()?;
     let (image_name, image, text_name, text) = models.image_text_pair(args.model.model)?;
     let items = args.stamps.load(2)?;
     let files: Vec<PathBuf> = items.iter().map(|(f, _)| f.clone()).collect();

@@ -21,7 +21,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::common::{emit, progress, Models};
+use crate::common::{emit, progress};
 use crate::encode_cmd::ModelArgs;
 use crate::npy::{read_labels, read_matrix, write_matrix};
 
@@ -379,7 +379,7 @@ fn data(args: DataArgs) -> Result<()> {
         load_all(&places_dir, &names(&LAND_PLACES), "")?,
         load_all(&places_dir, &names(&WATER_PLACES), "")?,
     ];
-    let models = Models::open(args.model.models.as_deref())?;
+    let models = args.model.open()?;
     let (_, image, _, _) = models.image_text_pair(args.model.model.clone())?;
     std::fs::create_dir_all(args.out.join("samples"))
         .with_context(|| format!("--out {}", args.out.display()))?;
