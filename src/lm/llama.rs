@@ -688,16 +688,13 @@ mod tests {
             let mut scalar = vec![0f32; t * d];
             for (task, o) in scalar.chunks_mut(hd).enumerate() {
                 let (i, head) = (task / c.heads, task % c.heads);
-                let row = |kv: &[f32], p: usize| {
-                    let at = p * kv_dim + head / group * hd;
-                    &kv[at..at + hd]
-                };
+                let at = |p: usize| p * kv_dim + head / group * hd;
                 let (k, v) = (&k, &v);
                 attend_one(
                     &q[task * hd..(task + 1) * hd],
                     first + i + 1,
-                    |p| row(k, p),
-                    |p| row(v, p),
+                    |p| &k[at(p)..at(p) + hd],
+                    |p| &v[at(p)..at(p) + hd],
                     1.0 / (hd as f32).sqrt(),
                     o,
                     |s| s.iter_mut().for_each(|s| *s = libm::expf(*s)),
