@@ -346,6 +346,12 @@ impl Llama {
             let up = &u;
             for_each_chunk_mut(&mut g, SWIGLU_CHUNK, |i, gc| {
                 let uc = &up[i * SWIGLU_CHUNK..i * SWIGLU_CHUNK + gc.len()];
+                #[cfg(target_arch = "x86_64")]
+                if super::avx512::supported() {
+                    // SAFETY: AVX-512 F was detected (same bits: `avx512::swiglu`'s test).
+                    unsafe { super::avx512::swiglu(gc, uc) };
+                    return;
+                }
                 for (gv, uv) in gc.iter_mut().zip(uc) {
                     *gv = *gv / (1.0 + libm::expf(-*gv)) * uv;
                 }
@@ -380,32 +386,27 @@ impl Llama {
         let scale = 1.0 / (hd as f32).sqrt();
         let blocks = &cache.layers[layer];
         // One task per (position, head): each owns its `hd` outputs.
+        #[cfg(target_arch = "x86_64")]
+        let avx512 = super::avx512::supported();
         for_each_chunk_mut(out, hd, |task, o| {
             let (t, head) = (task / c.heads, task % c.heads);
             let kvh = head / group;
             let qv = &q[task * hd..(task + 1) * hd];
+            let row = |p: usize, kv: fn(&KvBlock) -> &Vec<f32>| {
+                let at = (p % BLOCK) * kv_dim + kvh * hd;
+                &kv(&blocks[p / BLOCK])[at..at + hd]
+            };
+            let (key, value) = (|p| row(p, |b| &b.k), |p| row(p, |b| &b.v));
             let upto = first + t + 1;
-            let mut scores = Vec::with_capacity(upto);
-            for p in 0..upto {
-                let b = &blocks[p / BLOCK];
-                let at = (p % BLOCK) * kv_dim + kvh * hd;
-                scores.push(dot(qv, &b.k[at..at + hd]) * scale);
+            #[cfg(target_arch = "x86_64")]
+            if avx512 {
+                // SAFETY: AVX-512 F was detected.
+                unsafe { super::avx512::attend_one(qv, upto, key, value, scale, o) };
+                return;
             }
-            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for s in scores.iter_mut() {
-                *s = libm::expf(*s - max);
-                sum += *s;
-            }
-            o.fill(0.0);
-            for (p, s) in scores.iter().enumerate() {
-                let b = &blocks[p / BLOCK];
-                let at = (p % BLOCK) * kv_dim + kvh * hd;
-                let w = s / sum;
-                for (ov, vv) in o.iter_mut().zip(&b.v[at..at + hd]) {
-                    *ov += w * vv;
-                }
-            }
+            attend_one(qv, upto, key, value, scale, o, |s| {
+                s.iter_mut().for_each(|s| *s = libm::expf(*s))
+            });
         });
     }
     /// `attend_each` with the loops turned inside out, for a prompt's chunk: one task per
@@ -437,11 +438,40 @@ impl Llama {
         // Per task: its block's queries × the group's heads, `hd` outputs each.
         let task_len = QUERY_BLOCK * group * hd;
         let mut by_task = vec![0f32; c.kv_heads * query_blocks * task_len];
+        #[cfg(target_arch = "x86_64")]
+        let avx512 = super::avx512::supported() && super::avx512::supports(hd);
         for_each_chunk_mut(&mut by_task, task_len, |task, o| {
             let (kvh, qb) = (task / query_blocks, task % query_blocks);
             let t0 = qb * QUERY_BLOCK;
             let n = QUERY_BLOCK.min(t - t0);
             let keys = first + t0 + n;
+            #[cfg(target_arch = "x86_64")]
+            if avx512 {
+                let row = |p: usize, kv: fn(&KvBlock) -> &Vec<f32>| {
+                    let at = (p % BLOCK) * kv_dim + kvh * hd;
+                    &kv(&blocks[p / BLOCK])[at..at + hd]
+                };
+                let queries: Vec<&[f32]> = (0..n * group)
+                    .map(|r| {
+                        let (i, g) = (r / group, r % group);
+                        let at = (t0 + i) * d + (kvh * group + g) * hd;
+                        &q[at..at + hd]
+                    })
+                    .collect();
+                let task = super::avx512::AttentionTask {
+                    key: |p| row(p, |b| &b.k),
+                    value: |p| row(p, |b| &b.v),
+                    hd,
+                    group,
+                    queries: &queries,
+                    first: first + t0,
+                    scale,
+                };
+                // SAFETY: AVX-512 F was detected and `supports(hd)`; positions up to
+                // `keys` are in the cache (written before attention).
+                unsafe { task.run(o) };
+                return;
+            }
             // Row r = (query i, head g) of the block: its scores, then weights, by position.
             let rows = n * group;
             let mut scores = vec![0f32; rows * keys];
@@ -491,6 +521,34 @@ impl Llama {
                         .copy_from_slice(&task[i * group * hd..(i + 1) * group * hd]);
                 }
             }
+        }
+    }
+}
+
+/// One query's attention over positions `0..upto` (`Llama::attend_each`'s task): scores by
+/// `dot`, their max, exp and sum by position, then the values weighted in position order.
+/// Inlined into `avx512::attend_one`, which compiles the same code with AVX-512 (`dot` in
+/// vector registers, the exps 16 at a time): the same operations, so the same bits.
+#[inline(always)]
+pub(crate) fn attend_one<'a>(
+    qv: &[f32],
+    upto: usize,
+    key: impl Fn(usize) -> &'a [f32],
+    value: impl Fn(usize) -> &'a [f32],
+    scale: f32,
+    o: &mut [f32],
+    exp: impl Fn(&mut [f32]),
+) {
+    let mut scores: Vec<f32> = (0..upto).map(|p| dot(qv, key(p)) * scale).collect();
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    scores.iter_mut().for_each(|s| *s -= max);
+    exp(&mut scores);
+    let sum = scores.iter().fold(0f32, |sum, s| sum + s);
+    o.fill(0.0);
+    for (p, s) in scores.iter().enumerate() {
+        let w = s / sum;
+        for (ov, vv) in o.iter_mut().zip(value(p)) {
+            *ov += w * vv;
         }
     }
 }
@@ -596,26 +654,55 @@ mod tests {
     use super::*;
     use crate::lm::testing::{random_tiny_llama, TinyShape};
 
-    /// The blocked prompt attention gives `attend_each`'s bits for every query, across
-    /// cache blocks and with queries that start after earlier positions.
+    /// The blocked prompt attention and the one-query-at-a-time one give the scalar
+    /// definition's bits for every query, across cache blocks and with queries that start
+    /// after earlier positions. (With AVX-512 both run `avx512`'s code; checked here at
+    /// head sizes 16 and 64 — SmolLM2's — and 2 or 3 query heads per key/value head.)
     #[test]
     fn blocked_attention_gives_the_bits_of_one_query_at_a_time() {
-        let bytes = Arc::new(random_tiny_llama(9, &TinyShape::default()));
-        let model = Llama::from_gguf(bytes).unwrap();
-        let c = &model.config;
-        let (d, kv_dim) = (c.heads * c.head_dim, c.kv_heads * c.head_dim);
-        let mut cache = KvCache::new(c.layers);
-        let value = |i: usize| ((i * 7919 % 1009) as f32 - 504.0) / 97.0;
-        // 70 earlier positions (two cache blocks), then a chunk of 37 queries.
-        let (first, t) = (70, 37);
-        let k: Vec<f32> = (0..(first + t) * kv_dim).map(value).collect();
-        let v: Vec<f32> = (0..(first + t) * kv_dim).map(|i| value(i + 13)).collect();
-        cache.write(0, 0, &k, &v, kv_dim);
-        let q: Vec<f32> = (0..t * d).map(|i| value(i + 101)).collect();
-        let (mut each, mut blocked) = (vec![0f32; t * d], vec![0f32; t * d]);
-        model.attend_each(&cache, 0, first, &q, &mut each);
-        model.attend_blocked(&cache, 0, first, &q, &mut blocked);
-        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&each), bits(&blocked));
+        let smollm_like = TinyShape {
+            embedding: 192,
+            heads: 3,
+            kv_heads: 1,
+            ..TinyShape::default()
+        };
+        for shape in [TinyShape::default(), smollm_like] {
+            let bytes = Arc::new(random_tiny_llama(9, &shape));
+            let model = Llama::from_gguf(bytes).unwrap();
+            let c = &model.config;
+            let (d, kv_dim) = (c.heads * c.head_dim, c.kv_heads * c.head_dim);
+            let mut cache = KvCache::new(c.layers);
+            let value = |i: usize| ((i * 7919 % 1009) as f32 - 504.0) / 97.0;
+            // 70 earlier positions (two cache blocks), then a chunk of 37 queries.
+            let (first, t) = (70, 37);
+            let k: Vec<f32> = (0..(first + t) * kv_dim).map(value).collect();
+            let v: Vec<f32> = (0..(first + t) * kv_dim).map(|i| value(i + 13)).collect();
+            cache.write(0, 0, &k, &v, kv_dim);
+            let q: Vec<f32> = (0..t * d).map(|i| value(i + 101)).collect();
+            let (mut each, mut blocked) = (vec![0f32; t * d], vec![0f32; t * d]);
+            model.attend_each(&cache, 0, first, &q, &mut each);
+            model.attend_blocked(&cache, 0, first, &q, &mut blocked);
+            // The definition, scalar whatever the CPU: `attend_one` with `libm::expf`.
+            let hd = c.head_dim;
+            let group = c.heads / c.kv_heads;
+            let mut scalar = vec![0f32; t * d];
+            for (task, o) in scalar.chunks_mut(hd).enumerate() {
+                let (i, head) = (task / c.heads, task % c.heads);
+                let at = |p: usize| p * kv_dim + head / group * hd;
+                let (k, v) = (&k, &v);
+                attend_one(
+                    &q[task * hd..(task + 1) * hd],
+                    first + i + 1,
+                    |p| &k[at(p)..at(p) + hd],
+                    |p| &v[at(p)..at(p) + hd],
+                    1.0 / (hd as f32).sqrt(),
+                    o,
+                    |s| s.iter_mut().for_each(|s| *s = libm::expf(*s)),
+                );
+            }
+            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&each), bits(&scalar), "head size {}", c.head_dim);
+            assert_eq!(bits(&blocked), bits(&scalar), "head size {}", c.head_dim);
+        }
     }
 }

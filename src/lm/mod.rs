@@ -6,6 +6,8 @@
 //! tokenizer. Decoding, scoring and sketching are core logic over
 //! [`crate::core::lm::LanguageModel`], which [`Llama`] implements.
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod gguf;
 mod int8;
 mod llama;

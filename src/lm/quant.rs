@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use half::f16;
 
-use super::int8::{Int8Kernel, Int8Rows};
+use super::int8::{Int8Kernel, Int8Rows, Panels};
 use crate::core::par::{for_each_chunk_mut, for_each_owned};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,6 +224,9 @@ pub struct QMatrix {
     bytes: Arc<Vec<u8>>,
     start: usize,
     row_bytes: usize,
+    /// The rows regrouped for the AVX-512 VNNI int8 kernel, built on first use where the
+    /// CPU has it (shared by clones: the tied output embedding is the input one).
+    panels: Arc<std::sync::OnceLock<Option<Panels>>>,
 }
 
 /// Rows a parallel task takes: enough to amortise the task, few enough to share 2 cores.
@@ -248,7 +251,18 @@ impl QMatrix {
             bytes,
             start,
             row_bytes,
+            panels: Arc::default(),
         }
+    }
+
+    /// The panels of `super::int8::Panels`, where this CPU runs their kernel.
+    pub(crate) fn int8_panels(&self) -> Option<&Panels> {
+        if !Panels::supported() {
+            return None;
+        }
+        self.panels
+            .get_or_init(|| Panels::build(self, f16_table()))
+            .as_ref()
     }
 
     /// Row `r`'s bytes as the file stores them.
@@ -328,24 +342,39 @@ impl QMatrix {
             m: self,
             table: f16_table(),
             x: &xq,
+            panels: self.int8_panels(),
         };
-        self.by_row_tasks(t, out, |first, out| kernel.rows(first, out));
+        if t == 1 {
+            for_each_chunk_mut(out, ROWS_PER_TASK, |chunk, out| {
+                kernel.rows(chunk * ROWS_PER_TASK, out)
+            });
+            return;
+        }
+        // Each task's rows for every input (`Int8Kernel::rows` is input-major), then each
+        // input's rows put together.
+        let mut by_task = vec![0f32; t * self.rows];
+        for_each_chunk_mut(&mut by_task, ROWS_PER_TASK * t, |chunk, out| {
+            kernel.rows(chunk * ROWS_PER_TASK, out)
+        });
+        self.gather_tasks(t, &by_task, out);
     }
 
-    /// Several matrices times one input row (generation: q, k and v; gate and up) with
-    /// 8-bit inputs, in one parallel dispatch instead of one each: with two threads the
-    /// per-dispatch wake-ups were a large part of a token's time (int8 generation at 2
-    /// threads 72 → 84 tokens/s, BENCHMARKS.md). Each output row is computed by the same
+    /// Several matrices times the same inputs (q, k and v; gate and up) with 8-bit inputs,
+    /// quantised once and in one parallel dispatch instead of one each: with two threads the
+    /// per-dispatch wake-ups were a large part of a generated token's time (int8 generation
+    /// at 2 threads 72 → 84 tokens/s, BENCHMARKS.md). Each output row is computed by the same
     /// kernel as in `matmul_int8`, so the bits are the same. The f32 path and other shapes
     /// take the products one by one: grouped, f32 generation at one thread measured slower
     /// (38 → 29 tokens/s), which was not investigated further.
     pub fn matvec_group(group: &mut [(&QMatrix, &mut [f32])], x: &[f32], activations: Activations) {
         let cols = group.first().map_or(0, |(m, _)| m.cols);
+        let t = x.len().checked_div(cols).unwrap_or(0);
         let groupable = activations == Activations::Int8
+            && t > 0
             && group.iter().all(|(m, out)| {
                 m.cols == cols
-                    && x.len() == cols
-                    && out.len() == m.rows
+                    && x.len() == t * cols
+                    && out.len() == t * m.rows
                     && !matches!(m.dtype, GgmlType::F32 | GgmlType::F16)
             });
         if !groupable {
@@ -361,15 +390,49 @@ impl QMatrix {
         let table = f16_table();
         let kernels: Vec<Int8Kernel> = group
             .iter()
-            .map(|(m, _)| Int8Kernel { m, table, x: &xq })
+            .map(|(m, _)| Int8Kernel {
+                m,
+                table,
+                x: &xq,
+                panels: m.int8_panels(),
+            })
             .collect();
+        // One input: each task writes its rows of the output itself. Several: each task's
+        // rows for every input (`Int8Kernel::rows` is input-major), put together after.
+        let mut by_task: Vec<Vec<f32>> = if t == 1 {
+            Vec::new()
+        } else {
+            group.iter().map(|(m, _)| vec![0f32; t * m.rows]).collect()
+        };
         let mut chunks: Vec<(usize, usize, &mut [f32])> = Vec::new();
-        for (g, (_, out)) in group.iter_mut().enumerate() {
-            for (c, chunk) in out.chunks_mut(ROWS_PER_TASK).enumerate() {
-                chunks.push((g, c * ROWS_PER_TASK, chunk));
+        if t == 1 {
+            for (g, (_, out)) in group.iter_mut().enumerate() {
+                for (c, chunk) in out.chunks_mut(ROWS_PER_TASK).enumerate() {
+                    chunks.push((g, c * ROWS_PER_TASK, chunk));
+                }
+            }
+        } else {
+            for (g, buffer) in by_task.iter_mut().enumerate() {
+                for (c, chunk) in buffer.chunks_mut(ROWS_PER_TASK * t).enumerate() {
+                    chunks.push((g, c * ROWS_PER_TASK, chunk));
+                }
             }
         }
         for_each_owned(chunks, |(g, first, out)| kernels[g].rows(first, out));
+        for ((m, out), buffer) in group.iter_mut().zip(&by_task) {
+            m.gather_tasks(t, buffer, out);
+        }
+    }
+
+    /// `out[j × rows + r]` from tasks of `ROWS_PER_TASK` rows each written input-major.
+    fn gather_tasks(&self, t: usize, by_task: &[f32], out: &mut [f32]) {
+        for (chunk, task) in by_task.chunks(ROWS_PER_TASK * t).enumerate() {
+            let n = task.len() / t;
+            for (j, from) in task.chunks_exact(n).enumerate() {
+                let at = j * self.rows + chunk * ROWS_PER_TASK;
+                out[at..at + n].copy_from_slice(from);
+            }
+        }
     }
 
     /// F32 and F16 weights (norms and small test models): the row dequantised, then `dot`.
