@@ -84,13 +84,16 @@ where
 
 /// A pool of threads of its own, for work whose caller chose the thread count (the encoders'
 /// `threads`), whatever the global pool's size: natively a rayon pool (none for one thread),
-/// on wasm32 always one thread, in order. Cloning shares the pool.
+/// on wasm32 always one thread, in order. Cloning shares the pool. Only the encoders use it, so
+/// it exists where they do (the core-only wasm module leaves it out).
+#[cfg(feature = "models")]
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Pool {
     #[cfg(not(target_arch = "wasm32"))]
     pool: Option<std::sync::Arc<rayon::ThreadPool>>,
 }
 
+#[cfg(feature = "models")]
 impl Pool {
     /// A pool of `threads` threads; 0 means one per core (as onnxruntime's 0 does). Native
     /// only (wasm32 has no threads: its pool is the default, one). Err: the operating system
@@ -166,7 +169,7 @@ mod tests {
         assert_eq!(sums, [(0, 5), (1, 10), (2, 7)]);
     }
 
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(all(feature = "models", not(target_arch = "wasm32")))]
     #[test]
     fn a_pool_maps_in_order_on_its_own_threads() {
         let items: Vec<usize> = (0..100).collect();

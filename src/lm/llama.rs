@@ -152,13 +152,13 @@ impl LlamaConfig {
         if c.vocab == 0 || c.vocab > MAX_VOCAB {
             return bad(format!("the vocabulary has {} tokens", c.vocab));
         }
-        if c.embedding % c.heads != 0 || c.head_dim % 2 != 0 {
+        if !c.embedding.is_multiple_of(c.heads) || !c.head_dim.is_multiple_of(2) {
             return bad(format!(
                 "{} heads do not split the embedding of {} into even head sizes",
                 c.heads, c.embedding
             ));
         }
-        if c.kv_heads == 0 || c.heads % c.kv_heads != 0 {
+        if c.kv_heads == 0 || !c.heads.is_multiple_of(c.kv_heads) {
             return bad(format!(
                 "llama.attention.head_count_kv is {}, which does not divide {} heads",
                 c.kv_heads, c.heads

@@ -165,7 +165,7 @@ impl CandidateRanker {
         let Some(dim) = index.dim else {
             return Ok(Prepared::Answered(Vec::new()));
         };
-        if queries.len() % dim != 0 {
+        if !queries.len().is_multiple_of(dim) {
             return Err(IndexError::Ragged {
                 what: "the queries".into(),
                 len: queries.len(),
@@ -195,7 +195,7 @@ impl CandidateRanker {
     ) -> Result<Finished, CandidateError> {
         self.check_current(index)?;
         let dim = self.dim.max(1);
-        if units.len() % dim != 0 {
+        if !units.len().is_multiple_of(dim) {
             return Err(IndexError::Ragged {
                 what: "the queries".into(),
                 len: units.len(),

@@ -234,14 +234,14 @@ impl EmbeddingIndex {
         };
         match self.dim {
             Some(expected) => {
-                if count > 0 && len > 0 && len % count == 0 && len / count != expected {
+                if count > 0 && len > 0 && len.is_multiple_of(count) && len / count != expected {
                     return Err(IndexError::Dimension {
                         what: what.into(),
                         expected,
                         got: len / count,
                     });
                 }
-                if len % expected != 0 {
+                if !len.is_multiple_of(expected) {
                     return Err(IndexError::Ragged {
                         what: what.into(),
                         len,
@@ -254,7 +254,7 @@ impl EmbeddingIndex {
                 Ok(expected)
             }
             None if count == 0 && len == 0 => Ok(0),
-            None if count == 0 || len % count != 0 => Err(values()),
+            None if count == 0 || !len.is_multiple_of(count) => Err(values()),
             None if len == 0 => Err(IndexError::ZeroDimension),
             None => Ok(len / count),
         }
@@ -512,7 +512,7 @@ impl EmbeddingIndex {
         let Some(dim) = self.dim else {
             return Ok(Vec::new());
         };
-        if queries.len() % dim != 0 {
+        if !queries.len().is_multiple_of(dim) {
             return Err(IndexError::Ragged {
                 what: "the queries".into(),
                 len: queries.len(),

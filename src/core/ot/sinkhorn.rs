@@ -382,7 +382,7 @@ pub(crate) fn check_problem<'a>(
 
 /// Whether the loop checks the error after `n_iters` iterations (OTT's schedule).
 pub(crate) fn is_check(n_iters: usize, opts: &SinkhornOptions) -> bool {
-    (n_iters % opts.inner_iterations == 0 && n_iters > opts.min_iterations)
+    (n_iters.is_multiple_of(opts.inner_iterations) && n_iters > opts.min_iterations)
         || n_iters == opts.max_iterations
 }
 
