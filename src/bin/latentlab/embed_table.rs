@@ -245,18 +245,35 @@ fn embed_batches(
                 }
             }
             Encoder::Image(image) => {
+                let (mut decoded, mut pictures) = (Vec::with_capacity(n), Vec::with_capacity(n));
                 for (row, cell) in cells.iter().enumerate() {
-                    let at = done + row;
-                    // One picture per run, as the encoder runs anyway: a failure names its row.
-                    match picture(*cell, kind, base, at).and_then(|p| {
-                        image
-                            .embed(std::slice::from_ref(&p))
-                            .map_err(|e| e.to_string())
-                    }) {
-                        Ok(m) => values[row * dim..(row + 1) * dim].copy_from_slice(&m.data),
+                    match picture(*cell, kind, base, done + row) {
+                        Ok(p) => {
+                            decoded.push(row);
+                            pictures.push(p);
+                        }
                         Err(e) => errors[row] = Some(e),
                     }
-                    bar.inc(1);
+                }
+                // The decoded pictures in one call, so the encoder runs them side by side on
+                // its threads; only if that call fails are they run one by one, so the failure
+                // is named by its row and costs only that row.
+                match image.embed(&pictures) {
+                    Ok(m) => {
+                        for (row, v) in decoded.iter().zip(m.data.chunks_exact(dim)) {
+                            values[row * dim..(row + 1) * dim].copy_from_slice(v);
+                        }
+                    }
+                    Err(_) => {
+                        for (row, p) in decoded.iter().zip(&pictures) {
+                            match image.embed(std::slice::from_ref(p)) {
+                                Ok(m) => {
+                                    values[row * dim..(row + 1) * dim].copy_from_slice(&m.data)
+                                }
+                                Err(e) => errors[*row] = Some(e.to_string()),
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -280,9 +297,7 @@ fn embed_batches(
         }
         writer.write(ids, values, errors)?;
         done += n;
-        if matches!(encoder, Encoder::Text(_)) {
-            bar.inc(n as u64);
-        }
+        bar.inc(n as u64);
     }
     bar.finish_and_clear();
     Ok((done, shown, n_failed))
