@@ -14,6 +14,8 @@ mod image;
 mod manifest;
 #[cfg(not(target_arch = "wasm32"))]
 mod models;
+#[cfg(not(target_arch = "wasm32"))]
+mod packed;
 mod runtime;
 mod text;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

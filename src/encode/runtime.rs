@@ -163,6 +163,8 @@ impl OnnxModel {
         let typed = {
             let mut typed = typed.into_decluttered().map_err(unsupported)?;
             super::depthwise::replace_depthwise_convolutions(&mut typed).map_err(unsupported)?;
+            // And products by constant weights by latentlab's (`packed.rs` says why).
+            super::packed::replace_const_weight_products(&mut typed).map_err(unsupported)?;
             typed
         };
         let runnable = typed
