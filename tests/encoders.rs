@@ -224,6 +224,38 @@ fn text_and_image_share_a_space() {
     }
 }
 
+/// `embed_batched` batches texts of similar length together (longest first); every row is
+/// still its own text's, in the texts' order, equal to the text embedded alone up to float
+/// rounding of the reductions over the padded length.
+#[test]
+fn length_sorted_batches_keep_every_row_in_place() {
+    let s = sentences();
+    let texts: Vec<&str> = s.sentences.iter().map(String::as_str).collect();
+    let text = text_encoder();
+    let lengths: Vec<usize> = text
+        .token_ids(&texts)
+        .unwrap()
+        .iter()
+        .map(Vec::len)
+        .collect();
+    assert!(
+        lengths.windows(2).any(|w| w[0] < w[1]),
+        "the fixture's sentences must come in no length order for this test to mean anything"
+    );
+    let batched = text.embed_batched(&texts, 3, &mut |_, _| {}).unwrap();
+    let dim = text.dim();
+    assert_eq!((batched.rows, batched.cols), (texts.len(), dim));
+    for (i, t) in texts.iter().enumerate() {
+        let alone = text.embed(&[t]).unwrap();
+        let worst = batched.data[i * dim..(i + 1) * dim]
+            .iter()
+            .zip(&alone.data)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst <= 1e-6, "sentence {i}: {worst}");
+    }
+}
+
 /// Threads change how the work is split (pictures side by side, each operation's tiles over
 /// the pool), never what is computed: the same bits at 1, 2 and 3 threads.
 #[test]

@@ -9,7 +9,10 @@ each round as it goes (stderr) and one JSON object at the end (stdout).
 
 What a unit is: the whole caption set (texts: the Tux Paint captions when installed, 430, else
 the site's sentences repeated; batches of 32 on both sides, tokenising and mean pooling inside
-the timing on both sides) or the whole photo set (images: the 12 gallery photos; decoding,
+the timing on both sides; both sides batch texts of similar length together, longest first, as
+latentlab's `embed_batched` and sentence-transformers' `encode` do, so that neither runs its
+model on padding — `--ort-text-order given` gives onnxruntime the texts in their given order
+instead, as a naive loop would) or the whole photo set (images: the 12 gallery photos; decoding,
 letterbox and normalisation inside the timing on both sides; onnxruntime gets batches of
 --image-batch pictures, latentlab whatever its encoder does with the CLI's files).
 
@@ -89,9 +92,9 @@ class Latentlab:
 class OnnxRuntime:
     """Sessions built once per thread count (outside the timing); one unit: seconds per item."""
 
-    def __init__(self, models, text_model, image_model, image_batch):
+    def __init__(self, models, text_model, image_model, image_batch, text_order="length"):
         self.models, self.text_model, self.image_model = models, text_model, image_model
-        self.image_batch = image_batch
+        self.image_batch, self.text_order = image_batch, text_order
         self.sessions = {}
         self.tok = Tokenizer.from_file(os.path.join(models, "minilm-l6-v2", "tokenizer.json"))
         self.tok.enable_padding()
@@ -114,6 +117,9 @@ class OnnxRuntime:
         return timed(lambda: self.images(session, items)) / len(items)
 
     def texts(self, session, items):
+        if self.text_order == "length":
+            lengths = [sum(e.attention_mask) for e in self.tok.encode_batch(items)]
+            items = [t for _, t in sorted(zip(lengths, items), key=lambda p: -p[0])]
         for at in range(0, len(items), 32):
             enc = self.tok.encode_batch(items[at:at + 32])
             ids = np.array([e.ids for e in enc], dtype=np.int64)
@@ -161,6 +167,9 @@ def main():
     parser.add_argument("--threads", default="1,2", help="thread counts, comma-separated (both engines)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--image-batch", type=int, default=4, help="onnxruntime's pictures per run")
+    parser.add_argument("--ort-text-order", choices=["length", "given"], default="length",
+                        help="onnxruntime's batches: texts of similar length together (as latentlab's), "
+                             "or in the given order")
     args = parser.parse_args()
     models = args.models or os.path.join(ROOT, "models")
     threads = [int(t) for t in args.threads.split(",")]
@@ -171,7 +180,7 @@ def main():
     units = {"text": items, "image": paths}
 
     ll = Latentlab(args.latentlab, args.models, args.text_model)
-    rt = OnnxRuntime(models, args.text_model, args.image_model, args.image_batch)
+    rt = OnnxRuntime(models, args.text_model, args.image_model, args.image_batch, args.ort_text_order)
     engines = {"latentlab": ll.unit, "onnxruntime": rt.unit}
     cases = [(k, t) for k in kinds for t in threads if t == 1 or ll.has_threads]
     load_before = loadavg()
@@ -199,6 +208,7 @@ def main():
         "text_model": args.text_model,
         "image_model": args.image_model,
         "onnxruntime_image_batch": args.image_batch,
+        "onnxruntime_text_order": args.ort_text_order,
         "rounds": args.rounds,
         "loadavg_before_after": [load_before, loadavg()],
         "ms_per_item": {name: {engine: {"rounds": [round(v, 3) for v in vals], **summary(vals)}
