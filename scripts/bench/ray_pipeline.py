@@ -5,8 +5,12 @@ onnxruntime (one thread per actor for both, as each latentlab actor runs on one 
 configurations run in turn within each round, so a change in the machine's load hits them
 alike; rates are reported as min–max over the rounds, and latentlab/onnxruntime per round.
 
-    python ray_pipeline.py [ROUNDS]    # latentlab, Ray Data, pyarrow (python/requirements-test.txt)
-                                       # + onnxruntime==1.32.0 pillow for the peer
+    python ray_pipeline.py [ROUNDS] [IMAGES]   # latentlab, Ray Data, pyarrow
+                                               # (python/requirements-test.txt)
+                                               # + onnxruntime==1.32.0 pillow tokenizers (the peer)
+
+IMAGES (default 96) stamps spread over the sorted list; more pictures per run weigh actor start
+and model loading (inside every run's time) less, towards the steady-state rate.
 
 The onnxruntime embedder decodes and letterboxes with Pillow (scripts/bench/encoders.py's
 preprocessing), latentlab with its own decoder, so their embeddings agree closely but not to
@@ -65,7 +69,7 @@ def run_pipeline(embedder, kwargs, files, out, actors, batch_size, actor_cpus):
     ds.write_parquet(out)
 
 
-def main(rounds: int) -> None:
+def main(rounds: int, images: int) -> None:
     import latentlab
     from latentlab.ray import LatentlabImageEmbedder
 
@@ -73,8 +77,9 @@ def main(rounds: int) -> None:
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     every = sorted(str(p) for p in Path("/usr/share/tuxpaint/stamps").rglob("*.png"))
-    # 96 spread over the sorted list, as the browser's worker-pool benchmark takes 96 stamps
-    files = every[:: len(every) // 96][:96]
+    # spread over the sorted list (96 by default, as the browser's worker-pool benchmark takes)
+    images = min(images, len(every))
+    files = every[:: len(every) // images][:images]
     ray.init(
         num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
         runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parent)}},
@@ -114,4 +119,4 @@ def main(rounds: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5, int(sys.argv[2]) if len(sys.argv) > 2 else 96)
