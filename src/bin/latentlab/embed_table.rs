@@ -23,8 +23,9 @@ use crate::parquet::{self, byte_cells, cells_kind, column, id_cells, Cells, Embe
 /// Texts per model run: `latentlab embed text`'s batch, so that the same texts give the
 /// same numbers on both paths.
 const TEXT_BATCH: usize = 32;
-/// Rows read at a time: a multiple of TEXT_BATCH (the batches of texts then fall where the
-/// `.npy` path's do); pictures are read fewer at a time, their bytes being larger.
+/// Rows read at a time (texts are batched by length within these rows, so up to this many
+/// the batches are the `.npy` path's; beyond, a text's row may differ from that path's by
+/// float rounding, ≤ 1e-6); pictures are read fewer at a time, their bytes being larger.
 const TEXT_ROWS: usize = 1024;
 const IMAGE_ROWS: usize = 64;
 /// Failed rows listed in the JSON summary (all are counted).
@@ -236,10 +237,11 @@ fn embed_batches(
                         Err(e) => errors[row] = Some(e),
                     }
                 }
-                for chunk in texts.chunks(TEXT_BATCH) {
-                    let refs: Vec<&str> = chunk.iter().map(|(_, t)| *t).collect();
-                    let m = text.embed(&refs)?;
-                    for ((row, _), v) in chunk.iter().zip(m.data.chunks_exact(dim)) {
+                // In batches of texts of similar length, as the .npy path embeds them.
+                if !texts.is_empty() {
+                    let refs: Vec<&str> = texts.iter().map(|(_, t)| *t).collect();
+                    let m = text.embed_batched(&refs, TEXT_BATCH, &mut |_, _| {})?;
+                    for ((row, _), v) in texts.iter().zip(m.data.chunks_exact(dim)) {
                         values[row * dim..(row + 1) * dim].copy_from_slice(v);
                     }
                 }
