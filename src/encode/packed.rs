@@ -29,7 +29,14 @@ pub(crate) const PANEL: usize = 32;
 /// Rows of one register tile with AVX-512: 2 × 12 accumulators + 2 weights + 1 broadcast of
 /// the 32 registers.
 const ROWS_AVX512: usize = 12;
-/// Rows of one tile elsewhere (AVX2's 16 registers: 4 × 3 accumulators, a weight, 3 broadcasts).
+/// Rows of one AVX2 tile, which covers half a panel (16 columns): 6 × 2 accumulators, two
+/// weight registers and a broadcast of AVX2's 16. Half a panel, not all of it: a 3 × 32 tile
+/// needs 4 weight registers on top of its 12 accumulators, one more than there are, and the
+/// compiler's version of it reloaded every weight once per row (perf annotate, Zen 3) and ran
+/// at about half the FMA units' rate; a half panel of k = 384 rows (24 KB) also stays in L1
+/// while every row tile passes over it.
+const ROWS_AVX2: usize = 6;
+/// Rows of one portable tile.
 const ROWS_PORTABLE: usize = 3;
 
 /// The kernels this processor can run, chosen once.
@@ -62,7 +69,18 @@ impl Kernel {
         match self {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => ROWS_AVX512,
-            _ => ROWS_PORTABLE,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => ROWS_AVX2,
+            Kernel::Portable => ROWS_PORTABLE,
+        }
+    }
+
+    /// Columns of one tile: a whole panel, or half of one for AVX2.
+    fn cols(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2Fma => PANEL / 2,
+            _ => PANEL,
         }
     }
 }
@@ -70,13 +88,19 @@ impl Kernel {
 /// W (k × n) in panels: panel p holds columns p·PANEL.. as k rows of PANEL values, the last
 /// panel's missing columns zero; and the bias, n values padded to whole panels (zeros when
 /// there is none).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub(crate) struct PackedWeights {
     k: usize,
     n: usize,
+    /// The panels start at `values[start]`, on a 64-byte boundary: a half panel's row (16
+    /// values) is then exactly one cache line.
     values: Vec<f32>,
+    start: usize,
     bias: Vec<f32>,
 }
+
+/// Values per cache line.
+const LINE: usize = 16;
 
 impl PackedWeights {
     /// `w` row-major, k × n; with `transposed`, n × k (W's transpose, as a linear layer's
@@ -84,9 +108,10 @@ impl PackedWeights {
     pub(crate) fn pack(w: &[f32], k: usize, n: usize, transposed: bool) -> PackedWeights {
         assert_eq!(w.len(), k * n, "weights of {k} × {n}");
         let panels = n.div_ceil(PANEL);
-        let mut values = vec![0f32; panels * k * PANEL];
+        let mut values = vec![0f32; panels * k * PANEL + LINE];
+        let start = values.as_ptr().align_offset(LINE * 4).min(LINE);
         for p in 0..panels {
-            let panel = &mut values[p * k * PANEL..(p + 1) * k * PANEL];
+            let panel = &mut values[start + p * k * PANEL..start + (p + 1) * k * PANEL];
             for j in 0..PANEL.min(n - p * PANEL) {
                 let col = p * PANEL + j;
                 for row in 0..k {
@@ -102,6 +127,7 @@ impl PackedWeights {
             k,
             n,
             values,
+            start,
             bias: vec![0f32; panels * PANEL],
         }
     }
@@ -121,14 +147,27 @@ impl PackedWeights {
         self.n.div_ceil(PANEL)
     }
 
-    fn panel(&self, p: usize) -> &[f32] {
-        &self.values[p * self.k * PANEL..(p + 1) * self.k * PANEL]
+    fn all_panels(&self) -> &[f32] {
+        &self.values[self.start..self.start + self.panels() * self.k * PANEL]
     }
 
-    fn panel_bias(&self, p: usize) -> &[f32; PANEL] {
-        self.bias[p * PANEL..(p + 1) * PANEL]
-            .try_into()
-            .expect("the bias is padded to whole panels")
+    fn panel(&self, p: usize) -> &[f32] {
+        let at = self.start + p * self.k * PANEL;
+        &self.values[at..at + self.k * PANEL]
+    }
+
+    fn panel_bias(&self, p: usize) -> &[f32] {
+        &self.bias[p * PANEL..(p + 1) * PANEL]
+    }
+}
+
+/// Equal weights: the same sizes, panels and bias, wherever the panels start.
+impl PartialEq for PackedWeights {
+    fn eq(&self, other: &Self) -> bool {
+        self.k == other.k
+            && self.n == other.n
+            && self.bias == other.bias
+            && self.all_panels() == other.all_panels()
     }
 }
 
@@ -170,26 +209,46 @@ pub(crate) unsafe fn multiply_tiles(
 ) {
     let k = w.k;
     assert!(a.len() == c.m * k && c.n == w.n && rows.end <= c.m && panels.end <= w.panels());
-    let tile_rows = kernel.rows();
+    let (tile_rows, tile_cols) = (kernel.rows(), kernel.cols());
     for p in panels {
         let (panel, bias) = (w.panel(p), w.panel_bias(p));
-        let col = p * PANEL;
-        let cols = PANEL.min(w.n - col);
-        let mut row = rows.start;
-        while row < rows.end {
-            let r = tile_rows.min(rows.end - row);
-            let a_rows = &a[row * k..(row + r) * k];
-            // SAFETY: the tile lies inside c (row + r ≤ m, col + cols ≤ n) and is this
-            // caller's alone.
-            let c_tile = unsafe { c.ptr.add(row * c.n + col) };
-            unsafe { tile(kernel, a_rows, r, k, panel, bias, c_tile, c.n, cols) };
-            row += r;
+        // Column blocks outside, rows inside: a block's weights stay in cache while every
+        // row tile passes over them.
+        for block in (0..PANEL).step_by(tile_cols) {
+            let col = p * PANEL + block;
+            if col >= w.n {
+                break;
+            }
+            let cols = tile_cols.min(w.n - col);
+            let mut row = rows.start;
+            while row < rows.end {
+                let r = tile_rows.min(rows.end - row);
+                let a_rows = &a[row * k..(row + r) * k];
+                // SAFETY: the tile lies inside c (row + r ≤ m, col + cols ≤ n) and is this
+                // caller's alone.
+                let c_tile = unsafe { c.ptr.add(row * c.n + col) };
+                unsafe {
+                    tile(
+                        kernel,
+                        a_rows,
+                        r,
+                        k,
+                        &panel[block..],
+                        &bias[block..],
+                        c_tile,
+                        c.n,
+                        cols,
+                    )
+                };
+                row += r;
+            }
         }
     }
 }
 
-/// One register tile: r rows of `a` (k apart) times one panel plus its bias into `c` (`ldc`
-/// apart), `cols` of the panel's columns kept.
+/// One register tile: r rows of `a` (k apart) times one column block of a panel (`panel`
+/// starts at the block's first column, its rows PANEL apart) plus its bias into `c` (`ldc`
+/// apart), `cols` of the block's columns kept.
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile(
     kernel: Kernel,
@@ -197,7 +256,7 @@ unsafe fn tile(
     r: usize,
     k: usize,
     panel: &[f32],
-    bias: &[f32; PANEL],
+    bias: &[f32],
     c: *mut f32,
     ldc: usize,
     cols: usize,
@@ -213,10 +272,11 @@ unsafe fn tile(
     match kernel {
         #[cfg(target_arch = "x86_64")]
         // SAFETY (all arms): the kernel was detected on this processor; a holds r rows of k,
-        // panel k rows of PANEL, and c r rows of cols values ldc apart.
+        // panel k rows PANEL apart of the kernel's tile columns, bias those columns, and c r
+        // rows of cols values ldc apart.
         Kernel::Avx512 => unsafe { rows_dispatch!(tile_avx512, 1 2 3 4 5 6 7 8 9 10 11 12) },
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2Fma => unsafe { rows_dispatch!(tile_avx2, 1 2 3) },
+        Kernel::Avx2Fma => unsafe { rows_dispatch!(tile_avx2, 1 2 3 4 5 6) },
         Kernel::Portable => unsafe { rows_dispatch!(tile_portable, 1 2 3) },
     }
 }
@@ -227,13 +287,13 @@ unsafe fn tile_avx512<const R: usize>(
     a: &[f32],
     k: usize,
     panel: &[f32],
-    bias: &[f32; PANEL],
+    bias: &[f32],
     c: *mut f32,
     ldc: usize,
     cols: usize,
 ) {
     use std::arch::x86_64::*;
-    debug_assert!(a.len() >= R * k && panel.len() >= k * PANEL);
+    debug_assert!(a.len() >= R * k && panel.len() >= k * PANEL && bias.len() >= PANEL);
     // SAFETY: bias holds PANEL values.
     let (bias_lo, bias_hi) = unsafe {
         (
@@ -284,40 +344,82 @@ unsafe fn tile_avx2<const R: usize>(
     a: &[f32],
     k: usize,
     panel: &[f32],
-    bias: &[f32; PANEL],
+    bias: &[f32],
     c: *mut f32,
     ldc: usize,
     cols: usize,
 ) {
-    unsafe { tile_generic::<R, true>(a, k, panel, bias, c, ldc, cols) }
+    use std::arch::x86_64::*;
+    const HALF: usize = PANEL / 2;
+    debug_assert!(R <= ROWS_AVX2 && a.len() >= R * k && bias.len() >= HALF);
+    debug_assert!(k == 0 || panel.len() >= (k - 1) * PANEL + HALF);
+    // SAFETY: bias holds HALF values.
+    let (bias_lo, bias_hi) = unsafe {
+        (
+            _mm256_loadu_ps(bias.as_ptr()),
+            _mm256_loadu_ps(bias.as_ptr().add(8)),
+        )
+    };
+    let mut lo = [bias_lo; R];
+    let mut hi = [bias_hi; R];
+    let (a, b) = (a.as_ptr(), panel.as_ptr());
+    for kk in 0..k {
+        // SAFETY: kk < k, so every read is inside a's R rows and the block's k rows.
+        unsafe {
+            let b_lo = _mm256_loadu_ps(b.add(kk * PANEL));
+            let b_hi = _mm256_loadu_ps(b.add(kk * PANEL + 8));
+            for r in 0..R {
+                let x = _mm256_broadcast_ss(&*a.add(r * k + kk));
+                lo[r] = _mm256_fmadd_ps(x, b_lo, lo[r]);
+                hi[r] = _mm256_fmadd_ps(x, b_hi, hi[r]);
+            }
+        }
+    }
+    for r in 0..R {
+        // SAFETY: row r of the tile has cols values at c + r·ldc (the caller's contract).
+        unsafe {
+            let row = c.add(r * ldc);
+            if cols == HALF {
+                _mm256_storeu_ps(row, lo[r]);
+                _mm256_storeu_ps(row.add(8), hi[r]);
+            } else {
+                let mut all = [0f32; HALF];
+                _mm256_storeu_ps(all.as_mut_ptr(), lo[r]);
+                _mm256_storeu_ps(all.as_mut_ptr().add(8), hi[r]);
+                std::ptr::copy_nonoverlapping(all.as_ptr(), row, cols);
+            }
+        }
+    }
 }
 
 unsafe fn tile_portable<const R: usize>(
     a: &[f32],
     k: usize,
     panel: &[f32],
-    bias: &[f32; PANEL],
+    bias: &[f32],
     c: *mut f32,
     ldc: usize,
     cols: usize,
 ) {
-    unsafe { tile_generic::<R, false>(a, k, panel, bias, c, ldc, cols) }
+    unsafe { tile_generic::<R>(a, k, panel, bias, c, ldc, cols) }
 }
 
-/// The same tile in plain Rust, which the compiler vectorises for the caller's target: with
-/// `FUSED` a fused multiply-add (only where the target has FMA: elsewhere `mul_add` is a
-/// library call).
+/// The same tile in plain Rust, which the compiler vectorises for the caller's target (a
+/// multiply and an add per term: `mul_add` is a library call where the target has no FMA).
 #[inline(always)]
-unsafe fn tile_generic<const R: usize, const FUSED: bool>(
+unsafe fn tile_generic<const R: usize>(
     a: &[f32],
     k: usize,
     panel: &[f32],
-    bias: &[f32; PANEL],
+    bias: &[f32],
     c: *mut f32,
     ldc: usize,
     cols: usize,
 ) {
-    let mut acc = [*bias; R];
+    let bias: [f32; PANEL] = bias[..PANEL]
+        .try_into()
+        .expect("a panel's bias is PANEL values");
+    let mut acc = [bias; R];
     for kk in 0..k {
         let b: &[f32; PANEL] = panel[kk * PANEL..(kk + 1) * PANEL]
             .try_into()
@@ -325,11 +427,7 @@ unsafe fn tile_generic<const R: usize, const FUSED: bool>(
         for r in 0..R {
             let x = a[r * k + kk];
             for (acc, &b) in acc[r].iter_mut().zip(b) {
-                *acc = if FUSED {
-                    x.mul_add(b, *acc)
-                } else {
-                    *acc + x * b
-                };
+                *acc += x * b;
             }
         }
     }
@@ -447,7 +545,9 @@ impl EvalOp for ConstWeightProduct {
             .context("product by constant weights: input not contiguous")?;
         let m = a.len() / k.max(1);
         *shape.last_mut().expect("rank ≥ 1, checked above") = n;
-        let mut output = Tensor::zero::<f32>(&shape)?;
+        // SAFETY: f32 has no invalid bit patterns, and every value is written below: the
+        // tiles cover every row and column (or k = 0 fills it).
+        let mut output = unsafe { Tensor::uninitialized::<f32>(&shape)? };
         {
             let mut view = output.to_plain_array_view_mut::<f32>()?;
             let c = view
