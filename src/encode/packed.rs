@@ -584,7 +584,7 @@ pub(crate) fn replace_const_weight_products(model: &mut TypedModel) -> TractResu
         return Ok(());
     }
     let kernel = Kernel::detect();
-    let found: Vec<(usize, usize, PackedWeights)> = model
+    let found: Vec<(usize, ConstWeights)> = model
         .nodes()
         .iter()
         .filter_map(|node| {
@@ -592,14 +592,28 @@ pub(crate) fn replace_const_weight_products(model: &mut TypedModel) -> TractResu
             const_weight_product(model, node, einsum)
                 .ok()
                 .flatten()
-                .map(|(x_slot, weights)| (node.id, x_slot, weights))
+                .map(|found| (node.id, found))
         })
         .collect();
-    for (id, x_slot, weights) in found {
+    for (id, found) in found {
+        let ConstWeights {
+            x_slot,
+            contracted_axes,
+            weights,
+        } = found;
         // Read the activation's outlet now: an earlier replacement may have rewired it.
         let node = model.node(id);
         let mut patch = TypedModelPatch::default();
-        let tap = patch.tap_model(model, node.inputs[x_slot])?;
+        let mut tap = patch.tap_model(model, node.inputs[x_slot])?;
+        if contracted_axes > 1 {
+            // The contracted trailing axes merged into one of k (a reshape of contiguous data).
+            let shape = &patch.outlet_fact(tap)?.shape;
+            let at = shape.len() - contracted_axes;
+            let from: TVec<TDim> = shape.iter().skip(at).cloned().collect();
+            let merge = AxisOp::Reshape(at, from, tvec!(weights.k.to_dim()));
+            let name = format!("{}.merge_k", node.name);
+            tap = patch.wire_node(name, merge, &[tap])?[0];
+        }
         let (replaced, weights) = match following_bias(model, node, weights.n())? {
             Some((add, bias)) => (add, weights.with_bias(&bias)),
             None => (id, weights),
@@ -656,12 +670,24 @@ fn following_bias(
     Ok(Some((add.id, values.iter().copied().collect())))
 }
 
-/// The activation's input slot and the packed weights, when `einsum` is such a product.
+/// A product by constant weights found in the graph.
+struct ConstWeights {
+    /// The activation's input slot.
+    x_slot: usize,
+    /// How many trailing axes of the activation the product contracts (merged into k).
+    contracted_axes: usize,
+    weights: PackedWeights,
+}
+
+/// The product's activation and packed weights, when `einsum` multiplies the activation's
+/// trailing axes by constant weights: `..k,kn->..n` or `..k,nk->..n`, or with k spread over
+/// several axes (`..hd,hdn->..n`: decluttering folds the reshape of attention's heads into
+/// the output layer's weights), either operand first.
 fn const_weight_product(
     model: &TypedModel,
     node: &TypedNode,
     einsum: &EinSum,
-) -> TractResult<Option<(usize, PackedWeights)>> {
+) -> TractResult<Option<ConstWeights>> {
     if einsum.q_params.is_some()
         || einsum.operating_dt != f32::datum_type()
         || node.inputs.len() != 2
@@ -672,7 +698,7 @@ fn const_weight_product(
         model.outlet_fact(node.inputs[0])?,
         model.outlet_fact(node.inputs[1])?,
     ];
-    let Some(w_slot) = (0..2).find(|&s| facts[s].konst.is_some() && facts[s].rank() == 2) else {
+    let Some(w_slot) = (0..2).find(|&s| facts[s].konst.is_some() && facts[s].rank() >= 2) else {
         return Ok(None);
     };
     let x_slot = 1 - w_slot;
@@ -683,40 +709,53 @@ fn const_weight_product(
     let x: Vec<char> = inputs[x_slot].chars().collect();
     let w: Vec<char> = inputs[w_slot].chars().collect();
     let out: Vec<char> = outputs[0].chars().collect();
-    let Some(&k_label) = x.last() else {
+    let contracted_axes = w.len() - 1;
+    if x.len() < contracted_axes {
+        return Ok(None);
+    }
+    let contracted = &x[x.len() - contracted_axes..];
+    let (transposed, n_label) = if w[..contracted_axes] == *contracted {
+        (false, w[contracted_axes])
+    } else if w[1..] == *contracted {
+        (true, w[0])
+    } else {
         return Ok(None);
     };
-    let transposed = match w.as_slice() {
-        [a, _] if *a == k_label => false,
-        [_, b] if *b == k_label => true,
-        _ => return Ok(None),
-    };
-    let n_label = if transposed { w[0] } else { w[1] };
     let distinct = x.iter().enumerate().all(|(i, c)| !x[..i].contains(c));
-    let mut want = x[..x.len() - 1].to_vec();
+    let mut want = x[..x.len() - contracted_axes].to_vec();
     want.push(n_label);
-    if n_label == k_label || x.contains(&n_label) || !distinct || out != want {
+    if x.contains(&n_label) || !distinct || out != want {
         return Ok(None);
     }
     let weights = facts[w_slot]
         .konst
         .clone()
         .context("a constant, checked above")?;
-    let (k, n) = if transposed {
-        (weights.shape()[1], weights.shape()[0])
+    let w_shape = weights.shape();
+    let (k_dims, n) = if transposed {
+        (&w_shape[1..], w_shape[0])
     } else {
-        (weights.shape()[0], weights.shape()[1])
+        (&w_shape[..contracted_axes], w_shape[contracted_axes])
     };
-    let x_k = &facts[x_slot].shape[x.len() - 1];
-    if *x_k != k.to_dim() || k == 0 || n == 0 {
+    let k: usize = k_dims.iter().product();
+    let x_shape = &facts[x_slot].shape;
+    let x_k_dims = &x_shape[x.len() - contracted_axes..];
+    if x_k_dims.len() != k_dims.len()
+        || x_k_dims.iter().zip(k_dims).any(|(d, &k)| *d != k.to_dim())
+        || k == 0
+        || n == 0
+    {
         return Ok(None);
     }
     let values = weights.to_plain_array_view::<f32>()?;
     let Some(values) = values.as_slice() else {
         return Ok(None);
     };
-    let weights = PackedWeights::pack(values, k, n, transposed);
-    Ok(Some((x_slot, weights)))
+    Ok(Some(ConstWeights {
+        x_slot,
+        contracted_axes,
+        weights: PackedWeights::pack(values, k, n, transposed),
+    }))
 }
 
 #[cfg(test)]
@@ -869,16 +908,19 @@ mod tests {
 
     #[test]
     fn the_op_gives_tracts_products_for_every_layout_of_the_weights() -> TractResult<()> {
-        let x_shape = [2, 13, 40];
-        let x = Tensor::from_shape(&x_shape, &values(2 * 13 * 40, 8))?;
-        for (formula, w_shape) in [
-            ((&["abk", "kn"][..], "abn"), [40, 70]),
-            ((&["abk", "nk"][..], "abn"), [70, 40]),
-            ((&["kn", "abk"][..], "abn"), [40, 70]),
+        for (formula, x_shape, w_shape) in [
+            ((&["abk", "kn"][..], "abn"), &[2, 13, 40][..], &[40, 70][..]),
+            ((&["abk", "nk"][..], "abn"), &[2, 13, 40], &[70, 40]),
+            ((&["kn", "abk"][..], "abn"), &[2, 13, 40], &[40, 70]),
+            // k over two axes, as attention's output layer once decluttered.
+            ((&["abhd", "hdn"][..], "abn"), &[2, 13, 4, 10], &[4, 10, 70]),
+            ((&["abhd", "nhd"][..], "abn"), &[2, 13, 4, 10], &[70, 4, 10]),
         ] {
-            let (ours, replaced) = product_model(formula, &x_shape, &w_shape, true)?;
+            let len = x_shape.iter().product();
+            let x = Tensor::from_shape(x_shape, &values(len, 8))?;
+            let (ours, replaced) = product_model(formula, x_shape, w_shape, true)?;
             assert_eq!(replaced, 1, "{formula:?}");
-            let (tracts, _) = product_model(formula, &x_shape, &w_shape, false)?;
+            let (tracts, _) = product_model(formula, x_shape, w_shape, false)?;
             let (got, want) = (run(&ours, &x)?, run(&tracts, &x)?);
             assert_eq!(got.len(), 2 * 13 * 70);
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -958,6 +1000,10 @@ mod tests {
     fn products_that_are_not_by_a_constant_on_the_last_axis_stay_tracts() -> TractResult<()> {
         // The activation's first axis contracted: not this op's shape.
         let (_, replaced) = product_model((&["ka", "kn"], "an"), &[40, 3], &[40, 70], true)?;
+        assert_eq!(replaced, 0);
+        // Two contracted axes in another order than the activation's.
+        let formula = (&["abhd", "dhn"][..], "abn");
+        let (_, replaced) = product_model(formula, &[2, 3, 4, 10], &[10, 4, 70], true)?;
         assert_eq!(replaced, 0);
         // Two activations (attention's products).
         let mut model = TypedModel::default();
