@@ -6,6 +6,8 @@
 //! Results are [`Matrix`] values with L2-normalised rows, the type the rest of latentlab
 //! works with.
 
+#[cfg(not(target_arch = "wasm32"))]
+mod attention;
 mod bpe;
 #[cfg(not(target_arch = "wasm32"))]
 mod depthwise;

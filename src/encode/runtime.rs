@@ -165,6 +165,8 @@ impl OnnxModel {
             super::depthwise::replace_depthwise_convolutions(&mut typed).map_err(unsupported)?;
             // And products by constant weights by latentlab's (`packed.rs` says why).
             super::packed::replace_const_weight_products(&mut typed).map_err(unsupported)?;
+            // And attention's chain of ops by one (`attention.rs` says why).
+            super::attention::fuse_attention(&mut typed).map_err(unsupported)?;
             typed
         };
         let runnable = typed
