@@ -131,7 +131,7 @@ impl Problem<'_> {
     fn run_portable(&self, entries: std::ops::Range<usize>, out: OutPtr) {
         let mut scores = vec![0f32; self.keys];
         let mut row = vec![0f32; self.values];
-        let mut q_row = vec![0f32; self.depth];
+        let mut q_gathered = vec![0f32; self.depth];
         for entry in entries {
             // The entry's offset in every tensor.
             let (mut q0, mut k0, mut v0, mut m0, mut o0) = (0, 0, 0, 0, 0);
@@ -147,14 +147,19 @@ impl Problem<'_> {
             }
             for i in 0..self.queries {
                 let q = q0 + i * self.q_at.first;
-                for (d, x) in q_row.iter_mut().enumerate() {
-                    *x = self.q[q + d * self.q_at.second];
-                }
+                let q_row: &[f32] = if self.q_at.second == 1 {
+                    &self.q[q..q + self.depth]
+                } else {
+                    for (d, x) in q_gathered.iter_mut().enumerate() {
+                        *x = self.q[q + d * self.q_at.second];
+                    }
+                    &q_gathered
+                };
                 let mut max = f32::NEG_INFINITY;
                 for (j, score) in scores.iter_mut().enumerate() {
                     let k = k0 + j * self.k_at.first;
                     let mut s = if self.k_at.second == 1 {
-                        dot(&q_row, &self.k[k..k + self.depth])
+                        dot(q_row, &self.k[k..k + self.depth])
                     } else {
                         q_row
                             .iter()
@@ -170,7 +175,10 @@ impl Problem<'_> {
                 }
                 let mut total = 0f32;
                 for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
+                    // Below e^-88 a value is 0 in f32 anyway; masked keys (-10000) would take
+                    // expf's slow underflow path every time.
+                    let x = *s - max;
+                    *s = if x < -88.0 { 0.0 } else { x.exp() };
                     total += *s;
                 }
                 let norm = 1.0 / total;
@@ -189,10 +197,14 @@ impl Problem<'_> {
                     }
                 }
                 let o = o0 + i * self.out_at.first;
-                for (e, &x) in row.iter().enumerate() {
-                    // SAFETY: o + e·stride lies in the output (the shapes were checked), in a
-                    // row of this caller's batch entries.
-                    unsafe { *out.0.add(o + e * self.out_at.second) = x };
+                // SAFETY: o + e·stride for every e < values lies in the output (the shapes
+                // were checked), in a row of this caller's batch entries.
+                if self.out_at.second == 1 {
+                    unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), out.0.add(o), row.len()) };
+                } else {
+                    for (e, &x) in row.iter().enumerate() {
+                        unsafe { *out.0.add(o + e * self.out_at.second) = x };
+                    }
                 }
             }
         }
