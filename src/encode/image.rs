@@ -149,16 +149,49 @@ fn flatten(image: &RgbaImage, background: [u8; 3]) -> RgbImage {
         .unwrap_or_else(|| RgbImage::new(image.width, image.height))
 }
 
+/// `image` resized by fast_image_resize: Pillow's filters in fixed point, the same bytes with
+/// every instruction set (its tests check each against one checksum), so native and wasm
+/// builds see the same pixels.
 fn resize(image: &RgbImage, width: u32, height: u32, filter: Filter) -> RgbImage {
+    use fast_image_resize::{images, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
     if image.width() == width && image.height() == height {
         return image.clone();
     }
-    let filter = match filter {
-        Filter::Nearest => imageops::FilterType::Nearest,
-        Filter::Bilinear => imageops::FilterType::Triangle,
-        Filter::Bicubic => imageops::FilterType::CatmullRom,
+    let algorithm = match filter {
+        Filter::Nearest => ResizeAlg::Nearest,
+        Filter::Bilinear => ResizeAlg::Convolution(FilterType::Bilinear),
+        Filter::Bicubic => ResizeAlg::Convolution(FilterType::CatmullRom),
     };
-    imageops::resize(image, width, height, filter)
+    let resized = images::ImageRef::new(
+        image.width(),
+        image.height(),
+        image.as_raw(),
+        PixelType::U8x3,
+    )
+    .map_err(|e| e.to_string())
+    .and_then(|source| {
+        let mut resized = images::Image::new(width, height, PixelType::U8x3);
+        Resizer::new()
+            .resize(
+                &source,
+                &mut resized,
+                &ResizeOptions::new().resize_alg(algorithm),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(resized.into_vec())
+    })
+    .ok()
+    .and_then(|bytes| RgbImage::from_raw(width, height, bytes));
+    // Not reached: the buffer is whole (width × height × 3, checked in check_image) and bytes
+    // need no alignment; image's own resize stays as the fallback rather than a panic.
+    resized.unwrap_or_else(|| {
+        let filter = match filter {
+            Filter::Nearest => imageops::FilterType::Nearest,
+            Filter::Bilinear => imageops::FilterType::Triangle,
+            Filter::Bicubic => imageops::FilterType::CatmullRom,
+        };
+        imageops::resize(image, width, height, filter)
+    })
 }
 
 fn scaled(side: u32, scale: f64) -> u32 {
