@@ -18,6 +18,8 @@ mod manifest;
 mod models;
 #[cfg(not(target_arch = "wasm32"))]
 mod packed;
+#[cfg(target_arch = "x86_64")]
+mod pointwise;
 mod runtime;
 mod text;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

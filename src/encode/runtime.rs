@@ -163,6 +163,9 @@ impl OnnxModel {
         let typed = {
             let mut typed = typed.into_decluttered().map_err(unsupported)?;
             super::depthwise::replace_depthwise_convolutions(&mut typed).map_err(unsupported)?;
+            // 1×1 convolutions too, on AVX2 machines (`pointwise.rs` says why).
+            #[cfg(target_arch = "x86_64")]
+            super::pointwise::replace_pointwise_convolutions(&mut typed).map_err(unsupported)?;
             // And products by constant weights by latentlab's (`packed.rs` says why).
             super::packed::replace_const_weight_products(&mut typed).map_err(unsupported)?;
             // And attention's chain of ops by one (`attention.rs` says why).

@@ -1,0 +1,666 @@
+//! 1×1 convolutions over channels-first planes (`IHW,OI->OHW` once decluttered), natively on x86-64
+//! AVX2 machines: `out[o, p] = bias[o] + Σ_i W[o, i] · x[i, p]`, then an optional clamp
+//! (ReLU6), as one op.
+//!
+//! Why: in EfficientNet-Lite0 at one picture on an AVX2 Zen 3 these products were ~33% of a
+//! run in tract's kernels and another ~9% packing the activations for them on every call
+//! (perf, 2026-12-07). Here the activations are read where they are: a register tile of 6
+//! output channels × 16 positions broadcasts 6 weights and loads 16 positions of one input
+//! channel per step (the positions of a channel are contiguous in NCHW), the bias is where
+//! the sums start and the clamp is applied as they are stored. Only where AVX2 and FMA are the
+//! widest there is: on AVX-512 machines tract's wider kernels stay (not measured against).
+//!
+//! Arithmetic: per output value the bias, then the input channels in order, one fused
+//! multiply-add each, then the clamp: float-order noise against tract (which adds the bias
+//! after the sum), bounded by the conformance tests against onnxruntime. A value does not
+//! depend on the tiles or threads around it.
+
+use std::sync::Arc;
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
+use tract_onnx::tract_core::ops::einsum::EinSum;
+use tract_onnx::tract_core::ops::math::{Add, Max, Min};
+
+/// Output channels of one tile (6 × 2 accumulators, two input registers and a broadcast of
+/// AVX2's 16).
+const ROWS: usize = 6;
+/// Positions of one tile: two AVX2 registers.
+const COLS: usize = 16;
+
+#[derive(Debug, PartialEq)]
+struct Weights {
+    /// [outputs, inputs], row-major.
+    values: Vec<f32>,
+    bias: Vec<f32>,
+    outputs: usize,
+    inputs: usize,
+}
+
+#[derive(Debug, Clone)]
+struct PointwiseConv {
+    weights: Arc<Weights>,
+    /// Positions of a plane (H·W).
+    positions: usize,
+    /// Bounds applied to every value (ReLU6: 0, 6); ±∞ when none.
+    clamp: (f32, f32),
+    output_shape: TVec<usize>,
+}
+
+impl PartialEq for PointwiseConv {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.weights, &other.weights)
+            && self.positions == other.positions
+            && self.clamp.0.to_bits() == other.clamp.0.to_bits()
+            && self.clamp.1.to_bits() == other.clamp.1.to_bits()
+            && self.output_shape == other.output_shape
+    }
+}
+
+impl Eq for PointwiseConv {}
+
+/// Where the op writes, shared by the threads (each its own positions).
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: every thread writes the columns of its own blocks of positions only.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+/// Below this many multiply-adds a convolution stays on one thread.
+const MIN_SPLIT_WORK: usize = 1 << 20;
+
+impl PointwiseConv {
+    /// Blocks of COLS positions `blocks` of `out = clamp(W · x + bias)`; `x` is inputs ×
+    /// positions.
+    ///
+    /// # Safety
+    /// AVX2 and FMA present; `out` holds outputs × positions values, no other thread writes
+    /// these blocks' columns meanwhile.
+    unsafe fn run_blocks(&self, x: &[f32], blocks: std::ops::Range<usize>, out: OutPtr) {
+        let w = &*self.weights;
+        let (k, p) = (w.inputs, self.positions);
+        let mut padded = Vec::new();
+        for block in blocks {
+            let col = block * COLS;
+            let cols = COLS.min(p - col);
+            // A last block narrower than the tile reads its positions from a padded copy.
+            let (source, ldx) = if cols == COLS {
+                (&x[col..], p)
+            } else {
+                padded.clear();
+                padded.resize(k * COLS, 0.0);
+                for i in 0..k {
+                    padded[i * COLS..i * COLS + cols]
+                        .copy_from_slice(&x[i * p + col..i * p + col + cols]);
+                }
+                (&padded[..], COLS)
+            };
+            let mut row = 0;
+            while row < w.outputs {
+                let r = ROWS.min(w.outputs - row);
+                let args = (
+                    &w.values[row * k..(row + r) * k],
+                    k,
+                    source,
+                    ldx,
+                    &w.bias[row..row + r],
+                    self.clamp,
+                    // SAFETY: row < outputs and col < positions: inside out.
+                    unsafe { out.0.add(row * p + col) },
+                    p,
+                    cols,
+                );
+                macro_rules! rows_dispatch {
+                    ($($n:literal)*) => {
+                        match r {
+                            $($n => unsafe { tile::<$n>(args) },)*
+                            _ => unreachable!("a tile of {r} rows"),
+                        }
+                    };
+                }
+                rows_dispatch!(1 2 3 4 5 6);
+                row += r;
+            }
+        }
+    }
+}
+
+type TileArgs<'a> = (
+    &'a [f32],
+    usize,
+    &'a [f32],
+    usize,
+    &'a [f32],
+    (f32, f32),
+    *mut f32,
+    usize,
+    usize,
+);
+
+/// R output channels × COLS positions: `w` R rows of k weights, `x` k rows (ldx apart) of at
+/// least COLS positions, `bias` R values; `cols` of the tile's positions stored at `c` (rows
+/// ldc apart), clamped.
+///
+/// # Safety
+/// AVX2 and FMA present; the slices as described; c holds R rows of cols values ldc apart.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile<const R: usize>((w, k, x, ldx, bias, clamp, c, ldc, cols): TileArgs) {
+    use std::arch::x86_64::*;
+    debug_assert!(w.len() >= R * k && bias.len() >= R);
+    debug_assert!(k == 0 || x.len() >= (k - 1) * ldx + COLS);
+    let mut lo = [_mm256_setzero_ps(); R];
+    let mut hi = [_mm256_setzero_ps(); R];
+    for r in 0..R {
+        lo[r] = _mm256_set1_ps(bias[r]);
+        hi[r] = lo[r];
+    }
+    let (w, x) = (w.as_ptr(), x.as_ptr());
+    for i in 0..k {
+        // SAFETY: i < k, so every read is inside w's R rows and x's k rows.
+        unsafe {
+            let x_lo = _mm256_loadu_ps(x.add(i * ldx));
+            let x_hi = _mm256_loadu_ps(x.add(i * ldx + 8));
+            for r in 0..R {
+                let weight = _mm256_broadcast_ss(&*w.add(r * k + i));
+                lo[r] = _mm256_fmadd_ps(weight, x_lo, lo[r]);
+                hi[r] = _mm256_fmadd_ps(weight, x_hi, hi[r]);
+            }
+        }
+    }
+    let (floor, ceiling) = (_mm256_set1_ps(clamp.0), _mm256_set1_ps(clamp.1));
+    for r in 0..R {
+        let lo = _mm256_min_ps(_mm256_max_ps(lo[r], floor), ceiling);
+        let hi = _mm256_min_ps(_mm256_max_ps(hi[r], floor), ceiling);
+        // SAFETY: row r of the tile has cols values at c + r·ldc (the caller's contract).
+        unsafe {
+            let row = c.add(r * ldc);
+            if cols == COLS {
+                _mm256_storeu_ps(row, lo);
+                _mm256_storeu_ps(row.add(8), hi);
+            } else {
+                let mut all = [0f32; COLS];
+                _mm256_storeu_ps(all.as_mut_ptr(), lo);
+                _mm256_storeu_ps(all.as_mut_ptr().add(8), hi);
+                std::ptr::copy_nonoverlapping(all.as_ptr(), row, cols);
+            }
+        }
+    }
+}
+
+impl Op for PointwiseConv {
+    fn name(&self) -> StaticName {
+        "LatentlabPointwiseConv".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        let w = &self.weights;
+        Ok(vec![format!(
+            "{} → {} channels over {} positions, clamp {:?}",
+            w.inputs, w.outputs, self.positions, self.clamp
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for PointwiseConv {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let w = &*self.weights;
+        let x = input.to_plain_array_view::<f32>()?;
+        let x = x
+            .as_slice()
+            .context("1×1 convolution: input not contiguous")?;
+        ensure!(
+            x.len() == w.inputs * self.positions,
+            "1×1 convolution: an input of {} values for {} channels of {} positions",
+            x.len(),
+            w.inputs,
+            self.positions
+        );
+        // SAFETY: f32 has no invalid bit patterns, and every value is written: the blocks
+        // cover every position, the tiles every output channel.
+        let mut output = unsafe { Tensor::uninitialized::<f32>(&self.output_shape)? };
+        let out = {
+            let mut view = output.to_plain_array_view_mut::<f32>()?;
+            let slice = view
+                .as_slice_mut()
+                .context("1×1 convolution: output not contiguous")?;
+            ensure!(slice.len() == w.outputs * self.positions);
+            OutPtr(slice.as_mut_ptr())
+        };
+        let blocks = self.positions.div_ceil(COLS);
+        let work = w.outputs * w.inputs * self.positions;
+        match tract_linalg::multithread::current_tract_executor() {
+            tract_linalg::multithread::Executor::MultiThread(pool)
+                if pool.current_num_threads() > 1 && work >= MIN_SPLIT_WORK && blocks > 1 =>
+            {
+                let per = blocks.div_ceil(pool.current_num_threads());
+                pool.scope(|scope| {
+                    for start in (0..blocks).step_by(per) {
+                        let part = start..blocks.min(start + per);
+                        // SAFETY: AVX2 and FMA were found when the op was made; each part
+                        // writes its own blocks' columns.
+                        scope.spawn(move |_| unsafe { self.run_blocks(x, part, out) });
+                    }
+                });
+            }
+            // SAFETY: as above, one caller.
+            _ => unsafe { self.run_blocks(x, 0..blocks, out) },
+        }
+        Ok(tvec!(output.into_tvalue()))
+    }
+}
+
+impl TypedOp for PointwiseConv {
+    fn output_facts(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        Ok(tvec!(f32::fact(&self.output_shape)))
+    }
+
+    as_op!();
+}
+
+/// Whether this processor runs the op: AVX2 and FMA, and not AVX-512.
+fn supported() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && !std::arch::is_x86_feature_detected!("avx512f")
+}
+
+/// Replaces every 1×1 convolution of `model` (an EinSum of channels-first planes by a
+/// constant [outputs, inputs] or [inputs, outputs] matrix, with concrete sizes), with the
+/// bias Add and the Max/Min clamp that alone follow it, by `PointwiseConv`; run after
+/// decluttering, before optimising. `LATENTLAB_TRACT_POINTWISE` keeps tract's.
+pub(crate) fn replace_pointwise_convolutions(model: &mut TypedModel) -> TractResult<()> {
+    if !supported() || std::env::var_os("LATENTLAB_TRACT_POINTWISE").is_some() {
+        return Ok(());
+    }
+    let found: Vec<usize> = model
+        .nodes()
+        .iter()
+        .filter(|n| n.op_is::<EinSum>())
+        .map(|n| n.id)
+        .collect();
+    for id in found {
+        let Some((x, op, replaces)) = pointwise(model, model.node(id))? else {
+            continue;
+        };
+        let mut patch = TypedModelPatch::default();
+        let tap = patch.tap_model(model, x)?;
+        let name = model.node(replaces).name.clone();
+        let wire = patch.wire_node(name, op, &[tap])?;
+        patch.shunt_outside(model, OutletId::new(replaces, 0), wire[0])?;
+        patch.apply(model)?;
+    }
+    Ok(())
+}
+
+/// The single node reading `id`'s output, unless it is a model output or read by several.
+fn only_successor(model: &TypedModel, id: usize) -> TractResult<Option<&TypedNode>> {
+    let outlet = OutletId::new(id, 0);
+    let successors = &model.node(id).outputs[0].successors;
+    if successors.len() != 1 || model.output_outlets()?.contains(&outlet) {
+        return Ok(None);
+    }
+    Ok(Some(model.node(successors[0].node)))
+}
+
+/// `node`'s other input's constant, when node is the binary op `B` on f32 with `id`'s output
+/// and a constant keeping its shape.
+fn constant_operand<'m, B: tract_onnx::tract_core::ops::binary::BinMiniOp>(
+    model: &'m TypedModel,
+    node: &TypedNode,
+    id: usize,
+) -> TractResult<Option<&'m Arc<Tensor>>> {
+    let Some(bin) = node.op_as::<TypedBinOp>() else {
+        return Ok(None);
+    };
+    if !bin.0.is::<B>() || bin.1.is_some_and(|dt| dt != f32::datum_type()) || node.inputs.len() != 2
+    {
+        return Ok(None);
+    }
+    let Some(other) = node
+        .inputs
+        .iter()
+        .find(|i| i.node != id)
+        .filter(|_| node.inputs.iter().any(|i| i.node == id))
+    else {
+        return Ok(None);
+    };
+    let fact = model.outlet_fact(*other)?;
+    if model.outlet_fact(OutletId::new(node.id, 0))?.shape
+        != model.outlet_fact(OutletId::new(id, 0))?.shape
+    {
+        return Ok(None);
+    }
+    Ok(fact
+        .konst
+        .as_ref()
+        .filter(|c| c.datum_type() == f32::datum_type()))
+}
+
+type Match = (OutletId, PointwiseConv, usize);
+
+fn pointwise(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Match>> {
+    let Some(einsum) = node.op_as::<EinSum>() else {
+        return Ok(None);
+    };
+    if einsum.q_params.is_some()
+        || einsum.operating_dt != f32::datum_type()
+        || node.inputs.len() != 2
+    {
+        return Ok(None);
+    }
+    let facts = [
+        model.outlet_fact(node.inputs[0])?,
+        model.outlet_fact(node.inputs[1])?,
+    ];
+    let Some(w_slot) = (0..2).find(|&s| facts[s].konst.is_some() && facts[s].rank() == 2) else {
+        return Ok(None);
+    };
+    let x_slot = 1 - w_slot;
+    if facts[x_slot].konst.is_some() || facts.iter().any(|f| f.datum_type != f32::datum_type()) {
+        return Ok(None);
+    }
+    let (Some(x_shape), Some(out_shape)) = (
+        facts[x_slot].shape.as_concrete(),
+        model
+            .outlet_fact(OutletId::new(node.id, 0))?
+            .shape
+            .as_concrete(),
+    ) else {
+        return Ok(None);
+    };
+    let (ins, outs) = einsum.axes.to_strs();
+    let x: Vec<char> = ins[x_slot].chars().collect();
+    let w: Vec<char> = ins[w_slot].chars().collect();
+    let out: Vec<char> = outs[0].chars().collect();
+    // out = [o, spatial…]; x = [axes of size 1 summed away…, i, spatial…]; w = [o, i] or [i, o].
+    let Some((&o_label, spatial)) = out.split_first() else {
+        return Ok(None);
+    };
+    if spatial.is_empty() || x.len() < spatial.len() + 1 || x[x.len() - spatial.len()..] != *spatial
+    {
+        return Ok(None);
+    }
+    let i_at = x.len() - spatial.len() - 1;
+    let i_label = x[i_at];
+    let transposed = match w.as_slice() {
+        [a, b] if *a == o_label && *b == i_label => false,
+        [a, b] if *a == i_label && *b == o_label => true,
+        _ => return Ok(None),
+    };
+    if x[..i_at]
+        .iter()
+        .enumerate()
+        .any(|(a, c)| x_shape[a] != 1 || out.contains(c) || w.contains(c))
+        || x.iter().enumerate().any(|(a, c)| x[..a].contains(c))
+        || x.contains(&o_label)
+    {
+        return Ok(None);
+    }
+    let weights = facts[w_slot]
+        .konst
+        .as_ref()
+        .context("a constant, checked above")?;
+    let (outputs, inputs) = if transposed {
+        (weights.shape()[1], weights.shape()[0])
+    } else {
+        (weights.shape()[0], weights.shape()[1])
+    };
+    let positions: usize = x_shape[i_at + 1..].iter().product();
+    if x_shape[i_at] != inputs || outputs == 0 || inputs == 0 || positions == 0 {
+        return Ok(None);
+    }
+    let view = weights.to_plain_array_view::<f32>()?;
+    let Some(w_values) = view.as_slice() else {
+        return Ok(None);
+    };
+    let values = if transposed {
+        (0..outputs * inputs)
+            .map(|at| w_values[(at % inputs) * outputs + at / inputs])
+            .collect()
+    } else {
+        w_values.to_vec()
+    };
+    let mut replaces = node.id;
+    let mut bias = vec![0f32; outputs];
+    let mut clamp = (f32::NEG_INFINITY, f32::INFINITY);
+    // The bias: a constant of the outputs' count along the output-channel axis alone.
+    if let Some(next) = only_successor(model, replaces)? {
+        if let Some(b) = constant_operand::<Add>(model, next, replaces)? {
+            let shape = b.shape();
+            let aligned = out_shape.len().checked_sub(shape.len());
+            let along_o = aligned.is_some_and(|skip| {
+                shape.iter().enumerate().all(
+                    |(a, &d)| {
+                        if a + skip == 0 {
+                            d == outputs
+                        } else {
+                            d == 1
+                        }
+                    },
+                )
+            });
+            if along_o && b.len() == outputs {
+                let b = b.to_plain_array_view::<f32>()?;
+                bias = b.iter().copied().collect();
+                replaces = next.id;
+            }
+        }
+    }
+    // The clamp: a Max by a scalar, then possibly a Min by one (ReLU, ReLU6).
+    if let Some(next) = only_successor(model, replaces)? {
+        if let Some(floor) =
+            constant_operand::<Max>(model, next, replaces)?.filter(|c| c.len() == 1)
+        {
+            clamp.0 = floor.cast_to_scalar::<f32>()?;
+            replaces = next.id;
+            if let Some(next) = only_successor(model, replaces)? {
+                if let Some(ceiling) =
+                    constant_operand::<Min>(model, next, replaces)?.filter(|c| c.len() == 1)
+                {
+                    let ceiling = ceiling.cast_to_scalar::<f32>()?;
+                    if ceiling >= clamp.0 {
+                        clamp.1 = ceiling;
+                        replaces = next.id;
+                    }
+                }
+            }
+        }
+    }
+    let op = PointwiseConv {
+        weights: Arc::new(Weights {
+            values,
+            bias,
+            outputs,
+            inputs,
+        }),
+        positions,
+        clamp,
+        output_shape: out_shape.into(),
+    };
+    Ok(Some((node.inputs[x_slot], op, replaces)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::tract_core::ops::math::{add, max, min};
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| {
+                let h = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8;
+                (h % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    struct Case {
+        formula: (&'static [&'static str], &'static str),
+        x: Vec<usize>,
+        w: Vec<usize>,
+        /// The bias's shape, if any.
+        bias: Option<Vec<usize>>,
+        /// Max then Min bounds, if any (None for the Min: ReLU alone).
+        clamp: Option<(f32, Option<f32>)>,
+    }
+
+    impl Case {
+        /// The output and how many convolutions were replaced.
+        fn run(&self, replace: bool, threads: usize) -> TractResult<(Vec<f32>, usize)> {
+            let mut model = TypedModel::default();
+            let x = model.add_source("x", f32::fact(&self.x))?;
+            let w_len = self.w.iter().product();
+            let w = model.add_const("w", Tensor::from_shape(&self.w, &values(w_len, 5))?)?;
+            let axes = AxesMapping::from_strs(self.formula.0, &[self.formula.1])?;
+            let op = EinSum::new(axes, f32::datum_type());
+            let mut y = model.wire_node("conv", op, &[x, w])?[0];
+            let rank = model.outlet_fact(y)?.rank();
+            if let Some(shape) = &self.bias {
+                let len = shape.iter().product();
+                let b = model.add_const("bias", Tensor::from_shape(shape, &values(len, 6))?)?;
+                y = model.wire_node("biased", add(), &[y, b])?[0];
+            }
+            if let Some((floor, ceiling)) = self.clamp {
+                let f = model.add_const("floor", tensor0(floor).broadcast_into_rank(rank)?)?;
+                y = model.wire_node("max", max(), &[y, f])?[0];
+                if let Some(ceiling) = ceiling {
+                    let c = tensor0(ceiling).broadcast_into_rank(rank)?;
+                    let c = model.add_const("ceiling", c)?;
+                    y = model.wire_node("min", min(), &[y, c])?[0];
+                }
+            }
+            model.select_output_outlets(&[y])?;
+            let mut model = model.into_decluttered()?;
+            if replace {
+                replace_pointwise_convolutions(&mut model)?;
+            }
+            let replaced = model
+                .nodes()
+                .iter()
+                .filter(|n| n.op_is::<PointwiseConv>())
+                .count();
+            let plan = model.into_optimized()?.into_runnable()?;
+            let len = self.x.iter().product();
+            let input = Tensor::from_shape(&self.x, &values(len, 7))?.into_tvalue();
+            let run = || plan.run(tvec!(input.clone()));
+            let out = if threads > 1 {
+                use tract_linalg::multithread::{multithread_tract_scope, Executor};
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()?;
+                multithread_tract_scope(Executor::MultiThread(Arc::new(pool)), run)?
+            } else {
+                run()?
+            };
+            let out = out[0].to_plain_array_view::<f32>()?;
+            Ok((out.iter().copied().collect(), replaced))
+        }
+    }
+
+    fn efficientnet_like() -> Case {
+        // 13 outputs (two tiles and one row), 9 × 7 positions (three blocks and 15 over).
+        Case {
+            formula: (&["IHW", "OI"], "OHW"),
+            x: vec![10, 9, 7],
+            w: vec![13, 10],
+            bias: Some(vec![13, 1, 1]),
+            clamp: Some((0.0, Some(6.0))),
+        }
+    }
+
+    #[test]
+    fn gives_tracts_convolution_with_its_bias_and_clamp() -> TractResult<()> {
+        let cases = [
+            efficientnet_like(),
+            // A batch axis of one summed away, weights [inputs, outputs], ReLU alone.
+            Case {
+                formula: (&["NIHW", "IO"], "OHW"),
+                x: vec![1, 24, 4, 4],
+                w: vec![24, 6],
+                bias: None,
+                clamp: Some((0.0, None)),
+            },
+            // No bias nor clamp; one plane of a single position.
+            Case {
+                formula: (&["IHW", "OI"], "OHW"),
+                x: vec![5, 1, 1],
+                w: vec![7, 5],
+                bias: None,
+                clamp: None,
+            },
+        ];
+        for case in cases {
+            let what = format!("{:?} x {:?}", case.formula, case.x);
+            let (want, none) = case.run(false, 1)?;
+            let (got, replaced) = case.run(true, 1)?;
+            assert_eq!(none, 0);
+            if !supported() {
+                // Not on this processor: tract's convolution, untouched.
+                assert_eq!((replaced, &got), (0, &want), "{what}");
+                continue;
+            }
+            assert_eq!(replaced, 1, "{what}");
+            assert_eq!(got.len(), want.len(), "{what}");
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!((g - w).abs() <= 1e-5, "{what} at {i}: {g} vs {w}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn threads_change_no_bit() -> TractResult<()> {
+        let mut case = efficientnet_like();
+        case.x = vec![64, 40, 40];
+        case.w = vec![70, 64];
+        case.bias = Some(vec![70, 1, 1]);
+        let (one, replaced) = case.run(true, 1)?;
+        let (two, _) = case.run(true, 2)?;
+        assert_eq!(replaced, usize::from(supported()));
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&one), bits(&two));
+        Ok(())
+    }
+
+    #[test]
+    fn other_products_stay_tracts() -> TractResult<()> {
+        for case in [
+            // Positions not the trailing axes of the output in the input's order.
+            Case {
+                formula: (&["IHW", "OI"], "OWH"),
+                x: vec![4, 3, 5],
+                w: vec![6, 4],
+                bias: None,
+                clamp: None,
+            },
+            // Channels last.
+            Case {
+                formula: (&["HWI", "OI"], "HWO"),
+                x: vec![3, 5, 4],
+                w: vec![6, 4],
+                bias: None,
+                clamp: None,
+            },
+        ] {
+            let (_, replaced) = case.run(true, 1)?;
+            assert_eq!(replaced, 0, "{:?}", case.formula);
+        }
+        // A bias along the positions, not the channels: the product alone is replaced, the
+        // Add stays.
+        let mut case = efficientnet_like();
+        case.bias = Some(vec![1, 9, 7]);
+        case.clamp = None;
+        let (want, _) = case.run(false, 1)?;
+        let (got, _) = case.run(true, 1)?;
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-5);
+        }
+        Ok(())
+    }
+}
