@@ -367,7 +367,10 @@ impl TypedOp for FusedAttention {
 }
 
 /// The single node reading `outlet`, unless it is a model output or read by several.
-fn only_successor(model: &TypedModel, outlet: OutletId) -> TractResult<Option<&TypedNode>> {
+pub(crate) fn only_successor(
+    model: &TypedModel,
+    outlet: OutletId,
+) -> TractResult<Option<&TypedNode>> {
     let successors = &model.node(outlet.node).outputs[outlet.slot].successors;
     if successors.len() != 1 || model.output_outlets()?.contains(&outlet) {
         return Ok(None);
@@ -636,15 +639,7 @@ pub(crate) fn fuse_attention(model: &mut TypedModel) -> TractResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| {
-                let h = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8;
-                (h % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::encode::op_testing::values;
 
     /// One attention: q, k, v (and the mask) as sources of the given shapes, the two products
     /// by the given formulas, the scale and mask if given, a softmax over `softmax_axis` of
@@ -725,10 +720,7 @@ mod tests {
             let run = || plan.run(inputs.clone());
             let out = if threads > 1 {
                 use tract_linalg::multithread::{multithread_tract_scope, Executor};
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()?;
-                multithread_tract_scope(Executor::MultiThread(std::sync::Arc::new(pool)), run)?
+                multithread_tract_scope(Executor::multithread(threads), run)?
             } else {
                 run()?
             };

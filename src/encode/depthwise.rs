@@ -381,17 +381,9 @@ fn depthwise(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encode::op_testing::values;
     use tract_onnx::tract_core::ops::cnn::{PaddingSpec, PoolSpec};
     use tract_onnx::tract_core::ops::nn::DataFormat;
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| {
-                let h = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8;
-                (h % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect()
-    }
 
     /// A depthwise convolution of `channels` planes of h × w, as tract builds it, with or
     /// without the replacement; the plan's output and how many ops were replaced.

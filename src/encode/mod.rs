@@ -16,6 +16,8 @@ mod image;
 mod manifest;
 #[cfg(not(target_arch = "wasm32"))]
 mod models;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod op_testing;
 #[cfg(not(target_arch = "wasm32"))]
 mod packed;
 #[cfg(target_arch = "x86_64")]

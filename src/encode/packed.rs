@@ -761,6 +761,7 @@ fn const_weight_product(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encode::op_testing::values;
 
     fn reference(a: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
         let mut c = vec![0f64; m * n];
@@ -772,15 +773,6 @@ mod tests {
             }
         }
         c.into_iter().map(|v| v as f32).collect()
-    }
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| {
-                let h = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8;
-                (h % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect()
     }
 
     fn kernels() -> Vec<Kernel> {

@@ -23,6 +23,8 @@ use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math::{Add, Max, Min};
 
+use super::attention::only_successor;
+
 /// Output channels of one tile (6 × 2 accumulators, two input registers and a broadcast of
 /// AVX2's 16).
 const ROWS: usize = 6;
@@ -298,16 +300,6 @@ pub(crate) fn replace_pointwise_convolutions(model: &mut TypedModel) -> TractRes
     Ok(())
 }
 
-/// The single node reading `id`'s output, unless it is a model output or read by several.
-fn only_successor(model: &TypedModel, id: usize) -> TractResult<Option<&TypedNode>> {
-    let outlet = OutletId::new(id, 0);
-    let successors = &model.node(id).outputs[0].successors;
-    if successors.len() != 1 || model.output_outlets()?.contains(&outlet) {
-        return Ok(None);
-    }
-    Ok(Some(model.node(successors[0].node)))
-}
-
 /// `node`'s other input's constant, when node is the binary op `B` on f32 with `id`'s output
 /// and a constant keeping its shape.
 fn constant_operand<'m, B: tract_onnx::tract_core::ops::binary::BinMiniOp>(
@@ -430,7 +422,7 @@ fn pointwise(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Match>>
     let mut bias = vec![0f32; outputs];
     let mut clamp = (f32::NEG_INFINITY, f32::INFINITY);
     // The bias: a constant of the outputs' count along the output-channel axis alone.
-    if let Some(next) = only_successor(model, replaces)? {
+    if let Some(next) = only_successor(model, OutletId::new(replaces, 0))? {
         if let Some(b) = constant_operand::<Add>(model, next, replaces)? {
             let shape = b.shape();
             let aligned = out_shape.len().checked_sub(shape.len());
@@ -453,13 +445,13 @@ fn pointwise(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Match>>
         }
     }
     // The clamp: a Max by a scalar, then possibly a Min by one (ReLU, ReLU6).
-    if let Some(next) = only_successor(model, replaces)? {
+    if let Some(next) = only_successor(model, OutletId::new(replaces, 0))? {
         if let Some(floor) =
             constant_operand::<Max>(model, next, replaces)?.filter(|c| c.len() == 1)
         {
             clamp.0 = floor.cast_to_scalar::<f32>()?;
             replaces = next.id;
-            if let Some(next) = only_successor(model, replaces)? {
+            if let Some(next) = only_successor(model, OutletId::new(replaces, 0))? {
                 if let Some(ceiling) =
                     constant_operand::<Min>(model, next, replaces)?.filter(|c| c.len() == 1)
                 {
@@ -489,16 +481,8 @@ fn pointwise(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Match>>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encode::op_testing::values;
     use tract_onnx::tract_core::ops::math::{add, max, min};
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| {
-                let h = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8;
-                (h % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect()
-    }
 
     struct Case {
         formula: (&'static [&'static str], &'static str),
@@ -551,10 +535,7 @@ mod tests {
             let run = || plan.run(tvec!(input.clone()));
             let out = if threads > 1 {
                 use tract_linalg::multithread::{multithread_tract_scope, Executor};
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()?;
-                multithread_tract_scope(Executor::MultiThread(Arc::new(pool)), run)?
+                multithread_tract_scope(Executor::multithread(threads), run)?
             } else {
                 run()?
             };
