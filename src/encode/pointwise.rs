@@ -1,5 +1,5 @@
 //! 1×1 convolutions over channels-first planes (`IHW,OI->OHW` once decluttered), natively on x86-64
-//! AVX2 machines: `out[o, p] = bias[o] + Σ_i W[o, i] · x[i, p]`, then an optional clamp
+//! AVX2 and AVX-512 machines: `out[o, p] = bias[o] + Σ_i W[o, i] · x[i, p]`, then an optional clamp
 //! (ReLU6), as one op.
 //!
 //! Why: in EfficientNet-Lite0 at one picture on an AVX2 Zen 3 these products were ~33% of a
@@ -7,8 +7,9 @@
 //! (perf, 2026-12-07). Here the activations are read where they are: a register tile of 6
 //! output channels × 16 positions broadcasts 6 weights and loads 16 positions of one input
 //! channel per step (the positions of a channel are contiguous in NCHW), the bias is where
-//! the sums start and the clamp is applied as they are stored. Only where AVX2 and FMA are the
-//! widest there is: on AVX-512 machines tract's wider kernels stay (not measured against).
+//! the sums start and the clamp is applied as they are stored. With AVX-512 the tile is 8
+//! output channels × 32 positions, and a last, narrower block of positions is read and written
+//! through masks instead of a padded copy.
 //!
 //! Arithmetic: per output value the bias, then the input channels in order, one fused
 //! multiply-add each, then the clamp: float-order noise against tract (which adds the bias
@@ -25,11 +26,54 @@ use tract_onnx::tract_core::ops::math::{Add, Max, Min};
 
 use super::attention::only_successor;
 
-/// Output channels of one tile (6 × 2 accumulators, two input registers and a broadcast of
-/// AVX2's 16).
-const ROWS: usize = 6;
-/// Positions of one tile: two AVX2 registers.
-const COLS: usize = 16;
+/// The register tile this processor runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tile {
+    /// 6 output channels × 16 positions: 6 × 2 accumulators, two input registers and a
+    /// broadcast of AVX2's 16.
+    Avx2,
+    /// 8 output channels × 32 positions: 8 × 2 accumulators of AVX-512's 32. Eight, not the
+    /// twelve the registers would hold: EfficientNet's channel counts (16 … 1280) are all
+    /// multiples of 8, most not of 12.
+    Avx512,
+}
+
+impl Tile {
+    /// The widest tile this processor runs, if any.
+    fn detect() -> Option<Tile> {
+        Tile::available().last().copied()
+    }
+
+    /// Every tile this processor runs, narrowest first.
+    fn available() -> Vec<Tile> {
+        let mut tiles = Vec::new();
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            tiles.push(Tile::Avx2);
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                tiles.push(Tile::Avx512);
+            }
+        }
+        tiles
+    }
+
+    fn rows(self) -> usize {
+        match self {
+            Tile::Avx2 => 6,
+            Tile::Avx512 => 8,
+        }
+    }
+
+    fn cols(self) -> usize {
+        match self {
+            Tile::Avx2 => AVX2_COLS,
+            Tile::Avx512 => 32,
+        }
+    }
+}
+
+/// Positions of one AVX2 tile: two registers.
+const AVX2_COLS: usize = 16;
 
 #[derive(Debug, PartialEq)]
 struct Weights {
@@ -42,6 +86,8 @@ struct Weights {
 
 #[derive(Debug, Clone)]
 struct PointwiseConv {
+    /// Found on this processor when the op was made.
+    tile: Tile,
     weights: Arc<Weights>,
     /// Positions of a plane (H·W).
     positions: usize,
@@ -53,6 +99,7 @@ struct PointwiseConv {
 impl PartialEq for PointwiseConv {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.weights, &other.weights)
+            && self.tile == other.tile
             && self.positions == other.positions
             && self.clamp.0.to_bits() == other.clamp.0.to_bits()
             && self.clamp.1.to_bits() == other.clamp.1.to_bits()
@@ -73,34 +120,36 @@ unsafe impl Sync for OutPtr {}
 const MIN_SPLIT_WORK: usize = 1 << 20;
 
 impl PointwiseConv {
-    /// Blocks of COLS positions `blocks` of `out = clamp(W · x + bias)`; `x` is inputs ×
-    /// positions.
+    /// Blocks of `tile.cols()` positions `blocks` of `out = clamp(W · x + bias)`; `x` is
+    /// inputs × positions.
     ///
     /// # Safety
-    /// AVX2 and FMA present; `out` holds outputs × positions values, no other thread writes
-    /// these blocks' columns meanwhile.
+    /// The tile's instructions present; `out` holds outputs × positions values, no other
+    /// thread writes these blocks' columns meanwhile.
     unsafe fn run_blocks(&self, x: &[f32], blocks: std::ops::Range<usize>, out: OutPtr) {
         let w = &*self.weights;
         let (k, p) = (w.inputs, self.positions);
+        let (rows, block_cols) = (self.tile.rows(), self.tile.cols());
         let mut padded = Vec::new();
         for block in blocks {
-            let col = block * COLS;
-            let cols = COLS.min(p - col);
-            // A last block narrower than the tile reads its positions from a padded copy.
-            let (source, ldx) = if cols == COLS {
+            let col = block * block_cols;
+            let cols = block_cols.min(p - col);
+            // A last block narrower than an AVX2 tile reads its positions from a padded copy
+            // (AVX-512 masks its loads instead).
+            let (source, ldx) = if cols == block_cols || self.tile == Tile::Avx512 {
                 (&x[col..], p)
             } else {
                 padded.clear();
-                padded.resize(k * COLS, 0.0);
+                padded.resize(k * AVX2_COLS, 0.0);
                 for i in 0..k {
-                    padded[i * COLS..i * COLS + cols]
+                    padded[i * AVX2_COLS..i * AVX2_COLS + cols]
                         .copy_from_slice(&x[i * p + col..i * p + col + cols]);
                 }
-                (&padded[..], COLS)
+                (&padded[..], AVX2_COLS)
             };
             let mut row = 0;
             while row < w.outputs {
-                let r = ROWS.min(w.outputs - row);
+                let r = rows.min(w.outputs - row);
                 let args = (
                     &w.values[row * k..(row + r) * k],
                     k,
@@ -114,14 +163,17 @@ impl PointwiseConv {
                     cols,
                 );
                 macro_rules! rows_dispatch {
-                    ($($n:literal)*) => {
+                    ($f:ident, $($n:literal)*) => {
                         match r {
-                            $($n => unsafe { tile::<$n>(args) },)*
+                            $($n => unsafe { $f::<$n>(args) },)*
                             _ => unreachable!("a tile of {r} rows"),
                         }
                     };
                 }
-                rows_dispatch!(1 2 3 4 5 6);
+                match self.tile {
+                    Tile::Avx2 => rows_dispatch!(tile_avx2, 1 2 3 4 5 6),
+                    Tile::Avx512 => rows_dispatch!(tile_avx512, 1 2 3 4 5 6 7 8),
+                }
                 row += r;
             }
         }
@@ -140,15 +192,16 @@ type TileArgs<'a> = (
     usize,
 );
 
-/// R output channels × COLS positions: `w` R rows of k weights, `x` k rows (ldx apart) of at
-/// least COLS positions, `bias` R values; `cols` of the tile's positions stored at `c` (rows
+/// R output channels × 16 positions: `w` R rows of k weights, `x` k rows (ldx apart) of at
+/// least 16 positions, `bias` R values; `cols` of the tile's positions stored at `c` (rows
 /// ldc apart), clamped.
 ///
 /// # Safety
 /// AVX2 and FMA present; the slices as described; c holds R rows of cols values ldc apart.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile<const R: usize>((w, k, x, ldx, bias, clamp, c, ldc, cols): TileArgs) {
+unsafe fn tile_avx2<const R: usize>((w, k, x, ldx, bias, clamp, c, ldc, cols): TileArgs) {
     use std::arch::x86_64::*;
+    const COLS: usize = AVX2_COLS;
     debug_assert!(w.len() >= R * k && bias.len() >= R);
     debug_assert!(k == 0 || x.len() >= (k - 1) * ldx + COLS);
     let mut lo = [_mm256_setzero_ps(); R];
@@ -186,6 +239,66 @@ unsafe fn tile<const R: usize>((w, k, x, ldx, bias, clamp, c, ldc, cols): TileAr
                 _mm256_storeu_ps(all.as_mut_ptr().add(8), hi);
                 std::ptr::copy_nonoverlapping(all.as_ptr(), row, cols);
             }
+        }
+    }
+}
+
+/// R output channels × 32 positions, `cols` (≤ 32) of them read and stored: `w` R rows of k
+/// weights, `x` k rows (ldx apart) of at least `cols` positions, `bias` R values; the
+/// positions stored at `c` (rows ldc apart), clamped. Lanes past `cols` are masked off, so
+/// nothing past them is read or written.
+///
+/// # Safety
+/// AVX-512F present; the slices as described; c holds R rows of cols values ldc apart.
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_avx512<const R: usize>((w, k, x, ldx, bias, clamp, c, ldc, cols): TileArgs) {
+    use std::arch::x86_64::*;
+    debug_assert!(w.len() >= R * k && bias.len() >= R && (1..=32).contains(&cols));
+    debug_assert!(k == 0 || x.len() >= (k - 1) * ldx + cols);
+    let mask_lo: __mmask16 = if cols >= 16 {
+        0xffff
+    } else {
+        (1u16 << cols) - 1
+    };
+    let mask_hi: __mmask16 = if cols >= 32 {
+        0xffff
+    } else if cols > 16 {
+        (1u16 << (cols - 16)) - 1
+    } else {
+        0
+    };
+    let mut lo = [_mm512_setzero_ps(); R];
+    let mut hi = [_mm512_setzero_ps(); R];
+    for r in 0..R {
+        lo[r] = _mm512_set1_ps(bias[r]);
+        hi[r] = lo[r];
+    }
+    let (w, x) = (w.as_ptr(), x.as_ptr());
+    for i in 0..k {
+        // SAFETY: i < k, so every weight read is inside w's R rows; the masks enable only the
+        // row's first cols positions, inside x (masked-off lanes are neither read nor fault,
+        // and wrapping_add forms their address without claiming it is in bounds).
+        unsafe {
+            let row = x.wrapping_add(i * ldx);
+            let x_lo = _mm512_maskz_loadu_ps(mask_lo, row);
+            let x_hi = _mm512_maskz_loadu_ps(mask_hi, row.wrapping_add(16));
+            for r in 0..R {
+                let weight = _mm512_set1_ps(*w.add(r * k + i));
+                lo[r] = _mm512_fmadd_ps(weight, x_lo, lo[r]);
+                hi[r] = _mm512_fmadd_ps(weight, x_hi, hi[r]);
+            }
+        }
+    }
+    let (floor, ceiling) = (_mm512_set1_ps(clamp.0), _mm512_set1_ps(clamp.1));
+    for r in 0..R {
+        let lo = _mm512_min_ps(_mm512_max_ps(lo[r], floor), ceiling);
+        let hi = _mm512_min_ps(_mm512_max_ps(hi[r], floor), ceiling);
+        // SAFETY: row r of the tile has cols values at c + r·ldc (the caller's contract); the
+        // masks store only those.
+        unsafe {
+            let row = c.wrapping_add(r * ldc);
+            _mm512_mask_storeu_ps(row, mask_lo, lo);
+            _mm512_mask_storeu_ps(row.wrapping_add(16), mask_hi, hi);
         }
     }
 }
@@ -234,7 +347,7 @@ impl EvalOp for PointwiseConv {
             ensure!(slice.len() == w.outputs * self.positions);
             OutPtr(slice.as_mut_ptr())
         };
-        let blocks = self.positions.div_ceil(COLS);
+        let blocks = self.positions.div_ceil(self.tile.cols());
         let work = w.outputs * w.inputs * self.positions;
         match tract_linalg::multithread::current_tract_executor() {
             tract_linalg::multithread::Executor::MultiThread(pool)
@@ -244,8 +357,8 @@ impl EvalOp for PointwiseConv {
                 pool.scope(|scope| {
                     for start in (0..blocks).step_by(per) {
                         let part = start..blocks.min(start + per);
-                        // SAFETY: AVX2 and FMA were found when the op was made; each part
-                        // writes its own blocks' columns.
+                        // SAFETY: the tile's instructions were found when the op was made;
+                        // each part writes its own blocks' columns.
                         scope.spawn(move |_| unsafe { self.run_blocks(x, part, out) });
                     }
                 });
@@ -265,21 +378,21 @@ impl TypedOp for PointwiseConv {
     as_op!();
 }
 
-/// Whether this processor runs the op: AVX2 and FMA, and not AVX-512.
-fn supported() -> bool {
-    std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("fma")
-        && !std::arch::is_x86_feature_detected!("avx512f")
-}
-
 /// Replaces every 1×1 convolution of `model` (an EinSum of channels-first planes by a
 /// constant [outputs, inputs] or [inputs, outputs] matrix, with concrete sizes), with the
 /// bias Add and the Max/Min clamp that alone follow it, by `PointwiseConv`; run after
 /// decluttering, before optimising. `LATENTLAB_TRACT_POINTWISE` keeps tract's.
 pub(crate) fn replace_pointwise_convolutions(model: &mut TypedModel) -> TractResult<()> {
-    if !supported() || std::env::var_os("LATENTLAB_TRACT_POINTWISE").is_some() {
+    if std::env::var_os("LATENTLAB_TRACT_POINTWISE").is_some() {
         return Ok(());
     }
+    match Tile::detect() {
+        Some(tile) => replace_with(model, tile),
+        None => Ok(()),
+    }
+}
+
+fn replace_with(model: &mut TypedModel, tile: Tile) -> TractResult<()> {
     let found: Vec<usize> = model
         .nodes()
         .iter()
@@ -287,7 +400,7 @@ pub(crate) fn replace_pointwise_convolutions(model: &mut TypedModel) -> TractRes
         .map(|n| n.id)
         .collect();
     for id in found {
-        let Some((x, op, replaces)) = pointwise(model, model.node(id))? else {
+        let Some((x, op, replaces)) = pointwise(model, model.node(id), tile)? else {
             continue;
         };
         let mut patch = TypedModelPatch::default();
@@ -336,7 +449,7 @@ fn constant_operand<'m, B: tract_onnx::tract_core::ops::binary::BinMiniOp>(
 
 type Match = (OutletId, PointwiseConv, usize);
 
-fn pointwise(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Match>> {
+fn pointwise(model: &TypedModel, node: &TypedNode, tile: Tile) -> TractResult<Option<Match>> {
     let Some(einsum) = node.op_as::<EinSum>() else {
         return Ok(None);
     };
@@ -465,6 +578,7 @@ fn pointwise(model: &TypedModel, node: &TypedNode) -> TractResult<Option<Match>>
         }
     }
     let op = PointwiseConv {
+        tile,
         weights: Arc::new(Weights {
             values,
             bias,
@@ -495,8 +609,9 @@ mod tests {
     }
 
     impl Case {
-        /// The output and how many convolutions were replaced.
-        fn run(&self, replace: bool, threads: usize) -> TractResult<(Vec<f32>, usize)> {
+        /// The output and how many convolutions were replaced (by `tile`'s op; none: tract's
+        /// alone).
+        fn run(&self, tile: Option<Tile>, threads: usize) -> TractResult<(Vec<f32>, usize)> {
             let mut model = TypedModel::default();
             let x = model.add_source("x", f32::fact(&self.x))?;
             let w_len = self.w.iter().product();
@@ -521,8 +636,8 @@ mod tests {
             }
             model.select_output_outlets(&[y])?;
             let mut model = model.into_decluttered()?;
-            if replace {
-                replace_pointwise_convolutions(&mut model)?;
+            if let Some(tile) = tile {
+                replace_with(&mut model, tile)?;
             }
             let replaced = model
                 .nodes()
@@ -576,20 +691,18 @@ mod tests {
                 clamp: None,
             },
         ];
+        let tiles = Tile::available();
         for case in cases {
             let what = format!("{:?} x {:?}", case.formula, case.x);
-            let (want, none) = case.run(false, 1)?;
-            let (got, replaced) = case.run(true, 1)?;
+            let (want, none) = case.run(None, 1)?;
             assert_eq!(none, 0);
-            if !supported() {
-                // Not on this processor: tract's convolution, untouched.
-                assert_eq!((replaced, &got), (0, &want), "{what}");
-                continue;
-            }
-            assert_eq!(replaced, 1, "{what}");
-            assert_eq!(got.len(), want.len(), "{what}");
-            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert!((g - w).abs() <= 1e-5, "{what} at {i}: {g} vs {w}");
+            for &tile in &tiles {
+                let (got, replaced) = case.run(Some(tile), 1)?;
+                assert_eq!(replaced, 1, "{what} {tile:?}");
+                assert_eq!(got.len(), want.len(), "{what} {tile:?}");
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert!((g - w).abs() <= 1e-5, "{what} {tile:?} at {i}: {g} vs {w}");
+                }
             }
         }
         Ok(())
@@ -601,11 +714,13 @@ mod tests {
         case.x = vec![64, 40, 40];
         case.w = vec![70, 64];
         case.bias = Some(vec![70, 1, 1]);
-        let (one, replaced) = case.run(true, 1)?;
-        let (two, _) = case.run(true, 2)?;
-        assert_eq!(replaced, usize::from(supported()));
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&one), bits(&two));
+        for tile in Tile::available() {
+            let (one, replaced) = case.run(Some(tile), 1)?;
+            let (two, _) = case.run(Some(tile), 2)?;
+            assert_eq!(replaced, 1, "{tile:?}");
+            assert_eq!(bits(&one), bits(&two), "{tile:?}");
+        }
         Ok(())
     }
 
@@ -629,18 +744,23 @@ mod tests {
                 clamp: None,
             },
         ] {
-            let (_, replaced) = case.run(true, 1)?;
-            assert_eq!(replaced, 0, "{:?}", case.formula);
+            for tile in Tile::available() {
+                let (_, replaced) = case.run(Some(tile), 1)?;
+                assert_eq!(replaced, 0, "{:?} {tile:?}", case.formula);
+            }
         }
         // A bias along the positions, not the channels: the product alone is replaced, the
         // Add stays.
         let mut case = efficientnet_like();
         case.bias = Some(vec![1, 9, 7]);
         case.clamp = None;
-        let (want, _) = case.run(false, 1)?;
-        let (got, _) = case.run(true, 1)?;
-        for (g, w) in got.iter().zip(&want) {
-            assert!((g - w).abs() <= 1e-5);
+        let (want, _) = case.run(None, 1)?;
+        for tile in Tile::available() {
+            let (got, replaced) = case.run(Some(tile), 1)?;
+            assert_eq!(replaced, 1, "{tile:?}");
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-5, "{tile:?}");
+            }
         }
         Ok(())
     }

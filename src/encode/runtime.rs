@@ -163,7 +163,7 @@ impl OnnxModel {
         let typed = {
             let mut typed = typed.into_decluttered().map_err(unsupported)?;
             super::depthwise::replace_depthwise_convolutions(&mut typed).map_err(unsupported)?;
-            // 1×1 convolutions too, on AVX2 machines (`pointwise.rs` says why).
+            // 1×1 convolutions too, on AVX2 and AVX-512 machines (`pointwise.rs` says why).
             #[cfg(target_arch = "x86_64")]
             super::pointwise::replace_pointwise_convolutions(&mut typed).map_err(unsupported)?;
             // And products by constant weights by latentlab's (`packed.rs` says why).
