@@ -28,6 +28,8 @@ use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math::{Add, Mul};
 use tract_onnx::tract_core::ops::nn::{Softmax, SoftmaxKind};
 
+use super::following::only_successor;
+
 /// Where each role's axis is in one tensor: the batch axes (in the scores' batch order), and
 /// the two others (q: query, depth; k: key, depth; v: key, value; output: query, value).
 #[derive(Debug, Clone, Hash, PartialEq, Eq)]
@@ -364,18 +366,6 @@ impl TypedOp for FusedAttention {
     }
 
     as_op!();
-}
-
-/// The single node reading `outlet`, unless it is a model output or read by several.
-pub(crate) fn only_successor(
-    model: &TypedModel,
-    outlet: OutletId,
-) -> TractResult<Option<&TypedNode>> {
-    let successors = &model.node(outlet.node).outputs[outlet.slot].successors;
-    if successors.len() != 1 || model.output_outlets()?.contains(&outlet) {
-        return Ok(None);
-    }
-    Ok(Some(model.node(successors[0].node)))
 }
 
 /// The EinSum's labels: inputs' and output's.

@@ -11,6 +11,8 @@ mod attention;
 mod bpe;
 #[cfg(not(target_arch = "wasm32"))]
 mod depthwise;
+#[cfg(not(target_arch = "wasm32"))]
+mod following;
 mod fusion;
 mod image;
 mod manifest;

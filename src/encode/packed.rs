@@ -20,9 +20,10 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math::Add;
+
+use super::following::{constant_operand, only_successor};
 
 /// Columns of a panel: two AVX-512 registers, four AVX2 registers.
 pub(crate) const PANEL: usize = 32;
@@ -639,30 +640,15 @@ fn following_bias(
     n: usize,
 ) -> TractResult<Option<(usize, Vec<f32>)>> {
     let out = OutletId::new(product.id, 0);
-    let successors = &product.outputs[0].successors;
-    if successors.len() != 1 || model.output_outlets()?.contains(&out) {
-        return Ok(None);
-    }
-    let add = model.node(successors[0].node);
-    let Some(bin) = add.op_as::<TypedBinOp>() else {
+    let Some(add) = only_successor(model, out)? else {
         return Ok(None);
     };
-    if !bin.0.is::<Add>()
-        || bin.1.is_some_and(|dt| dt != f32::datum_type())
-        || add.inputs.len() != 2
-    {
-        return Ok(None);
-    }
-    let other = model.outlet_fact(add.inputs[1 - successors[0].slot])?;
-    let Some(bias) = &other.konst else {
+    let Some(bias) = constant_operand::<Add>(model, add, product.id)? else {
         return Ok(None);
     };
-    let product_fact = model.outlet_fact(out)?;
-    if bias.datum_type() != f32::datum_type()
-        || bias.rank() > product_fact.rank()
+    if bias.rank() > model.outlet_fact(out)?.rank()
         || bias.shape().last() != Some(&n)
         || bias.len() != n
-        || model.outlet_fact(OutletId::new(add.id, 0))?.shape != product_fact.shape
     {
         return Ok(None);
     }

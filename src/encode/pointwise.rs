@@ -20,11 +20,10 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
-use tract_onnx::tract_core::ops::math::{Add, Max, Min};
+use tract_onnx::tract_core::ops::math::Add;
 
-use super::attention::only_successor;
+use super::following::{constant_operand, following_clamp, only_successor, Clamp};
 
 /// The register tile this processor runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,8 +90,7 @@ struct PointwiseConv {
     weights: Arc<Weights>,
     /// Positions of a plane (H·W).
     positions: usize,
-    /// Bounds applied to every value (ReLU6: 0, 6); ±∞ when none.
-    clamp: (f32, f32),
+    clamp: Clamp,
     output_shape: TVec<usize>,
 }
 
@@ -101,8 +99,7 @@ impl PartialEq for PointwiseConv {
         Arc::ptr_eq(&self.weights, &other.weights)
             && self.tile == other.tile
             && self.positions == other.positions
-            && self.clamp.0.to_bits() == other.clamp.0.to_bits()
-            && self.clamp.1.to_bits() == other.clamp.1.to_bits()
+            && self.clamp == other.clamp
             && self.output_shape == other.output_shape
     }
 }
@@ -156,7 +153,7 @@ impl PointwiseConv {
                     source,
                     ldx,
                     &w.bias[row..row + r],
-                    self.clamp,
+                    (self.clamp.floor, self.clamp.ceiling),
                     // SAFETY: row < outputs and col < positions: inside out.
                     unsafe { out.0.add(row * p + col) },
                     p,
@@ -413,40 +410,6 @@ fn replace_with(model: &mut TypedModel, tile: Tile) -> TractResult<()> {
     Ok(())
 }
 
-/// `node`'s other input's constant, when node is the binary op `B` on f32 with `id`'s output
-/// and a constant keeping its shape.
-fn constant_operand<'m, B: tract_onnx::tract_core::ops::binary::BinMiniOp>(
-    model: &'m TypedModel,
-    node: &TypedNode,
-    id: usize,
-) -> TractResult<Option<&'m Arc<Tensor>>> {
-    let Some(bin) = node.op_as::<TypedBinOp>() else {
-        return Ok(None);
-    };
-    if !bin.0.is::<B>() || bin.1.is_some_and(|dt| dt != f32::datum_type()) || node.inputs.len() != 2
-    {
-        return Ok(None);
-    }
-    let Some(other) = node
-        .inputs
-        .iter()
-        .find(|i| i.node != id)
-        .filter(|_| node.inputs.iter().any(|i| i.node == id))
-    else {
-        return Ok(None);
-    };
-    let fact = model.outlet_fact(*other)?;
-    if model.outlet_fact(OutletId::new(node.id, 0))?.shape
-        != model.outlet_fact(OutletId::new(id, 0))?.shape
-    {
-        return Ok(None);
-    }
-    Ok(fact
-        .konst
-        .as_ref()
-        .filter(|c| c.datum_type() == f32::datum_type()))
-}
-
 type Match = (OutletId, PointwiseConv, usize);
 
 fn pointwise(model: &TypedModel, node: &TypedNode, tile: Tile) -> TractResult<Option<Match>> {
@@ -533,7 +496,6 @@ fn pointwise(model: &TypedModel, node: &TypedNode, tile: Tile) -> TractResult<Op
     };
     let mut replaces = node.id;
     let mut bias = vec![0f32; outputs];
-    let mut clamp = (f32::NEG_INFINITY, f32::INFINITY);
     // The bias: a constant of the outputs' count along the output-channel axis alone.
     if let Some(next) = only_successor(model, OutletId::new(replaces, 0))? {
         if let Some(b) = constant_operand::<Add>(model, next, replaces)? {
@@ -558,25 +520,7 @@ fn pointwise(model: &TypedModel, node: &TypedNode, tile: Tile) -> TractResult<Op
         }
     }
     // The clamp: a Max by a scalar, then possibly a Min by one (ReLU, ReLU6).
-    if let Some(next) = only_successor(model, OutletId::new(replaces, 0))? {
-        if let Some(floor) =
-            constant_operand::<Max>(model, next, replaces)?.filter(|c| c.len() == 1)
-        {
-            clamp.0 = floor.cast_to_scalar::<f32>()?;
-            replaces = next.id;
-            if let Some(next) = only_successor(model, OutletId::new(replaces, 0))? {
-                if let Some(ceiling) =
-                    constant_operand::<Min>(model, next, replaces)?.filter(|c| c.len() == 1)
-                {
-                    let ceiling = ceiling.cast_to_scalar::<f32>()?;
-                    if ceiling >= clamp.0 {
-                        clamp.1 = ceiling;
-                        replaces = next.id;
-                    }
-                }
-            }
-        }
-    }
+    let (clamp, replaces) = following_clamp(model, replaces)?;
     let op = PointwiseConv {
         tile,
         weights: Arc::new(Weights {
