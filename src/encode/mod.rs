@@ -15,6 +15,8 @@ mod depthwise;
 mod following;
 mod fusion;
 mod image;
+#[cfg(not(target_arch = "wasm32"))]
+mod layer_norm;
 mod manifest;
 #[cfg(not(target_arch = "wasm32"))]
 mod models;

@@ -170,6 +170,9 @@ impl OnnxModel {
             super::packed::replace_const_weight_products(&mut typed).map_err(unsupported)?;
             // And attention's chain of ops by one (`attention.rs` says why).
             super::attention::fuse_attention(&mut typed).map_err(unsupported)?;
+            // And each layer norm's chain of ops, with the residual Add before it, by one
+            // (`layer_norm.rs` says why).
+            super::layer_norm::fuse_layer_norms(&mut typed).map_err(unsupported)?;
             typed
         };
         let runnable = typed
