@@ -14,6 +14,8 @@ mod depthwise;
 #[cfg(not(target_arch = "wasm32"))]
 mod following;
 mod fusion;
+#[cfg(target_arch = "x86_64")]
+mod im2col;
 mod image;
 #[cfg(not(target_arch = "wasm32"))]
 mod layer_norm;

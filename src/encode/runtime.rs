@@ -166,6 +166,10 @@ impl OnnxModel {
             // 1×1 convolutions too, on AVX2 and AVX-512 machines (`pointwise.rs` says why).
             #[cfg(target_arch = "x86_64")]
             super::pointwise::replace_pointwise_convolutions(&mut typed).map_err(unsupported)?;
+            // And convolutions over few channels (the stem) as patches times that tile
+            // (`im2col.rs` says why).
+            #[cfg(target_arch = "x86_64")]
+            super::im2col::replace_small_convolutions(&mut typed).map_err(unsupported)?;
             // And products by constant weights by latentlab's (`packed.rs` says why).
             super::packed::replace_const_weight_products(&mut typed).map_err(unsupported)?;
             // And attention's chain of ops by one (`attention.rs` says why).
