@@ -28,7 +28,7 @@ use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math::{Add, Mul};
 use tract_onnx::tract_core::ops::nn::{Softmax, SoftmaxKind};
 
-use super::following::only_successor;
+use super::following::{only_successor, replace_chain};
 
 /// Where each role's axis is in one tensor: the batch axes (in the scores' batch order), and
 /// the two others (q: query, depth; k: key, depth; v: key, value; output: query, value).
@@ -612,16 +612,7 @@ pub(crate) fn fuse_attention(model: &mut TypedModel) -> TractResult<()> {
         let Some(found) = attention_at(model, model.node(id))? else {
             continue;
         };
-        let mut patch = TypedModelPatch::default();
-        let taps = found
-            .inputs
-            .iter()
-            .map(|&i| patch.tap_model(model, i))
-            .collect::<TractResult<TVec<_>>>()?;
-        let name = model.node(found.replaces).name.clone();
-        let wire = patch.wire_node(name, found.op, &taps)?;
-        patch.shunt_outside(model, OutletId::new(found.replaces, 0), wire[0])?;
-        patch.apply(model)?;
+        replace_chain(model, &found.inputs, found.op, found.replaces)?;
     }
     Ok(())
 }

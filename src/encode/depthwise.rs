@@ -17,27 +17,58 @@
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PoolSpec};
 
-use super::following::{following_clamp, Clamp};
+use super::following::{following_clamp, replace_chain, Clamp};
 
-/// One depthwise convolution with every size fixed at load: `channels` planes of `h` × `w`
-/// in (after any batch axis, of one), of `oh` × `ow` out, then the clamp (EfficientNet's
-/// ReLU6) that followed it in the graph, applied as the values are stored: one pass over
-/// the output less (tract's Max and Min were ~4% of a picture, perf on a Zen 4, 2026-12-07).
+/// A convolution's planes with every size fixed at load: `channels` planes of `h` × `w` in
+/// (after any batch axis, of one), a `kh` × `kw` filter at strides `sy`, `sx` from `pad_top`,
+/// `pad_left` zeros before the first row and column, `oh` × `ow` out. Shared with `im2col.rs`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+pub(super) struct PlaneGeometry {
+    pub(super) channels: usize,
+    pub(super) h: usize,
+    pub(super) w: usize,
+    pub(super) kh: usize,
+    pub(super) kw: usize,
+    pub(super) sy: usize,
+    pub(super) sx: usize,
+    pub(super) pad_top: usize,
+    pub(super) pad_left: usize,
+    pub(super) oh: usize,
+    pub(super) ow: usize,
+}
+
+impl PlaneGeometry {
+    /// `spec`'s 2-D filter, strides (no dilation: the caller checks) and padding over
+    /// `channels` planes of `h` × `w`; None where a stride or an output size is zero.
+    pub(super) fn of(spec: &PoolSpec, channels: usize, h: usize, w: usize) -> Option<Self> {
+        let strides = spec.strides.clone().unwrap_or_else(|| tvec!(1, 1));
+        let padding = spec.computed_padding(&[h, w]);
+        let geometry = PlaneGeometry {
+            channels,
+            h,
+            w,
+            kh: *spec.kernel_shape.first()?,
+            kw: *spec.kernel_shape.get(1)?,
+            sy: *strides.first()?,
+            sx: *strides.get(1)?,
+            pad_top: padding.first()?.pad_before,
+            pad_left: padding.get(1)?.pad_before,
+            oh: padding.first()?.convoluted,
+            ow: padding.get(1)?.convoluted,
+        };
+        let degenerate = [geometry.oh, geometry.ow, geometry.sy, geometry.sx].contains(&0);
+        (!degenerate).then_some(geometry)
+    }
+}
+
+/// One depthwise convolution, then the clamp (EfficientNet's ReLU6) that followed it in the
+/// graph, applied as the values are stored: one pass over the output less (tract's Max and
+/// Min were ~4% of a picture, perf on a Zen 4, 2026-12-07).
 #[derive(Debug, Clone, Hash, PartialEq, Eq)]
 struct DepthwiseConv {
-    channels: usize,
-    h: usize,
-    w: usize,
-    kh: usize,
-    kw: usize,
-    sy: usize,
-    sx: usize,
-    pad_top: usize,
-    pad_left: usize,
-    oh: usize,
-    ow: usize,
+    geometry: PlaneGeometry,
     clamp: Clamp,
 }
 
@@ -45,8 +76,8 @@ impl DepthwiseConv {
     /// Rows and columns of each stride phase of the padded plane: enough for every tap's
     /// shifted run over `oh` rows of `qw` columns.
     fn phase_dims(&self) -> (usize, usize) {
-        let qw = self.ow + (self.kw - 1) / self.sx;
-        let qh = self.oh + (self.kh - 1) / self.sy + 1;
+        let qw = self.geometry.ow + (self.geometry.kw - 1) / self.geometry.sx;
+        let qh = self.geometry.oh + (self.geometry.kh - 1) / self.geometry.sy + 1;
         (qh, qw)
     }
 
@@ -67,7 +98,7 @@ impl DepthwiseConv {
         // phases[(py * sx + px) * phase_len + j * qw + i] = padded[j * sy + py][i * sx + px];
         // the last chunk of taps reads up to CHUNK values past the phases: zeros, dropped
         // with it.
-        let phases_len = self.sy * self.sx * phase_len + CHUNK;
+        let phases_len = self.geometry.sy * self.geometry.sx * phase_len + CHUNK;
         if phases.len() != phases_len {
             phases.clear();
             phases.resize(phases_len, 0.0);
@@ -75,23 +106,27 @@ impl DepthwiseConv {
         // Each phase's first column and where it lands in the phase's rows: the same for every
         // row, so worked out once (a division per row and phase was a tenth of the op).
         let mut first_columns = [(0usize, 0usize); MAX_STRIDE];
-        for (px, first) in first_columns.iter_mut().enumerate().take(self.sx) {
-            let x0 = (px + self.sx - self.pad_left % self.sx) % self.sx;
-            *first = (x0, (x0 + self.pad_left) / self.sx);
+        for (px, first) in first_columns.iter_mut().enumerate().take(self.geometry.sx) {
+            let x0 = (px + self.geometry.sx - self.geometry.pad_left % self.geometry.sx)
+                % self.geometry.sx;
+            *first = (x0, (x0 + self.geometry.pad_left) / self.geometry.sx);
         }
-        let (mut py, mut j) = (self.pad_top % self.sy, self.pad_top / self.sy);
-        for y in 0..self.h {
+        let (mut py, mut j) = (
+            self.geometry.pad_top % self.geometry.sy,
+            self.geometry.pad_top / self.geometry.sy,
+        );
+        for y in 0..self.geometry.h {
             // Padded rows past the phase's height are never read by an output that is kept.
             if j >= qh {
                 break;
             }
-            let row = &input[y * self.w..(y + 1) * self.w];
-            for (px, &(x0, i0)) in first_columns[..self.sx].iter().enumerate() {
-                let start = (py * self.sx + px) * phase_len + j * qw + i0;
+            let row = &input[y * self.geometry.w..(y + 1) * self.geometry.w];
+            for (px, &(x0, i0)) in first_columns[..self.geometry.sx].iter().enumerate() {
+                let start = (py * self.geometry.sx + px) * phase_len + j * qw + i0;
                 let dest = &mut phases[start..start + qw.saturating_sub(i0)];
                 let src = row.get(x0..).unwrap_or_default();
                 // the common strides spelled out, so that the copies vectorise
-                match self.sx {
+                match self.geometry.sx {
                     1 => {
                         let n = dest.len().min(src.len());
                         dest[..n].copy_from_slice(&src[..n]);
@@ -115,7 +150,7 @@ impl DepthwiseConv {
                 }
             }
             py += 1;
-            if py == self.sy {
+            if py == self.geometry.sy {
                 (py, j) = (0, j + 1);
             }
         }
@@ -123,16 +158,17 @@ impl DepthwiseConv {
         // the flattened oh × qw grid (the few columns past the output's width are computed
         // and dropped).
         let mut offsets = [0usize; MAX_TAPS];
-        for ky in 0..self.kh {
-            for kx in 0..self.kw {
-                let phase = (ky % self.sy) * self.sx + kx % self.sx;
-                offsets[ky * self.kw + kx] = phase * phase_len + (ky / self.sy) * qw + kx / self.sx;
+        for ky in 0..self.geometry.kh {
+            for kx in 0..self.geometry.kw {
+                let phase = (ky % self.geometry.sy) * self.geometry.sx + kx % self.geometry.sx;
+                offsets[ky * self.geometry.kw + kx] =
+                    phase * phase_len + (ky / self.geometry.sy) * qw + kx / self.geometry.sx;
             }
         }
-        let n = (self.oh * qw).div_ceil(CHUNK) * CHUNK;
+        let n = (self.geometry.oh * qw).div_ceil(CHUNK) * CHUNK;
         // Every value of acc is written by taps_over.
         acc.resize(n, 0.0);
-        let taps = self.kh * self.kw;
+        let taps = self.geometry.kh * self.geometry.kw;
         taps_over(
             acc,
             phases,
@@ -141,8 +177,8 @@ impl DepthwiseConv {
             bias,
             self.clamp,
         );
-        for (oy, row) in out.chunks_exact_mut(self.ow).enumerate() {
-            row.copy_from_slice(&acc[oy * qw..oy * qw + self.ow]);
+        for (oy, row) in out.chunks_exact_mut(self.geometry.ow).enumerate() {
+            row.copy_from_slice(&acc[oy * qw..oy * qw + self.geometry.ow]);
         }
     }
 }
@@ -265,14 +301,18 @@ impl EvalOp for DepthwiseConv {
         let bias = bias.cast_to::<f32>()?;
         let bias = bias.to_plain_array_view::<f32>()?;
         let bias: Vec<f32> = bias.iter().copied().collect();
-        let (plane_in, plane_out, taps) = (self.h * self.w, self.oh * self.ow, self.kh * self.kw);
-        ensure!(input.len() % plane_in == 0 && kernel.len() == self.channels * taps);
-        ensure!(bias.len() == 1 || bias.len() == self.channels);
+        let (plane_in, plane_out, taps) = (
+            self.geometry.h * self.geometry.w,
+            self.geometry.oh * self.geometry.ow,
+            self.geometry.kh * self.geometry.kw,
+        );
+        ensure!(input.len() % plane_in == 0 && kernel.len() == self.geometry.channels * taps);
+        ensure!(bias.len() == 1 || bias.len() == self.geometry.channels);
         let planes = input.len() / plane_in;
         let mut shape: TVec<usize> = input_shape;
         let rank = shape.len();
-        shape[rank - 2] = self.oh;
-        shape[rank - 1] = self.ow;
+        shape[rank - 2] = self.geometry.oh;
+        shape[rank - 1] = self.geometry.ow;
         // SAFETY: f32 has no invalid bit patterns, and every value is written: each plane's
         // rows are copied whole from its sums.
         let mut output = unsafe { Tensor::uninitialized::<f32>(&shape)? };
@@ -287,7 +327,7 @@ impl EvalOp for DepthwiseConv {
             let (mut phases, mut acc) = (Vec::new(), Vec::new());
             for (i, out) in chunk.chunks_exact_mut(plane_out).enumerate() {
                 let p = first + i;
-                let c = p % self.channels;
+                let c = p % self.geometry.channels;
                 let b = if bias.len() == 1 { bias[0] } else { bias[c] };
                 self.plane(
                     &input[p * plane_in..(p + 1) * plane_in],
@@ -308,8 +348,8 @@ impl TypedOp for DepthwiseConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let mut shape: TVec<TDim> = inputs[0].shape.iter().cloned().collect();
         let rank = shape.len();
-        shape[rank - 2] = self.oh.into();
-        shape[rank - 1] = self.ow.into();
+        shape[rank - 2] = self.geometry.oh.into();
+        shape[rank - 1] = self.geometry.ow.into();
         Ok(tvec!(f32::fact(shape)))
     }
 
@@ -338,17 +378,9 @@ pub(crate) fn replace_depthwise_convolutions(model: &mut TypedModel) -> TractRes
         };
         let (clamp, last) = following_clamp(model, id)?;
         op.clamp = clamp;
-        // Read the inputs now: an earlier replacement may have rewired them.
-        let mut patch = TypedModelPatch::default();
-        let taps = node
-            .inputs
-            .iter()
-            .map(|&input| patch.tap_model(model, input))
-            .collect::<TractResult<TVec<_>>>()?;
-        let name = model.node(last).name.clone();
-        let wire = patch.wire_node(name, op, &taps)?;
-        patch.shunt_outside(model, OutletId::new(last, 0), wire[0])?;
-        patch.apply(model)?;
+        // The inputs read now: an earlier replacement may have rewired them.
+        let inputs = node.inputs.clone();
+        replace_chain(model, &inputs, op, last)?;
     }
     Ok(())
 }
@@ -401,25 +433,12 @@ fn depthwise(
         return Ok(None);
     }
     let (h, w) = (shape[rank - 2], shape[rank - 1]);
-    let padding = spec.computed_padding(&[h, w]);
-    let op = DepthwiseConv {
-        channels,
-        h,
-        w,
-        kh,
-        kw,
-        sy: strides[0],
-        sx: strides[1],
-        pad_top: padding[0].pad_before,
-        pad_left: padding[1].pad_before,
-        oh: padding[0].convoluted,
-        ow: padding[1].convoluted,
-        clamp: Clamp::NONE,
-    };
-    if op.oh == 0 || op.ow == 0 || op.sy == 0 || op.sx == 0 {
-        return Ok(None);
-    }
-    Ok(Some(op))
+    Ok(
+        PlaneGeometry::of(spec, channels, h, w).map(|geometry| DepthwiseConv {
+            geometry,
+            clamp: Clamp::NONE,
+        }),
+    )
 }
 
 #[cfg(test)]

@@ -1,11 +1,31 @@
 //! Ops that follow a replaced op and fold into it: the single reader of an outlet, the
 //! constant operand of a binary op, and the clamp (ReLU, ReLU6) of a Max by a scalar and a
-//! Min by one. Shared by the native replacements (`packed.rs`, `pointwise.rs`,
-//! `depthwise.rs`, `attention.rs`).
+//! Min by one; and the patch that puts a replacement in place. Shared by the native
+//! replacements (`packed.rs`, `pointwise.rs`, `depthwise.rs`, `im2col.rs`, `layer_norm.rs`,
+//! `attention.rs`).
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::binary::{BinMiniOp, TypedBinOp};
 use tract_onnx::tract_core::ops::math::{Max, Min};
+
+/// Puts `op`, reading `inputs`, in the place of the nodes that end at `last` (a matched chain
+/// whose only way out is `last`'s output): op takes last's name and last's readers read op.
+pub(crate) fn replace_chain(
+    model: &mut TypedModel,
+    inputs: &[OutletId],
+    op: impl Into<Box<dyn TypedOp>>,
+    last: usize,
+) -> TractResult<()> {
+    let mut patch = TypedModelPatch::default();
+    let taps = inputs
+        .iter()
+        .map(|&input| patch.tap_model(model, input))
+        .collect::<TractResult<TVec<_>>>()?;
+    let name = model.node(last).name.clone();
+    let wire = patch.wire_node(name, op, &taps)?;
+    patch.shunt_outside(model, OutletId::new(last, 0), wire[0])?;
+    patch.apply(model)
+}
 
 /// The single node reading `outlet`, unless it is a model output or read by several.
 pub(crate) fn only_successor(

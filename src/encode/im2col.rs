@@ -17,50 +17,32 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 
-use super::following::following_clamp;
+use super::depthwise::PlaneGeometry;
+use super::following::{following_clamp, replace_chain};
 use super::pointwise::{PointwiseConv, Tile};
 
 /// The largest patch (C·kh·kw) replaced.
 const MAX_PATCH: usize = 256;
 
-/// Where the patches come from: every size fixed at load.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Geometry {
-    channels: usize,
-    h: usize,
-    w: usize,
-    kh: usize,
-    kw: usize,
-    sy: usize,
-    sx: usize,
-    pad_top: usize,
-    pad_left: usize,
-    oh: usize,
-    ow: usize,
-}
-
-impl Geometry {
-    /// `patches[(c·kh + ky)·kw + kx][oy·ow + ox] = input[c][oy·sy + ky − pad_top][ox·sx + kx −
-    /// pad_left]`, zero where that falls in the padding; `patches` is overwritten whole.
-    fn patches(&self, input: &[f32], patches: &mut [f32]) {
-        let positions = self.oh * self.ow;
-        for c in 0..self.channels {
-            let plane = &input[c * self.h * self.w..(c + 1) * self.h * self.w];
-            for ky in 0..self.kh {
-                for kx in 0..self.kw {
-                    let row = (c * self.kh + ky) * self.kw + kx;
-                    let row = &mut patches[row * positions..(row + 1) * positions];
-                    for (oy, out) in row.chunks_exact_mut(self.ow).enumerate() {
-                        let iy = (oy * self.sy + ky).checked_sub(self.pad_top);
-                        let Some(src) = iy.and_then(|iy| plane.get(iy * self.w..(iy + 1) * self.w))
-                        else {
-                            out.fill(0.0);
-                            continue;
-                        };
-                        for (ox, o) in out.iter_mut().enumerate() {
-                            let ix = (ox * self.sx + kx).checked_sub(self.pad_left);
-                            *o = ix.and_then(|ix| src.get(ix)).copied().unwrap_or(0.0);
-                        }
+/// `patches[(c·kh + ky)·kw + kx][oy·ow + ox] = input[c][oy·sy + ky − pad_top][ox·sx + kx −
+/// pad_left]`, zero where that falls in the padding; `patches` is overwritten whole.
+fn patches(g: &PlaneGeometry, input: &[f32], patches: &mut [f32]) {
+    let positions = g.oh * g.ow;
+    for c in 0..g.channels {
+        let plane = &input[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let row = (c * g.kh + ky) * g.kw + kx;
+                let row = &mut patches[row * positions..(row + 1) * positions];
+                for (oy, out) in row.chunks_exact_mut(g.ow).enumerate() {
+                    let iy = (oy * g.sy + ky).checked_sub(g.pad_top);
+                    let Some(src) = iy.and_then(|iy| plane.get(iy * g.w..(iy + 1) * g.w)) else {
+                        out.fill(0.0);
+                        continue;
+                    };
+                    for (ox, o) in out.iter_mut().enumerate() {
+                        let ix = (ox * g.sx + kx).checked_sub(g.pad_left);
+                        *o = ix.and_then(|ix| src.get(ix)).copied().unwrap_or(0.0);
                     }
                 }
             }
@@ -70,7 +52,7 @@ impl Geometry {
 
 #[derive(Debug, Clone)]
 struct Im2colConv {
-    geometry: Geometry,
+    geometry: PlaneGeometry,
     /// [O, C·kh·kw] by the [C·kh·kw, oh·ow] patches.
     product: PointwiseConv,
     output_shape: TVec<usize>,
@@ -116,8 +98,8 @@ impl EvalOp for Im2colConv {
             g.h,
             g.w
         );
-        let mut patches = vec![0f32; g.channels * g.kh * g.kw * g.oh * g.ow];
-        g.patches(x, &mut patches);
+        let mut cols = vec![0f32; g.channels * g.kh * g.kw * g.oh * g.ow];
+        patches(g, x, &mut cols);
         // SAFETY: f32 has no invalid bit patterns, and `product` writes every value.
         let mut output = unsafe { Tensor::uninitialized::<f32>(&self.output_shape)? };
         {
@@ -125,7 +107,7 @@ impl EvalOp for Im2colConv {
             let out = view
                 .as_slice_mut()
                 .context("convolution: output not contiguous")?;
-            self.product.product(&patches, out)?;
+            self.product.product(&cols, out)?;
         }
         Ok(tvec!(output.into_tvalue()))
     }
@@ -177,17 +159,13 @@ pub(crate) fn replace_small_convolutions(model: &mut TypedModel) -> TractResult<
             product,
             output_shape,
         };
-        let mut patch = TypedModelPatch::default();
-        let tap = patch.tap_model(model, node.inputs[0])?;
-        let name = model.node(last).name.clone();
-        let wire = patch.wire_node(name, op, &[tap])?;
-        patch.shunt_outside(model, OutletId::new(last, 0), wire[0])?;
-        patch.apply(model)?;
+        let input = node.inputs[0];
+        replace_chain(model, &[input], op, last)?;
     }
     Ok(())
 }
 
-type Found = (Geometry, Vec<f32>, Vec<f32>, TVec<usize>);
+type Found = (PlaneGeometry, Vec<f32>, Vec<f32>, TVec<usize>);
 
 /// The geometry, the [O, C·kh·kw] weights, the O biases and the output's shape, when `node`
 /// is a convolution this op replaces.
@@ -244,27 +222,10 @@ fn small_convolution(model: &TypedModel, node: &TypedNode) -> TractResult<Option
     {
         return Ok(None);
     }
-    let strides = spec.strides.clone().unwrap_or_else(|| tvec!(1, 1));
-    let padding = spec.computed_padding(&[h, w]);
-    let geometry = Geometry {
-        channels,
-        h,
-        w,
-        kh,
-        kw,
-        sy: strides[0],
-        sx: strides[1],
-        pad_top: padding[0].pad_before,
-        pad_left: padding[1].pad_before,
-        oh: padding[0].convoluted,
-        ow: padding[1].convoluted,
+    let Some(geometry) = PlaneGeometry::of(spec, channels, h, w) else {
+        return Ok(None);
     };
-    if geometry.oh == 0
-        || geometry.ow == 0
-        || geometry.sy == 0
-        || geometry.sx == 0
-        || output_shape[rank - 3..] != [outputs, geometry.oh, geometry.ow]
-    {
+    if output_shape[rank - 3..] != [outputs, geometry.oh, geometry.ow] {
         return Ok(None);
     }
     let kernel = kernel.cast_to::<f32>()?;

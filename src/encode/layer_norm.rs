@@ -23,7 +23,7 @@ use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::math::{Add, Mul, Sub};
 use tract_onnx::tract_core::ops::nn::{Reduce, Reducer, RmsNorm};
 
-use super::following::{constant_operand, only_successor};
+use super::following::{constant_operand, only_successor, replace_chain};
 
 #[derive(Debug, PartialEq)]
 struct Params {
@@ -186,7 +186,13 @@ impl EvalOp for LayerNorm {
             let out = view
                 .as_slice_mut()
                 .context("layer norm: output not contiguous")?;
-            ensure!(out.len() == a.len() && out.len() % p.n == 0);
+            ensure!(
+                out.len() == a.len() && out.len() % p.n == 0,
+                "layer norm: {} values out for {} in, rows of {}",
+                out.len(),
+                a.len(),
+                p.n
+            );
             // Rows split over tract's executor (the encoder's threads inside `split_ops`,
             // else one) only when there are many: a batch of 32 captions (~120 K values, 60
             // µs) ran slower split in two than on one thread (waking the other thread costs
@@ -233,15 +239,7 @@ pub(crate) fn fuse_layer_norms(model: &mut TypedModel) -> TractResult<()> {
         let Some((inputs, op, last)) = layer_norm(model, model.node(id))? else {
             continue;
         };
-        let mut patch = TypedModelPatch::default();
-        let taps = inputs
-            .iter()
-            .map(|&input| patch.tap_model(model, input))
-            .collect::<TractResult<TVec<_>>>()?;
-        let name = model.node(last).name.clone();
-        let wire = patch.wire_node(name, op, &taps)?;
-        patch.shunt_outside(model, OutletId::new(last, 0), wire[0])?;
-        patch.apply(model)?;
+        replace_chain(model, &inputs, op, last)?;
     }
     Ok(())
 }

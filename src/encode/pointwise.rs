@@ -23,7 +23,7 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math::Add;
 
-use super::following::{constant_operand, following_clamp, only_successor, Clamp};
+use super::following::{constant_operand, following_clamp, only_successor, replace_chain, Clamp};
 
 /// The register tile this processor runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -470,12 +470,7 @@ fn replace_with(model: &mut TypedModel, tile: Tile) -> TractResult<()> {
         let Some((x, op, replaces)) = pointwise(model, model.node(id), tile)? else {
             continue;
         };
-        let mut patch = TypedModelPatch::default();
-        let tap = patch.tap_model(model, x)?;
-        let name = model.node(replaces).name.clone();
-        let wire = patch.wire_node(name, op, &[tap])?;
-        patch.shunt_outside(model, OutletId::new(replaces, 0), wire[0])?;
-        patch.apply(model)?;
+        replace_chain(model, &[x], op, replaces)?;
     }
     Ok(())
 }
