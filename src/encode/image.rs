@@ -151,9 +151,13 @@ fn flatten(image: &RgbaImage, background: [u8; 3]) -> RgbImage {
 
 /// `image` resized by fast_image_resize: Pillow's filters in fixed point, the same bytes with
 /// every instruction set (its tests check each against one checksum), so native and wasm
-/// builds see the same pixels.
+/// builds see the same pixels. Through its typed API for 8-bit RGB alone: its untyped
+/// `resize` dispatches over 13 pixel types at run time, and so compiled all 13 into the
+/// wasm module.
 fn resize(image: &RgbImage, width: u32, height: u32, filter: Filter) -> RgbImage {
-    use fast_image_resize::{images, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+    use fast_image_resize::images::{TypedImage, TypedImageRef};
+    use fast_image_resize::pixels::U8x3;
+    use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
     if image.width() == width && image.height() == height {
         return image.clone();
     }
@@ -162,26 +166,22 @@ fn resize(image: &RgbImage, width: u32, height: u32, filter: Filter) -> RgbImage
         Filter::Bilinear => ResizeAlg::Convolution(FilterType::Bilinear),
         Filter::Bicubic => ResizeAlg::Convolution(FilterType::CatmullRom),
     };
-    let resized = images::ImageRef::new(
-        image.width(),
-        image.height(),
-        image.as_raw(),
-        PixelType::U8x3,
-    )
-    .map_err(|e| e.to_string())
-    .and_then(|source| {
-        let mut resized = images::Image::new(width, height, PixelType::U8x3);
-        Resizer::new()
-            .resize(
-                &source,
-                &mut resized,
-                &ResizeOptions::new().resize_alg(algorithm),
-            )
-            .map_err(|e| e.to_string())?;
-        Ok(resized.into_vec())
-    })
-    .ok()
-    .and_then(|bytes| RgbImage::from_raw(width, height, bytes));
+    let mut bytes = vec![0u8; width as usize * height as usize * 3];
+    let resized = TypedImageRef::<U8x3>::from_buffer(image.width(), image.height(), image.as_raw())
+        .map_err(|e| e.to_string())
+        .and_then(|source| {
+            let mut resized = TypedImage::<U8x3>::from_buffer(width, height, &mut bytes)
+                .map_err(|e| e.to_string())?;
+            Resizer::new()
+                .resize_typed(
+                    &source,
+                    &mut resized,
+                    &ResizeOptions::new().resize_alg(algorithm),
+                )
+                .map_err(|e| e.to_string())
+        })
+        .ok()
+        .and_then(|()| RgbImage::from_raw(width, height, bytes));
     // Not reached: the buffer is whole (width × height × 3, checked in check_image) and bytes
     // need no alignment; image's own resize stays as the fallback rather than a panic.
     resized.unwrap_or_else(|| {
