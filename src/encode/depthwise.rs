@@ -63,6 +63,22 @@ impl PlaneGeometry {
     }
 }
 
+/// Whether `node` is a float 2-D convolution over channels-first planes with an [O, C/group,
+/// kh, kw] kernel, no dilation, and its kernel and bias as inputs: what `PlaneGeometry` and
+/// the replacements here and in `im2col.rs` take (each checks its own groups).
+pub(super) fn plain_2d_convolution(conv: &Conv, node: &TypedNode) -> bool {
+    let spec = &conv.pool_spec;
+    conv.q_params.is_none()
+        && conv.kernel_fmt == KernelFormat::OIHW
+        && !spec.data_format.c_is_last()
+        && spec.kernel_shape.len() == 2
+        && spec
+            .dilations
+            .as_ref()
+            .is_none_or(|d| d.iter().all(|&d| d == 1))
+        && node.inputs.len() == 3
+}
+
 /// One depthwise convolution, then the clamp (EfficientNet's ReLU6) that followed it in the
 /// graph, applied as the values are stored: one pass over the output less (tract's Max and
 /// Min were ~4% of a picture, perf on a Zen 4, 2026-12-07).
@@ -392,17 +408,9 @@ fn depthwise(
 ) -> TractResult<Option<DepthwiseConv>> {
     let spec = &conv.pool_spec;
     let channels = spec.input_channels;
-    if conv.q_params.is_some()
-        || conv.kernel_fmt != KernelFormat::OIHW
+    if !plain_2d_convolution(conv, node)
         || conv.group != channels
         || spec.output_channels != channels
-        || spec.data_format.c_is_last()
-        || spec.kernel_shape.len() != 2
-        || spec
-            .dilations
-            .as_ref()
-            .is_some_and(|d| d.iter().any(|&d| d != 1))
-        || node.inputs.len() != 3
     {
         return Ok(None);
     }

@@ -15,9 +15,9 @@
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_onnx::tract_core::ops::cnn::Conv;
 
-use super::depthwise::PlaneGeometry;
+use super::depthwise::{plain_2d_convolution, PlaneGeometry};
 use super::following::{following_clamp, replace_chain};
 use super::pointwise::{PointwiseConv, Tile};
 
@@ -174,17 +174,7 @@ fn small_convolution(model: &TypedModel, node: &TypedNode) -> TractResult<Option
         return Ok(None);
     };
     let spec = &conv.pool_spec;
-    if conv.q_params.is_some()
-        || conv.kernel_fmt != KernelFormat::OIHW
-        || conv.group != 1
-        || spec.data_format.c_is_last()
-        || spec.kernel_shape.len() != 2
-        || spec
-            .dilations
-            .as_ref()
-            .is_some_and(|d| d.iter().any(|&d| d != 1))
-        || node.inputs.len() != 3
-    {
+    if !plain_2d_convolution(conv, node) || conv.group != 1 {
         return Ok(None);
     }
     let input = model.outlet_fact(node.inputs[0])?;
@@ -249,7 +239,7 @@ mod tests {
     use super::*;
     use crate::encode::op_testing::values;
     use tract_onnx::tract_core::ops::binary::TypedBinOp;
-    use tract_onnx::tract_core::ops::cnn::{PaddingSpec, PoolSpec};
+    use tract_onnx::tract_core::ops::cnn::{KernelFormat, PaddingSpec, PoolSpec};
     use tract_onnx::tract_core::ops::math::{max, min, Max, Min};
     use tract_onnx::tract_core::ops::nn::DataFormat;
 
