@@ -452,10 +452,10 @@ fn depthwise(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::op_testing::values;
+    use crate::encode::op_testing::{assert_close, values, wire_clamp};
     use tract_onnx::tract_core::ops::binary::TypedBinOp;
     use tract_onnx::tract_core::ops::cnn::{PaddingSpec, PoolSpec};
-    use tract_onnx::tract_core::ops::math::{max, min, Max, Min};
+    use tract_onnx::tract_core::ops::math::{Max, Min};
     use tract_onnx::tract_core::ops::nn::DataFormat;
 
     /// A depthwise convolution of `channels` planes of h × w, as tract builds it, then
@@ -489,11 +489,8 @@ mod tests {
             q_params: None,
         };
         let mut y = model.wire_node("conv", conv, &[x, kernel, bias])?[0];
-        if let Some((floor, ceiling)) = clamp {
-            let floor = model.add_const("floor", tensor0(floor).broadcast_into_rank(4)?)?;
-            y = model.wire_node("max", max(), &[y, floor])?[0];
-            let ceiling = model.add_const("ceiling", tensor0(ceiling).broadcast_into_rank(4)?)?;
-            y = model.wire_node("min", min(), &[y, ceiling])?[0];
+        if let Some(bounds) = clamp {
+            y = wire_clamp(&mut model, y, bounds)?;
         }
         model.select_output_outlets(&[y])?;
         let mut model = model.into_decluttered()?;
@@ -555,10 +552,7 @@ mod tests {
             let (want, none) = convolve(planes, filter, strides, padding.clone(), false)?;
             let (got, replaced) = convolve(planes, filter, strides, padding, true)?;
             assert_eq!((none, replaced), (0, 1), "{what}");
-            assert_eq!(got.len(), want.len(), "{what}");
-            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert!((g - w).abs() <= 1e-5, "{what} at {i}: {g} vs {w}");
-            }
+            assert_close(&got, &want, &what);
         }
         Ok(())
     }

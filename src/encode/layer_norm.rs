@@ -372,7 +372,7 @@ fn layer_norm(model: &TypedModel, reduce_node: &TypedNode) -> TractResult<Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::op_testing::values;
+    use crate::encode::op_testing::{assert_close, values};
     use tract_onnx::tract_core::ops::math::{add, mul, sub};
 
     struct Case {
@@ -472,10 +472,7 @@ mod tests {
             let (want, none) = run(&case, false, 1)?;
             let (got, replaced) = run(&case, true, 1)?;
             assert_eq!((none, replaced), (0, 1), "{what}");
-            assert_eq!(got.len(), want.len(), "{what}");
-            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert!((g - w).abs() <= 1e-5, "{what} at {i}: {g} vs {w}");
-            }
+            assert_close(&got, &want, &what);
         }
         Ok(())
     }
