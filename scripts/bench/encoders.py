@@ -7,12 +7,17 @@ each round as it goes (stderr) and one JSON object at the end (stdout).
     cargo build --release --bin latentlab
     /tmp/ortvenv/bin/python scripts/bench/encoders.py --latentlab target/release/latentlab [--threads 1,2] [--rounds 5]
 
+`--hide-avx512` measures both engines as on an AVX2-only processor: AVX-512 hidden from CPUID
+for this script, onnxruntime and the CLI (scripts/bench/hide_avx512.c, LD_PRELOAD; checked: with
+it onnxruntime's hottest loop is its ymm FMA kernel, without it a zmm one).
+
 What a unit is: the whole caption set (texts: the Tux Paint captions when installed, 430, else
-the site's sentences repeated; batches of 32 on both sides, tokenising and mean pooling inside
-the timing on both sides; both sides batch texts of similar length together, longest first, as
-latentlab's `embed_batched` and sentence-transformers' `encode` do, so that neither runs its
-model on padding — `--ort-text-order given` gives onnxruntime the texts in their given order
-instead, as a naive loop would) or the whole photo set (images: the 12 gallery photos, taken
+the site's sentences repeated; batches of at most 32, tokenising and mean pooling inside the
+timing on both sides; by default both sides get the same batches, texts of one length in
+tokens each, longest first, as latentlab's `embed_batched` makes them, so that neither runs its
+model on padding — `--ort-text-order length` gives onnxruntime sentence-transformers' batches
+instead (sorted by length, cut every 32: padded to each batch's longest), `given` the texts in
+their given order, as a naive loop would) or the whole photo set (images: the 12 gallery photos, taken
 --image-repeat times over, 5 by default: with 12 alone a unit's signal, ~0.3 s, was no larger
 than the noise in the CLI's start and model loading that the one-item run subtracts; decoding,
 letterbox and normalisation inside the timing on both sides; onnxruntime gets batches of
@@ -119,11 +124,8 @@ class OnnxRuntime:
         return timed(lambda: self.images(session, items)) / len(items)
 
     def texts(self, session, items):
-        if self.text_order == "length":
-            lengths = [sum(e.attention_mask) for e in self.tok.encode_batch(items)]
-            items = [t for _, t in sorted(zip(lengths, items), key=lambda p: -p[0])]
-        for at in range(0, len(items), 32):
-            enc = self.tok.encode_batch(items[at:at + 32])
+        for batch in text_batches(self.tok, items, self.text_order):
+            enc = self.tok.encode_batch(batch)
             ids = np.array([e.ids for e in enc], dtype=np.int64)
             mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
@@ -135,6 +137,38 @@ class OnnxRuntime:
         for at in range(0, len(paths), self.image_batch):
             batch = np.stack([letterbox(p) for p in paths[at:at + self.image_batch]])
             session.run(["image_embeds"], {"pixel_values": batch})
+
+
+def text_batches(tok, items, order, size=32):
+    """Batches of at most `size` texts. "equal": texts of one length in tokens per batch,
+    longest first, as latentlab's `embed_batched` makes them (nothing padded); "length": sorted
+    by length, longest first, then cut every `size`, as sentence-transformers' `encode` does;
+    "given": cut every `size` in the given order."""
+    if order == "given":
+        return [items[at:at + size] for at in range(0, len(items), size)]
+    lengths = [sum(e.attention_mask) for e in tok.encode_batch(items)]
+    by_length = sorted(zip(lengths, items), key=lambda p: -p[0])  # stable, as Rust's sort
+    if order == "length":
+        items = [t for _, t in by_length]
+        return [items[at:at + size] for at in range(0, len(items), size)]
+    batches = []
+    for length, text in by_length:
+        if batches and batches[-1][0] == length and len(batches[-1][1]) < size:
+            batches[-1][1].append(text)
+        else:
+            batches.append((length, [text]))
+    return [b for _, b in batches]
+
+
+def hide_avx512_and_rerun():
+    """Re-runs this script with AVX-512 hidden from CPUID (scripts/bench/hide_avx512.c, built
+    here with gcc), so that both engines take their AVX2 code paths: an AVX2-only processor's
+    kernels, measured on this one."""
+    shim = "/tmp/latentlab-hide-avx512.so"
+    source = os.path.join(ROOT, "scripts", "bench", "hide_avx512.c")
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", shim, source], check=True)
+    env = dict(os.environ, LD_PRELOAD=shim, LATENTLAB_BENCH_AVX512_HIDDEN="1")
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
 def letterbox(path):
@@ -171,10 +205,15 @@ def main():
     parser.add_argument("--image-batch", type=int, default=4, help="onnxruntime's pictures per run")
     parser.add_argument("--image-repeat", type=int, default=5,
                         help="the gallery's 12 photos this many times over make an image unit")
-    parser.add_argument("--ort-text-order", choices=["length", "given"], default="length",
-                        help="onnxruntime's batches: texts of similar length together (as latentlab's), "
-                             "or in the given order")
+    parser.add_argument("--ort-text-order", choices=["equal", "length", "given"], default="equal",
+                        help="onnxruntime's batches of 32: texts of one length each, as latentlab's "
+                             "(equal, the engines compared on the same batches); sorted by length then "
+                             "cut, as sentence-transformers' (length); or in the given order")
+    parser.add_argument("--hide-avx512", action="store_true",
+                        help="hide AVX-512 from both engines (needs gcc and a processor with cpuid_fault)")
     args = parser.parse_args()
+    if args.hide_avx512 and not os.environ.get("LATENTLAB_BENCH_AVX512_HIDDEN"):
+        hide_avx512_and_rerun()
     models = args.models or os.path.join(ROOT, "models")
     threads = [int(t) for t in args.threads.split(",")]
     items = texts()
@@ -214,6 +253,7 @@ def main():
         "image_model": args.image_model,
         "onnxruntime_image_batch": args.image_batch,
         "onnxruntime_text_order": args.ort_text_order,
+        "avx512_hidden": bool(os.environ.get("LATENTLAB_BENCH_AVX512_HIDDEN")),
         "rounds": args.rounds,
         "loadavg_before_after": [load_before, loadavg()],
         "ms_per_item": {name: {engine: {"rounds": [round(v, 3) for v in vals], **summary(vals)}
