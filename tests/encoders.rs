@@ -224,11 +224,11 @@ fn text_and_image_share_a_space() {
     }
 }
 
-/// `embed_batched` batches texts of similar length together (longest first); every row is
-/// still its own text's, in the texts' order, equal to the text embedded alone up to float
-/// rounding of the reductions over the padded length.
+/// `embed_batched` batches texts of the same length together (longest first), so nothing is
+/// padded; every row is still its own text's, in the texts' order, and the same bits as the
+/// text embedded alone.
 #[test]
-fn length_sorted_batches_keep_every_row_in_place() {
+fn equal_length_batches_keep_every_row_in_place() {
     let s = sentences();
     let texts: Vec<&str> = s.sentences.iter().map(String::as_str).collect();
     let text = text_encoder();
@@ -242,18 +242,34 @@ fn length_sorted_batches_keep_every_row_in_place() {
         lengths.windows(2).any(|w| w[0] < w[1]),
         "the fixture's sentences must come in no length order for this test to mean anything"
     );
+    assert!(
+        (0..lengths.len()).any(|i| lengths[i + 1..].contains(&lengths[i])),
+        "two of the fixture's sentences must share a length, so that some batch holds two"
+    );
     let batched = text.embed_batched(&texts, 3, &mut |_, _| {}).unwrap();
     let dim = text.dim();
     assert_eq!((batched.rows, batched.cols), (texts.len(), dim));
     for (i, t) in texts.iter().enumerate() {
         let alone = text.embed(&[t]).unwrap();
-        let worst = batched.data[i * dim..(i + 1) * dim]
-            .iter()
-            .zip(&alone.data)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        assert!(worst <= 1e-6, "sentence {i}: {worst}");
+        assert_eq!(
+            batched.data[i * dim..(i + 1) * dim],
+            alone.data,
+            "sentence {i}"
+        );
     }
+    // Padded, a text's row moves by float rounding only.
+    let (longest, shortest) = (
+        (0..texts.len()).max_by_key(|&i| lengths[i]).unwrap(),
+        (0..texts.len()).min_by_key(|&i| lengths[i]).unwrap(),
+    );
+    let padded = text.embed(&[texts[longest], texts[shortest]]).unwrap();
+    let alone = text.embed(&[texts[shortest]]).unwrap();
+    let worst = padded.data[dim..]
+        .iter()
+        .zip(&alone.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst <= 1e-6, "the shortest sentence padded: {worst}");
 }
 
 /// Threads change how the work is split (pictures side by side, each operation's tiles over
@@ -261,7 +277,7 @@ fn length_sorted_batches_keep_every_row_in_place() {
 #[test]
 fn embeddings_do_not_depend_on_the_thread_count() {
     let s = sentences();
-    // 9 sentences in batches of 2: five batches, the last of one.
+    // 9 sentences in batches of at most 2 of one length each.
     let texts: Vec<&str> = s.sentences.iter().map(String::as_str).collect();
     let images: Vec<RgbaImage> = gallery_files()[..5]
         .iter()
@@ -270,7 +286,28 @@ fn embeddings_do_not_depend_on_the_thread_count() {
     let mut text = text_encoder();
     let mut image = image_encoder();
     assert_eq!((text.threads(), image.threads()), (1, 1));
-    let one_text = text.embed_batched(&texts, 2, &mut |_, _| {}).unwrap();
+    let mut progress_in_batches_of_2 = Vec::new();
+    let one_text = text
+        .embed_batched(&texts, 2, &mut |done, total| {
+            progress_in_batches_of_2.push((done, total))
+        })
+        .unwrap();
+    // One report per batch: a batch holds texts of one length, at most 2 of them.
+    let lengths: Vec<usize> = text
+        .token_ids(&texts)
+        .unwrap()
+        .iter()
+        .map(Vec::len)
+        .collect();
+    let mut distinct = lengths.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let batches: usize = distinct
+        .iter()
+        .map(|&l| lengths.iter().filter(|&&m| m == l).count().div_ceil(2))
+        .sum();
+    assert_eq!(progress_in_batches_of_2.len(), batches);
+    assert_eq!(progress_in_batches_of_2.last(), Some(&(9, 9)));
     let one_batch = text.embed(&texts).unwrap();
     let one_image = image.embed(&images).unwrap();
     let one_picture = image.embed(&images[..1]).unwrap();
@@ -283,7 +320,7 @@ fn embeddings_do_not_depend_on_the_thread_count() {
             .embed_batched(&texts, 2, &mut |done, total| seen.push((done, total)))
             .unwrap();
         assert_eq!(batched, one_text, "{threads} threads, batches side by side");
-        assert_eq!(seen, [(2, 9), (4, 9), (6, 9), (8, 9), (9, 9)]);
+        assert_eq!(seen, progress_in_batches_of_2, "{threads} threads");
         assert_eq!(
             text.embed(&texts).unwrap(),
             one_batch,

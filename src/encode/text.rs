@@ -204,10 +204,10 @@ impl TextEncoder {
     /// Embeds many texts in batches of `batch_size`, reporting (done, total) after each; rows
     /// in the texts' order.
     ///
-    /// Batches are made of texts of similar length (longest first, as sentence-transformers'
-    /// `encode` does): a batch is padded to its longest text, so mixing lengths made the model
-    /// run on padding. Each text's row is its own whatever its batch, up to float rounding in
-    /// reductions over the padded length (≤ 1e-6; tested).
+    /// Batches are made of texts of the same length in tokens, longest first: a batch is
+    /// padded to its longest text, so mixing lengths made the model run on padding (as
+    /// sentence-transformers' `encode` does with its length-sorted batches of 32). Each text's
+    /// row is its own whatever its batch: the same bits as the text embedded alone (tested).
     pub fn embed_batched(
         &self,
         texts: &[&str],
@@ -226,11 +226,20 @@ impl TextEncoder {
         let dim = self.dim();
         let mut all = Matrix::zeros(texts.len(), dim);
         let mut done = 0;
+        // Batches of equal token lengths, no padding: a run of the sorted order with one length,
+        // cut into batches of at most `batch_size`. Over the 430 Tux Paint captions (lengths 4
+        // to 43), batches of 32 of mixed length carried 26% padding rows (4,408 rows for 3,505
+        // tokens), all of them through every matrix product; twice as many batches cost less
+        // than those rows, and fewer batches with a little padding (chosen to minimise padded
+        // rows plus a cost per batch) were no faster (BENCHMARKS.md, "Native encoders").
+        let batches = order
+            .chunk_by(|&a, &b| lengths[a] == lengths[b])
+            .flat_map(|same_length| same_length.chunks(batch_size.max(1)));
         // One batch after another, each with tract's operations split over the threads:
         // batches side by side (one thread each) were no faster in the measurement that
         // chose (BENCHMARKS.md, "Native encoders, 2026-12-06"), and this keeps the progress
         // reports in order.
-        for chunk in order.chunks(batch_size.max(1)) {
+        for chunk in batches {
             let batch: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
             let part = self.embed(&batch)?;
             for (row, &i) in chunk.iter().enumerate() {
