@@ -4,9 +4,17 @@
 //! Why hand-written: in MiniLM at one thread tract's matrix products took ~70% of a sentence
 //! (perf, 2026-12-06), and for a handful of rows (one sentence is 8–30 tokens) tract's kernel
 //! packs the activations on every call and runs tiles much taller than the sentence. Here the
-//! weights are packed once at load into panels of `PANEL` columns, the activations are read
-//! where they are, and one register tile covers up to `ROWS_AVX512` rows × `PANEL` columns.
+//! weights are packed once at load into panels of a few columns, the activations are read
+//! where they are, and one register tile covers up to `ROWS_AVX512` rows × one panel.
 //! Measured in BENCHMARKS.md ("Native encoders").
+//!
+//! A panel is as wide as the kernel's register tile (`Kernel::panel_width`), so the panels of
+//! W lie one after another in the order they are read. With AVX2, while the first row tile of
+//! a panel runs it asks for the next panel's rows (a prefetch into L2), so that a small batch
+//! does not wait on memory at every panel: a model's weights (42 MB for MiniLM) do not stay in
+//! cache from one batch to the next. (On a Zen 4 with AVX-512 hidden, a 43 × 384 × 384
+//! product with weights out of cache: 40–42 G multiply-adds a second without the prefetch,
+//! 46–47 with it, 52–53 with the weights in cache; AVX-512's tile measured no faster with it.)
 //!
 //! A bias added right after the product (a linear layer's) is folded in: the accumulators start
 //! from it, as MLAS's do, and tract's separate Add pass over the output goes.
@@ -25,17 +33,22 @@ use tract_onnx::tract_core::ops::math::Add;
 
 use super::following::{constant_operand, only_successor};
 
-/// Columns of a panel: two AVX-512 registers, four AVX2 registers.
-pub(crate) const PANEL: usize = 32;
+/// Columns of a panel for the AVX-512 and portable tiles: two AVX-512 registers.
+const WIDE_PANEL: usize = 32;
+/// Columns of a panel for the AVX2 tile: two AVX2 registers, one 64-byte line per row.
+const AVX2_PANEL: usize = 16;
 /// Rows of one register tile with AVX-512: 2 × 12 accumulators + 2 weights + 1 broadcast of
 /// the 32 registers.
 const ROWS_AVX512: usize = 12;
-/// Rows of one AVX2 tile, which covers half a panel (16 columns): 6 × 2 accumulators, two
-/// weight registers and a broadcast of AVX2's 16. Half a panel, not all of it: a 3 × 32 tile
-/// needs 4 weight registers on top of its 12 accumulators, one more than there are, and the
+/// Rows of one AVX2 tile, which covers a panel of 16 columns: 6 × 2 accumulators, two
+/// weight registers and a broadcast of AVX2's 16. Not 32 columns: a 3 × 32 tile needs 4
+/// weight registers on top of its 12 accumulators, one more than there are, and the
 /// compiler's version of it reloaded every weight once per row (perf annotate, Zen 3) and ran
-/// at about half the FMA units' rate; a half panel of k = 384 rows (24 KB) also stays in L1
-/// while every row tile passes over it.
+/// at about half the FMA units' rate; a panel of k = 384 rows (24 KB) also stays in L1 while
+/// every row tile passes over it. (The AVX2 tile once read half of a 32-column panel, every
+/// other cache line: panels of its own width, read as one stream, and the prefetch of the
+/// next took a 43 × 384 × 384 product with weights not in cache from 37–40 to 46–47 G
+/// multiply-adds a second on a Zen 4 with AVX-512 hidden, 52–53 with them in cache.)
 const ROWS_AVX2: usize = 6;
 /// Rows of one portable tile.
 const ROWS_PORTABLE: usize = 3;
@@ -76,25 +89,26 @@ impl Kernel {
         }
     }
 
-    /// Columns of one tile: a whole panel, or half of one for AVX2.
-    fn cols(self) -> usize {
+    /// Columns of one panel, which is one register tile's width.
+    pub(crate) fn panel_width(self) -> usize {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2Fma => PANEL / 2,
-            _ => PANEL,
+            Kernel::Avx2Fma => AVX2_PANEL,
+            _ => WIDE_PANEL,
         }
     }
 }
 
-/// W (k × n) in panels: panel p holds columns p·PANEL.. as k rows of PANEL values, the last
-/// panel's missing columns zero; and the bias, n values padded to whole panels (zeros when
-/// there is none).
+/// W (k × n) in panels of `width` columns: panel p holds columns p·width.. as k rows of
+/// width values, the last panel's missing columns zero; and the bias, n values padded to
+/// whole panels (zeros when there is none).
 #[derive(Debug)]
 pub(crate) struct PackedWeights {
     k: usize,
     n: usize,
-    /// The panels start at `values[start]`, on a 64-byte boundary: a half panel's row (16
-    /// values) is then exactly one cache line.
+    width: usize,
+    /// The panels start at `values[start]`, on a 64-byte boundary: a panel's row (16 or 32
+    /// values) is then one or two whole cache lines.
     values: Vec<f32>,
     start: usize,
     bias: Vec<f32>,
@@ -105,18 +119,25 @@ const LINE: usize = 16;
 
 impl PackedWeights {
     /// `w` row-major, k × n; with `transposed`, n × k (W's transpose, as a linear layer's
-    /// [out, in] weight is stored).
-    pub(crate) fn pack(w: &[f32], k: usize, n: usize, transposed: bool) -> PackedWeights {
+    /// [out, in] weight is stored); in panels for `kernel`.
+    pub(crate) fn pack(
+        w: &[f32],
+        k: usize,
+        n: usize,
+        transposed: bool,
+        kernel: Kernel,
+    ) -> PackedWeights {
         assert_eq!(w.len(), k * n, "weights of {k} × {n}");
-        let panels = n.div_ceil(PANEL);
-        let mut values = vec![0f32; panels * k * PANEL + LINE];
+        let width = kernel.panel_width();
+        let panels = n.div_ceil(width);
+        let mut values = vec![0f32; panels * k * width + LINE];
         let start = values.as_ptr().align_offset(LINE * 4).min(LINE);
         for p in 0..panels {
-            let panel = &mut values[start + p * k * PANEL..start + (p + 1) * k * PANEL];
-            for j in 0..PANEL.min(n - p * PANEL) {
-                let col = p * PANEL + j;
+            let panel = &mut values[start + p * k * width..start + (p + 1) * k * width];
+            for j in 0..width.min(n - p * width) {
+                let col = p * width + j;
                 for row in 0..k {
-                    panel[row * PANEL + j] = if transposed {
+                    panel[row * width + j] = if transposed {
                         w[col * k + row]
                     } else {
                         w[row * n + col]
@@ -127,9 +148,10 @@ impl PackedWeights {
         PackedWeights {
             k,
             n,
+            width,
             values,
             start,
-            bias: vec![0f32; panels * PANEL],
+            bias: vec![0f32; panels * width],
         }
     }
 
@@ -145,20 +167,20 @@ impl PackedWeights {
     }
 
     pub(crate) fn panels(&self) -> usize {
-        self.n.div_ceil(PANEL)
+        self.n.div_ceil(self.width)
     }
 
     fn all_panels(&self) -> &[f32] {
-        &self.values[self.start..self.start + self.panels() * self.k * PANEL]
+        &self.values[self.start..self.start + self.panels() * self.k * self.width]
     }
 
     fn panel(&self, p: usize) -> &[f32] {
-        let at = self.start + p * self.k * PANEL;
-        &self.values[at..at + self.k * PANEL]
+        let at = self.start + p * self.k * self.width;
+        &self.values[at..at + self.k * self.width]
     }
 
     fn panel_bias(&self, p: usize) -> &[f32] {
-        &self.bias[p * PANEL..(p + 1) * PANEL]
+        &self.bias[p * self.width..(p + 1) * self.width]
     }
 }
 
@@ -167,6 +189,7 @@ impl PartialEq for PackedWeights {
     fn eq(&self, other: &Self) -> bool {
         self.k == other.k
             && self.n == other.n
+            && self.width == other.width
             && self.bias == other.bias
             && self.all_panels() == other.all_panels()
     }
@@ -210,46 +233,48 @@ pub(crate) unsafe fn multiply_tiles(
 ) {
     let k = w.k;
     assert!(a.len() == c.m * k && c.n == w.n && rows.end <= c.m && panels.end <= w.panels());
-    let (tile_rows, tile_cols) = (kernel.rows(), kernel.cols());
+    assert_eq!(
+        w.width,
+        kernel.panel_width(),
+        "weights packed for another kernel"
+    );
+    let tile_rows = kernel.rows();
     for p in panels {
         let (panel, bias) = (w.panel(p), w.panel_bias(p));
-        // Column blocks outside, rows inside: a block's weights stay in cache while every
-        // row tile passes over them.
-        for block in (0..PANEL).step_by(tile_cols) {
-            let col = p * PANEL + block;
-            if col >= w.n {
-                break;
-            }
-            let cols = tile_cols.min(w.n - col);
-            let mut row = rows.start;
-            while row < rows.end {
-                let r = tile_rows.min(rows.end - row);
-                let a_rows = &a[row * k..(row + r) * k];
-                // SAFETY: the tile lies inside c (row + r ≤ m, col + cols ≤ n) and is this
-                // caller's alone.
-                let c_tile = unsafe { c.ptr.add(row * c.n + col) };
-                unsafe {
-                    tile(
-                        kernel,
-                        a_rows,
-                        r,
-                        k,
-                        &panel[block..],
-                        &bias[block..],
-                        c_tile,
-                        c.n,
-                        cols,
-                    )
-                };
-                row += r;
-            }
+        let col = p * w.width;
+        let cols = w.width.min(w.n - col);
+        // Rows inside: a panel's weights stay in cache while every row tile passes over them.
+        let mut row = rows.start;
+        while row < rows.end {
+            let r = tile_rows.min(rows.end - row);
+            let a_rows = &a[row * k..(row + r) * k];
+            // SAFETY: the tile lies inside c (row + r ≤ m, col + cols ≤ n) and is this
+            // caller's alone.
+            let c_tile = unsafe { c.ptr.add(row * c.n + col) };
+            let prefetch_next = row == rows.start;
+            unsafe {
+                tile(
+                    kernel,
+                    a_rows,
+                    r,
+                    k,
+                    panel,
+                    bias,
+                    c_tile,
+                    c.n,
+                    cols,
+                    prefetch_next,
+                )
+            };
+            row += r;
         }
     }
 }
 
-/// One register tile: r rows of `a` (k apart) times one column block of a panel (`panel`
-/// starts at the block's first column, its rows PANEL apart) plus its bias into `c` (`ldc`
-/// apart), `cols` of the block's columns kept.
+/// One register tile: r rows of `a` (k apart) times one panel (k rows of the kernel's panel
+/// width) plus its bias into `c` (`ldc` apart), `cols` of the panel's columns kept; with
+/// `prefetch_next`, the AVX2 tile prefetches the rows of the panel that follows it in memory
+/// into L2 on the way.
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile(
     kernel: Kernel,
@@ -261,6 +286,7 @@ unsafe fn tile(
     c: *mut f32,
     ldc: usize,
     cols: usize,
+    prefetch_next: bool,
 ) {
     macro_rules! rows_dispatch {
         ($f:ident, $($n:literal)*) => {
@@ -270,14 +296,23 @@ unsafe fn tile(
             }
         };
     }
+    macro_rules! rows_dispatch_prefetching {
+        ($f:ident, $($n:literal)*) => {
+            match (r, prefetch_next) {
+                $(($n, true) => $f::<$n, true>(a, k, panel, bias, c, ldc, cols),)*
+                $(($n, false) => $f::<$n, false>(a, k, panel, bias, c, ldc, cols),)*
+                _ => unreachable!("a tile of {r} rows"),
+            }
+        };
+    }
     match kernel {
         #[cfg(target_arch = "x86_64")]
         // SAFETY (all arms): the kernel was detected on this processor; a holds r rows of k,
-        // panel k rows PANEL apart of the kernel's tile columns, bias those columns, and c r
-        // rows of cols values ldc apart.
+        // panel k rows of the kernel's panel width, bias that many values, and c r rows of
+        // cols values ldc apart.
         Kernel::Avx512 => unsafe { rows_dispatch!(tile_avx512, 1 2 3 4 5 6 7 8 9 10 11 12) },
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2Fma => unsafe { rows_dispatch!(tile_avx2, 1 2 3 4 5 6) },
+        Kernel::Avx2Fma => unsafe { rows_dispatch_prefetching!(tile_avx2, 1 2 3 4 5 6) },
         Kernel::Portable => unsafe { rows_dispatch!(tile_portable, 1 2 3) },
     }
 }
@@ -294,6 +329,7 @@ unsafe fn tile_avx512<const R: usize>(
     cols: usize,
 ) {
     use std::arch::x86_64::*;
+    const PANEL: usize = WIDE_PANEL;
     debug_assert!(a.len() >= R * k && panel.len() >= k * PANEL && bias.len() >= PANEL);
     // SAFETY: bias holds PANEL values.
     let (bias_lo, bias_hi) = unsafe {
@@ -306,7 +342,8 @@ unsafe fn tile_avx512<const R: usize>(
     let mut hi = [bias_hi; R];
     let (a, b) = (a.as_ptr(), panel.as_ptr());
     for kk in 0..k {
-        // SAFETY: kk < k, so every read is inside a's R rows and the panel's k rows.
+        // SAFETY: kk < k, so every read is inside a's R rows and the panel's k rows. (No
+        // prefetch of the next panel here: with AVX-512's 12-row tiles it measured no faster.)
         unsafe {
             let b_lo = _mm512_loadu_ps(b.add(kk * PANEL));
             let b_hi = _mm512_loadu_ps(b.add(kk * PANEL + 16));
@@ -341,7 +378,7 @@ unsafe fn tile_avx512<const R: usize>(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_avx2<const R: usize>(
+unsafe fn tile_avx2<const R: usize, const PREFETCH_NEXT: bool>(
     a: &[f32],
     k: usize,
     panel: &[f32],
@@ -351,10 +388,10 @@ unsafe fn tile_avx2<const R: usize>(
     cols: usize,
 ) {
     use std::arch::x86_64::*;
-    const HALF: usize = PANEL / 2;
-    debug_assert!(R <= ROWS_AVX2 && a.len() >= R * k && bias.len() >= HALF);
-    debug_assert!(k == 0 || panel.len() >= (k - 1) * PANEL + HALF);
-    // SAFETY: bias holds HALF values.
+    const PANEL: usize = AVX2_PANEL;
+    debug_assert!(R <= ROWS_AVX2 && a.len() >= R * k && bias.len() >= PANEL);
+    debug_assert!(panel.len() >= k * PANEL);
+    // SAFETY: bias holds PANEL values.
     let (bias_lo, bias_hi) = unsafe {
         (
             _mm256_loadu_ps(bias.as_ptr()),
@@ -365,8 +402,12 @@ unsafe fn tile_avx2<const R: usize>(
     let mut hi = [bias_hi; R];
     let (a, b) = (a.as_ptr(), panel.as_ptr());
     for kk in 0..k {
-        // SAFETY: kk < k, so every read is inside a's R rows and the block's k rows.
+        // SAFETY: kk < k, so every read is inside a's R rows and the panel's k rows. A
+        // prefetch reads nothing and cannot fault, wherever it points (past the last panel).
         unsafe {
+            if PREFETCH_NEXT {
+                _mm_prefetch::<_MM_HINT_T1>(b.wrapping_add((k + kk) * PANEL) as *const i8);
+            }
             let b_lo = _mm256_loadu_ps(b.add(kk * PANEL));
             let b_hi = _mm256_loadu_ps(b.add(kk * PANEL + 8));
             for r in 0..R {
@@ -380,11 +421,11 @@ unsafe fn tile_avx2<const R: usize>(
         // SAFETY: row r of the tile has cols values at c + r·ldc (the caller's contract).
         unsafe {
             let row = c.add(r * ldc);
-            if cols == HALF {
+            if cols == PANEL {
                 _mm256_storeu_ps(row, lo[r]);
                 _mm256_storeu_ps(row.add(8), hi[r]);
             } else {
-                let mut all = [0f32; HALF];
+                let mut all = [0f32; PANEL];
                 _mm256_storeu_ps(all.as_mut_ptr(), lo[r]);
                 _mm256_storeu_ps(all.as_mut_ptr().add(8), hi[r]);
                 std::ptr::copy_nonoverlapping(all.as_ptr(), row, cols);
@@ -417,6 +458,7 @@ unsafe fn tile_generic<const R: usize>(
     ldc: usize,
     cols: usize,
 ) {
+    const PANEL: usize = WIDE_PANEL;
     let bias: [f32; PANEL] = bias[..PANEL]
         .try_into()
         .expect("a panel's bias is PANEL values");
@@ -590,7 +632,7 @@ pub(crate) fn replace_const_weight_products(model: &mut TypedModel) -> TractResu
         .iter()
         .filter_map(|node| {
             let einsum = node.op_as::<EinSum>()?;
-            const_weight_product(model, node, einsum)
+            const_weight_product(model, node, einsum, kernel)
                 .ok()
                 .flatten()
                 .map(|found| (node.id, found))
@@ -673,6 +715,7 @@ fn const_weight_product(
     model: &TypedModel,
     node: &TypedNode,
     einsum: &EinSum,
+    kernel: Kernel,
 ) -> TractResult<Option<ConstWeights>> {
     if einsum.q_params.is_some()
         || einsum.operating_dt != f32::datum_type()
@@ -740,7 +783,7 @@ fn const_weight_product(
     Ok(Some(ConstWeights {
         x_slot,
         contracted_axes,
-        weights: PackedWeights::pack(values, k, n, transposed),
+        weights: PackedWeights::pack(values, k, n, transposed, kernel),
     }))
 }
 
@@ -789,7 +832,7 @@ mod tests {
             ] {
                 let (a, w) = (values(m * k, 1), values(k * n, 2));
                 let want = reference(&a, m, k, &w, n);
-                let packed = PackedWeights::pack(&w, k, n, false);
+                let packed = PackedWeights::pack(&w, k, n, false, kernel);
                 let mut c = vec![f32::NAN; m * n];
                 multiply(kernel, &a, m, &packed, &mut c);
                 for (i, (&got, &want)) in c.iter().zip(&want).enumerate() {
@@ -812,37 +855,41 @@ mod tests {
                 wt[col * k + row] = w[row * n + col];
             }
         }
-        assert_eq!(
-            PackedWeights::pack(&w, k, n, false),
-            PackedWeights::pack(&wt, k, n, true)
-        );
+        for kernel in kernels() {
+            assert_eq!(
+                PackedWeights::pack(&w, k, n, false, kernel),
+                PackedWeights::pack(&wt, k, n, true, kernel)
+            );
+        }
     }
 
     #[test]
     fn a_value_does_not_depend_on_the_tiles_around_it() {
         let (m, k, n) = (29, 50, 70);
         let (a, w) = (values(m * k, 4), values(k * n, 5));
-        let packed = PackedWeights::pack(&w, k, n, false);
-        let kernel = Kernel::detect();
-        let mut whole = vec![0f32; m * n];
-        multiply(kernel, &a, m, &packed, &mut whole);
-        // The same product tile range by tile range, split at odd places.
-        let mut split = vec![0f32; m * n];
-        let out = Output::new(&mut split, m, n);
-        for rows in [0..7, 7..8, 8..29] {
-            for panels in [0..1, 1..3] {
-                unsafe { multiply_tiles(kernel, &a, &packed, out, rows.clone(), panels) };
+        for kernel in kernels() {
+            let packed = PackedWeights::pack(&w, k, n, false, kernel);
+            let mut whole = vec![0f32; m * n];
+            multiply(kernel, &a, m, &packed, &mut whole);
+            // The same product tile range by tile range, split at odd places.
+            let mut split = vec![f32::NAN; m * n];
+            let out = Output::new(&mut split, m, n);
+            for rows in [0..7, 7..8, 8..29] {
+                for panels in [0..1, 1..2, 2..packed.panels()] {
+                    unsafe { multiply_tiles(kernel, &a, &packed, out, rows.clone(), panels) };
+                }
             }
-        }
-        assert_eq!(
-            whole.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            split.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-        );
-        // And row by row: each row alone is its own tile.
-        for i in 0..m {
-            let mut row = vec![0f32; n];
-            multiply(kernel, &a[i * k..(i + 1) * k], 1, &packed, &mut row);
-            assert_eq!(row, whole[i * n..(i + 1) * n], "row {i}");
+            assert_eq!(
+                whole.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                split.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "{kernel:?}"
+            );
+            // And row by row: each row alone is its own tile.
+            for i in 0..m {
+                let mut row = vec![0f32; n];
+                multiply(kernel, &a[i * k..(i + 1) * k], 1, &packed, &mut row);
+                assert_eq!(row, whole[i * n..(i + 1) * n], "{kernel:?} row {i}");
+            }
         }
     }
 
@@ -1002,9 +1049,10 @@ mod tests {
     #[test]
     fn threads_change_no_bit() -> TractResult<()> {
         use tract_linalg::multithread::{multithread_tract_scope, Executor};
-        // Enough work to be split (MIN_SPLIT_WORK): by panels (n = 1536: 48 panels, with 300
-        // rows and with 5), and by rows (n = 32: one panel for 2 or 3 threads).
-        for (m, n) in [(300, 1536), (5, 1536), (300, 32)] {
+        // Enough work to be split (MIN_SPLIT_WORK): by panels (n = 1536: 48 or 96 panels, with
+        // 300 rows and with 5), and by rows (n = 16: one panel for 2 or 3 threads, whatever the
+        // kernel's panel width).
+        for (m, n) in [(300, 1536), (5, 1536), (300, 16)] {
             let x = Tensor::from_shape(&[m, 384], &values(m * 384, 9))?;
             let formula = (&["ak", "kn"][..], "an");
             let (model, replaced) = product_model(formula, &[m, 384], &[384, n], true)?;
