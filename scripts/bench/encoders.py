@@ -12,7 +12,8 @@ for this script, onnxruntime and the CLI (scripts/bench/hide_avx512.c, LD_PRELOA
 it onnxruntime's hottest loop is its ymm FMA kernel, without it a zmm one).
 
 What a unit is: the whole caption set (texts: the Tux Paint captions when installed, 430, else
-the site's sentences repeated; batches of at most 32, tokenising and mean pooling inside the
+the site's sentences repeated; taken --text-repeat times over, 3 by default: at two threads 430
+captions are ~0.5 s, near the CLI-start noise the one-item run subtracts; batches of at most 32, tokenising and mean pooling inside the
 timing on both sides; by default both sides get the same batches, texts of one length in
 tokens each, longest first, as latentlab's `embed_batched` makes them, so that neither runs its
 model on padding — `--ort-text-order length` gives onnxruntime sentence-transformers' batches
@@ -205,6 +206,9 @@ def main():
     parser.add_argument("--image-batch", type=int, default=4, help="onnxruntime's pictures per run")
     parser.add_argument("--image-repeat", type=int, default=5,
                         help="the gallery's 12 photos this many times over make an image unit")
+    parser.add_argument("--text-repeat", type=int, default=3,
+                        help="the 430 captions this many times over make a text unit (with 430 a "
+                             "two-thread unit is ~0.5 s, near the noise of the CLI start it subtracts)")
     parser.add_argument("--ort-text-order", choices=["equal", "length", "given"], default="equal",
                         help="onnxruntime's batches of 32: texts of one length each, as latentlab's "
                              "(equal, the engines compared on the same batches); sorted by length then "
@@ -216,7 +220,7 @@ def main():
         hide_avx512_and_rerun()
     models = args.models or os.path.join(ROOT, "models")
     threads = [int(t) for t in args.threads.split(",")]
-    items = texts()
+    items = texts() * args.text_repeat
     gallery = os.path.join(ROOT, "www", "public", "gallery")
     paths = sorted(os.path.join(gallery, f) for f in os.listdir(gallery) if f.endswith((".png", ".jpg")))
     paths = paths * args.image_repeat
