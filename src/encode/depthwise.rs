@@ -8,7 +8,11 @@
 //! second. Here each channel's plane is zero-padded once and split into its stride phases, so
 //! that every tap of the filter becomes one contiguous multiply-add over the whole output
 //! plane (the few columns past the output's width are computed and dropped), which the
-//! compiler vectorises; measured in BENCHMARKS.md ("Native encoders, 2026-12-06").
+//! compiler vectorises; measured in BENCHMARKS.md ("Native encoders, 2026-12-06"). Small
+//! output planes (EfficientNet's 7 × 7) go LANES channels side by side instead, through a
+//! padded window with the channels innermost (as onnxruntime's NCHWc kernels lay them out),
+//! one vector of channels per tap and position: there a plane's own setup outweighed its
+//! taps (`SMALL_PLANE` says by how much).
 //!
 //! Not on wasm32 (the browser's numbers are measured and kept as they are). Arithmetic: per
 //! output value the bias, then the taps in row-major filter order, each a fused multiply-add
@@ -86,6 +90,8 @@ pub(super) fn plain_2d_convolution(conv: &Conv, node: &TypedNode) -> bool {
 struct DepthwiseConv {
     geometry: PlaneGeometry,
     clamp: Clamp,
+    /// LANES channels side by side (`block`) rather than a plane at a time (`plane`).
+    channels_side_by_side: bool,
 }
 
 impl DepthwiseConv {
@@ -185,7 +191,7 @@ impl DepthwiseConv {
         // Every value of acc is written by taps_over.
         acc.resize(n, 0.0);
         let taps = self.geometry.kh * self.geometry.kw;
-        taps_over(
+        taps_over_dispatched(
             acc,
             phases,
             &offsets[..taps],
@@ -197,25 +203,202 @@ impl DepthwiseConv {
             row.copy_from_slice(&acc[oy * qw..oy * qw + self.geometry.ow]);
         }
     }
+
+    /// Rows and columns of the zero-padded window that the outputs read.
+    fn window_dims(&self) -> (usize, usize) {
+        let g = &self.geometry;
+        ((g.oh - 1) * g.sy + g.kh, (g.ow - 1) * g.sx + g.kw)
+    }
+
+    /// Up to LANES planes side by side: `input` holds `lanes` planes (h × w each), `out` their
+    /// `lanes` output planes; `filters[t]` is tap t's weight for each lane and `bias` each
+    /// lane's bias (lanes past `lanes`: zeros). `window` is scratch kept from one block to the
+    /// next: every block writes the same positions of it, so the padding zeroed the first time
+    /// stays zero (lanes past `lanes` keep an earlier block's values, multiplied by zero
+    /// weights and never stored).
+    fn block(
+        &self,
+        input: &[f32],
+        lanes: usize,
+        filters: &[[f32; LANES]],
+        bias: &[f32; LANES],
+        out: &mut [f32],
+        (window, sums): (&mut Vec<Lanes>, &mut Vec<Lanes>),
+    ) {
+        let g = &self.geometry;
+        let (rows, cols) = self.window_dims();
+        if window.len() != rows * cols {
+            window.clear();
+            window.resize(rows * cols, Lanes([0.0; LANES]));
+        }
+        // window[r * cols + c].0[l] = plane l at (r - pad_top, c - pad_left)
+        for (l, plane) in input.chunks_exact(g.h * g.w).take(lanes).enumerate() {
+            for (r, row) in (g.pad_top..rows).zip(plane.chunks_exact(g.w)) {
+                let line = &mut window[r * cols..(r + 1) * cols];
+                for (c, &v) in (g.pad_left..cols).zip(row) {
+                    line[c].0[l] = v;
+                }
+            }
+        }
+        let positions = g.oh * g.ow;
+        sums.resize(positions, Lanes([0.0; LANES]));
+        blocked_taps_dispatched(self, window, cols, filters, bias, sums);
+        for (l, plane) in out.chunks_exact_mut(positions).enumerate() {
+            for (o, sum) in plane.iter_mut().zip(sums.iter()) {
+                *o = sum.0[l];
+            }
+        }
+    }
 }
 
-/// Output values computed together, held in registers over every tap: four AVX2 registers,
-/// two AVX-512 ones.
-const CHUNK: usize = 32;
+/// Channels computed side by side by `DepthwiseConv::block`: one AVX-512 register, two AVX2
+/// ones.
+const LANES: usize = 16;
+
+/// One position's LANES channels, on a cache line of its own.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Lanes([f32; LANES]);
+
+/// Outputs computed together by `DepthwiseConv::block`, each tap's weights loaded once for
+/// all of them: eight chains of multiply-adds, enough to hide their latency.
+const RUN: usize = 8;
+
+/// `blocked_taps` for the widest instruction set this processor has (as
+/// `taps_over_dispatched`; the window's copies stay outside, as there).
+fn blocked_taps_dispatched(
+    op: &DepthwiseConv,
+    window: &[Lanes],
+    cols: usize,
+    filters: &[[f32; LANES]],
+    bias: &[f32; LANES],
+    sums: &mut [Lanes],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the processor has AVX-512F (checked just above).
+            return unsafe { blocked_taps_avx512(op, window, cols, filters, bias, sums) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the processor has AVX2 and FMA (checked just above).
+            return unsafe { blocked_taps_avx2(op, window, cols, filters, bias, sums) };
+        }
+    }
+    blocked_taps(op, window, cols, filters, bias, sums, false)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn blocked_taps_avx512(
+    op: &DepthwiseConv,
+    window: &[Lanes],
+    cols: usize,
+    filters: &[[f32; LANES]],
+    bias: &[f32; LANES],
+    sums: &mut [Lanes],
+) {
+    blocked_taps(op, window, cols, filters, bias, sums, true)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn blocked_taps_avx2(
+    op: &DepthwiseConv,
+    window: &[Lanes],
+    cols: usize,
+    filters: &[[f32; LANES]],
+    bias: &[f32; LANES],
+    sums: &mut [Lanes],
+) {
+    blocked_taps(op, window, cols, filters, bias, sums, true)
+}
+
+/// Each output value as `taps_over` computes it (the bias, then the taps in row-major order,
+/// fused where `fused`), so the two paths give the same bits. Outputs go RUN at a time in
+/// row-major order across rows (a run may span two rows), the last run of a plane ending at
+/// its last output (recomputing a few: same values).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn blocked_taps(
+    op: &DepthwiseConv,
+    window: &[Lanes],
+    cols: usize,
+    filters: &[[f32; LANES]],
+    bias: &[f32; LANES],
+    sums: &mut [Lanes],
+    fused: bool,
+) {
+    let g = &op.geometry;
+    let positions = g.oh * g.ow;
+    // Where in the window each output's first tap reads, and each tap from there.
+    let corners: Vec<usize> = (0..g.oh)
+        .flat_map(|oy| (0..g.ow).map(move |ox| oy * g.sy * cols + ox * g.sx))
+        .collect();
+    let mut taps = [0usize; MAX_TAPS];
+    for ky in 0..g.kh {
+        for kx in 0..g.kw {
+            taps[ky * g.kw + kx] = ky * cols + kx;
+        }
+    }
+    let taps = &taps[..g.kh * g.kw];
+    let clamp = |sum: [f32; LANES]| Lanes(sum.map(|v| v.max(op.clamp.floor).min(op.clamp.ceiling)));
+    let mut at = 0;
+    while at < positions {
+        if positions < RUN {
+            let [sum] = blocked_run::<1>(window, &corners[at..], taps, filters, bias, fused);
+            sums[at] = clamp(sum);
+            at += 1;
+        } else {
+            let first = at.min(positions - RUN);
+            let run = blocked_run::<RUN>(window, &corners[first..], taps, filters, bias, fused);
+            for (slot, sum) in sums[first..first + RUN].iter_mut().zip(run) {
+                *slot = clamp(sum);
+            }
+            at += RUN;
+        }
+    }
+}
+
+/// The sums of the `N` outputs whose first taps read the window at `corners[..N]`, every lane.
+#[inline(always)]
+fn blocked_run<const N: usize>(
+    window: &[Lanes],
+    corners: &[usize],
+    taps: &[usize],
+    filters: &[[f32; LANES]],
+    bias: &[f32; LANES],
+    fused: bool,
+) -> [[f32; LANES]; N] {
+    let corners: &[usize; N] = corners[..N].try_into().expect("N corners");
+    let mut acc = [*bias; N];
+    for (&tap, weights) in taps.iter().zip(filters) {
+        for (acc, &corner) in acc.iter_mut().zip(corners) {
+            let x = &window[corner + tap].0;
+            for ((a, &v), &k) in acc.iter_mut().zip(x).zip(weights) {
+                *a = if fused { v.mul_add(k, *a) } else { *a + v * k };
+            }
+        }
+    }
+    acc
+}
+
+/// Output values computed together, held in registers over every tap: eight AVX2 registers,
+/// four AVX-512 ones — chains enough to hide the multiply-adds' latency (with 32, two AVX-512
+/// chains: EfficientNet-Lite0's 14 × 14 layers 125 → 112 ms, its stride-2 56 × 56 one 220 →
+/// 189–209 ms per 430 pictures, one thread).
+const CHUNK: usize = 64;
 
 /// Filters up to 7 × 7 (EfficientNet's are 3 × 3 and 5 × 5) and strides up to 4; others stay
 /// tract's.
 const MAX_TAPS: usize = 49;
 const MAX_STRIDE: usize = 4;
 
-/// `out[i] = clamp(bias + Σ_t filter[t] · phases[offsets[t] + i])`, the taps in order: a chunk of
-/// out's values stays in registers while every tap passes over it (one load and one
-/// multiply-add per value and tap; a pass over the whole plane per tap loaded and stored the
-/// running sums each time and ran at ~5 G multiply-adds a second). Compiled for AVX-512 and
-/// for AVX2 + FMA as well as for the baseline, the widest this processor has chosen at run
-/// time (x86-64 builds target the baseline, SSE2, unless told otherwise). `out.len()` is a
-/// multiple of CHUNK, and every offset leaves `out.len()` values of `phases` after it.
-fn taps_over(
+/// `taps_over` compiled for AVX-512 and for AVX2 + FMA as well as for the baseline, the
+/// widest this processor has chosen at run time. (The plane path's copies stay outside:
+/// inlined with them into one function per instruction set, the op ran 1.5× slower.)
+fn taps_over_dispatched(
     out: &mut [f32],
     phases: &[f32],
     offsets: &[usize],
@@ -235,7 +418,7 @@ fn taps_over(
             return unsafe { taps_over_avx2(out, phases, offsets, filter, bias, clamp) };
         }
     }
-    taps_over_portable(out, phases, offsets, filter, bias, clamp, false)
+    taps_over(out, phases, offsets, filter, bias, clamp, false)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -248,7 +431,7 @@ unsafe fn taps_over_avx512(
     bias: f32,
     clamp: Clamp,
 ) {
-    taps_over_portable(out, phases, offsets, filter, bias, clamp, true)
+    taps_over(out, phases, offsets, filter, bias, clamp, true)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -261,13 +444,18 @@ unsafe fn taps_over_avx2(
     bias: f32,
     clamp: Clamp,
 ) {
-    taps_over_portable(out, phases, offsets, filter, bias, clamp, true)
+    taps_over(out, phases, offsets, filter, bias, clamp, true)
 }
 
+/// `out[i] = clamp(bias + Σ_t filter[t] · phases[offsets[t] + i])`, the taps in order: a chunk of
+/// out's values stays in registers while every tap passes over it (one load and one
+/// multiply-add per value and tap; a pass over the whole plane per tap loaded and stored the
+/// running sums each time and ran at ~5 G multiply-adds a second). `out.len()` is a
+/// multiple of CHUNK, and every offset leaves `out.len()` values of `phases` after it.
 /// With `fused`, a fused multiply-add (only where the caller's target has FMA: elsewhere
 /// `mul_add` is a library call).
 #[inline(always)]
-fn taps_over_portable(
+fn taps_over(
     out: &mut [f32],
     phases: &[f32],
     offsets: &[usize],
@@ -290,6 +478,65 @@ fn taps_over_portable(
         for (o, a) in chunk.iter_mut().zip(acc) {
             *o = a.max(clamp.floor).min(clamp.ceiling);
         }
+    }
+}
+
+/// A convolution's input planes, kernel and bias (one, or one per channel), as `eval` has them.
+struct Sources<'a> {
+    input: &'a [f32],
+    kernel: &'a [f32],
+    bias: &'a [f32],
+}
+
+/// Planes `first`.. of the input into `out` (whole output planes): LANES at a time or one by
+/// one, as `op` says.
+fn convolve_planes(op: &DepthwiseConv, sources: &Sources, first: usize, out: &mut [f32]) {
+    let g = &op.geometry;
+    let (plane_in, plane_out, taps) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw);
+    let bias_of = |c: usize| {
+        if sources.bias.len() == 1 {
+            sources.bias[0]
+        } else {
+            sources.bias[c]
+        }
+    };
+    if op.channels_side_by_side {
+        let (mut window, mut sums) = (Vec::new(), Vec::new());
+        for (b, out) in out.chunks_mut(LANES * plane_out).enumerate() {
+            let p0 = first + b * LANES;
+            let lanes = out.len() / plane_out;
+            let mut filters = [[0f32; LANES]; MAX_TAPS];
+            let mut biases = [0f32; LANES];
+            for l in 0..lanes {
+                let c = (p0 + l) % g.channels;
+                biases[l] = bias_of(c);
+                for (t, f) in filters[..taps].iter_mut().enumerate() {
+                    f[l] = sources.kernel[c * taps + t];
+                }
+            }
+            op.block(
+                &sources.input[p0 * plane_in..(p0 + lanes) * plane_in],
+                lanes,
+                &filters[..taps],
+                &biases,
+                out,
+                (&mut window, &mut sums),
+            );
+        }
+        return;
+    }
+    let (mut phases, mut acc) = (Vec::new(), Vec::new());
+    for (i, out) in out.chunks_exact_mut(plane_out).enumerate() {
+        let p = first + i;
+        let c = p % g.channels;
+        op.plane(
+            &sources.input[p * plane_in..(p + 1) * plane_in],
+            &sources.kernel[c * taps..(c + 1) * taps],
+            bias_of(c),
+            out,
+            &mut phases,
+            &mut acc,
+        );
     }
 }
 
@@ -339,21 +586,19 @@ impl EvalOp for DepthwiseConv {
         // Planes split over tract's executor (the encoder's threads inside `split_ops`,
         // else one): each plane is computed alone, so the split changes no bit.
         let work = planes * plane_out * taps;
-        tract_linalg::multithread::par_chunks_mut(out, plane_out, work, |first, chunk| {
-            let (mut phases, mut acc) = (Vec::new(), Vec::new());
-            for (i, out) in chunk.chunks_exact_mut(plane_out).enumerate() {
-                let p = first + i;
-                let c = p % self.geometry.channels;
-                let b = if bias.len() == 1 { bias[0] } else { bias[c] };
-                self.plane(
-                    &input[p * plane_in..(p + 1) * plane_in],
-                    &kernel[c * taps..(c + 1) * taps],
-                    b,
-                    out,
-                    &mut phases,
-                    &mut acc,
-                );
-            }
+        let sources = Sources {
+            input,
+            kernel,
+            bias: &bias,
+        };
+        // Whole blocks of LANES planes to a thread where the planes divide evenly.
+        let unit = if self.channels_side_by_side && planes % LANES == 0 {
+            LANES
+        } else {
+            1
+        };
+        tract_linalg::multithread::par_chunks_mut(out, unit * plane_out, work, |first, chunk| {
+            convolve_planes(self, &sources, first * unit, chunk);
             Ok(())
         })?;
         Ok(tvec!(output.into_tvalue()))
@@ -443,11 +688,27 @@ fn depthwise(
     let (h, w) = (shape[rank - 2], shape[rank - 1]);
     Ok(
         PlaneGeometry::of(spec, channels, h, w).map(|geometry| DepthwiseConv {
+            channels_side_by_side: side_by_side(&geometry),
             geometry,
             clamp: Clamp::NONE,
         }),
     )
 }
+
+/// Whether `geometry`'s planes run LANES at a time, channels side by side: output planes under
+/// SMALL_PLANE positions.
+fn side_by_side(geometry: &PlaneGeometry) -> bool {
+    geometry.oh * geometry.ow < SMALL_PLANE
+}
+
+/// Below this many output positions a plane's own setup (its phases, its row copies, and the
+/// columns past the output's width that a chunk computes: 128 values for a 7 × 7 output)
+/// costs more than the taps, and channels go side by side instead. Per-op timing over 430
+/// pictures, one thread, Zen 4 (2026-12-07): EfficientNet-Lite0's 7 × 7 layers (5 × 5 filters
+/// over 1,152 channels) 117 → 82–86 ms, the 672-channel one 83 → 71 ms; at 14 × 14 channels
+/// side by side were slower (112 → 143–147 ms: the window's scattered copies), and at 56 × 56
+/// three times slower.
+const SMALL_PLANE: usize = 64;
 
 #[cfg(test)]
 mod tests {
@@ -546,6 +807,9 @@ mod tests {
             ((2, 17, 19), (3, 5), [4, 3], PaddingSpec::SameUpper),
             ((2, 9, 8), (3, 3), [2, 2], PaddingSpec::SameUpper),
             ((2, 5, 5), (7, 7), [1, 1], PaddingSpec::SameLower),
+            // Small planes, channels side by side: a last block of fewer than LANES.
+            ((17, 7, 7), (5, 5), [1, 1], PaddingSpec::SameUpper),
+            ((35, 13, 13), (3, 3), [2, 2], PaddingSpec::SameUpper),
         ];
         for (planes, filter, strides, padding) in cases {
             let what = format!("{planes:?} {filter:?} {strides:?} {padding:?}");
@@ -553,6 +817,84 @@ mod tests {
             let (got, replaced) = convolve(planes, filter, strides, padding, true)?;
             assert_eq!((none, replaced), (0, 1), "{what}");
             assert_close(&got, &want, &what);
+        }
+        Ok(())
+    }
+
+    /// Planes convolved side by side and one at a time, without tract: the same bits.
+    #[test]
+    fn channels_side_by_side_give_the_bits_of_planes_one_at_a_time() -> TractResult<()> {
+        let cases = [
+            // EfficientNet-Lite0's 7 × 7 stage: 5 × 5 and 3 × 3, whole blocks of LANES.
+            ((32, 7, 7), (5, 5), [1, 1], PaddingSpec::SameUpper),
+            ((16, 7, 7), (3, 3), [1, 1], PaddingSpec::SameUpper),
+            // Its stride-2 way in, zeros on the right and below only.
+            (
+                (20, 14, 14),
+                (5, 5),
+                [2, 2],
+                PaddingSpec::Explicit(tvec!(1, 1), tvec!(2, 2)),
+            ),
+            // Fewer outputs than a run (RUN), a last block of fewer than LANES.
+            ((3, 2, 3), (3, 3), [1, 1], PaddingSpec::SameUpper),
+            ((5, 6, 6), (7, 7), [1, 1], PaddingSpec::SameLower),
+            ((2, 9, 9), (3, 5), [4, 3], PaddingSpec::Valid),
+            // A large plane, forced side by side.
+            ((18, 12, 12), (3, 3), [1, 1], PaddingSpec::SameUpper),
+        ];
+        for ((channels, h, w), (kh, kw), strides, padding) in cases {
+            let what = format!("{channels} × {h} × {w}, {kh} × {kw}, {strides:?}, {padding:?}");
+            let spec = PoolSpec {
+                data_format: DataFormat::NCHW,
+                kernel_shape: tvec!(kh, kw),
+                padding,
+                dilations: None,
+                strides: Some(tvec!(strides[0], strides[1])),
+                input_channels: channels,
+                output_channels: channels,
+            };
+            let geometry = PlaneGeometry::of(&spec, channels, h, w).context("a geometry")?;
+            assert_eq!(
+                side_by_side(&geometry),
+                geometry.oh * geometry.ow < SMALL_PLANE,
+                "{what}"
+            );
+            let (input, kernel, bias) = (
+                values(channels * h * w, 1),
+                values(channels * kh * kw, 2),
+                values(channels, 3),
+            );
+            let sources = Sources {
+                input: &input,
+                kernel: &kernel,
+                bias: &bias,
+            };
+            let outputs: Vec<Vec<f32>> = [false, true]
+                .into_iter()
+                .map(|channels_side_by_side| {
+                    let op = DepthwiseConv {
+                        geometry: geometry.clone(),
+                        clamp: Clamp {
+                            floor: -0.5,
+                            ceiling: 0.75,
+                        },
+                        channels_side_by_side,
+                    };
+                    let mut out = vec![f32::NAN; channels * geometry.oh * geometry.ow];
+                    convolve_planes(&op, &sources, 0, &mut out);
+                    out
+                })
+                .collect();
+            assert!(outputs[0].iter().all(|v| v.is_finite()), "{what}");
+            assert!(
+                outputs[0].contains(&-0.5) && outputs[0].iter().any(|&v| v > -0.5 && v < 0.75),
+                "{what}: the clamp should bite and let values through"
+            );
+            let same = outputs[0]
+                .iter()
+                .zip(&outputs[1])
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{what}");
         }
         Ok(())
     }
