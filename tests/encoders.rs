@@ -51,6 +51,15 @@ fn text_encoder() -> TextEncoder {
     text_encoder_named("minilm-l6-v2")
 }
 
+/// Each text's length in tokens, as the encoder's batching sees it.
+fn token_lengths(text: &TextEncoder, texts: &[&str]) -> Vec<usize> {
+    text.token_ids(texts)
+        .unwrap()
+        .iter()
+        .map(Vec::len)
+        .collect()
+}
+
 fn text_encoder_named(name: &str) -> TextEncoder {
     let m = manifest();
     let entry = m.get(name).unwrap();
@@ -232,12 +241,7 @@ fn equal_length_batches_keep_every_row_in_place() {
     let s = sentences();
     let texts: Vec<&str> = s.sentences.iter().map(String::as_str).collect();
     let text = text_encoder();
-    let lengths: Vec<usize> = text
-        .token_ids(&texts)
-        .unwrap()
-        .iter()
-        .map(Vec::len)
-        .collect();
+    let lengths = token_lengths(&text, &texts);
     assert!(
         lengths.windows(2).any(|w| w[0] < w[1]),
         "the fixture's sentences must come in no length order for this test to mean anything"
@@ -293,12 +297,7 @@ fn embeddings_do_not_depend_on_the_thread_count() {
         })
         .unwrap();
     // One report per batch: a batch holds texts of one length, at most 2 of them.
-    let lengths: Vec<usize> = text
-        .token_ids(&texts)
-        .unwrap()
-        .iter()
-        .map(Vec::len)
-        .collect();
+    let lengths = token_lengths(&text, &texts);
     let mut distinct = lengths.clone();
     distinct.sort_unstable();
     distinct.dedup();
