@@ -94,6 +94,12 @@ struct DepthwiseConv {
     channels_side_by_side: bool,
 }
 
+/// `DepthwiseConv::phase_layout`.
+struct PhaseLayout {
+    first_columns: [(usize, usize); MAX_STRIDE],
+    offsets: [usize; MAX_TAPS],
+}
+
 impl DepthwiseConv {
     /// Rows and columns of each stride phase of the padded plane: enough for every tap's
     /// shifted run over `oh` rows of `qw` columns.
@@ -101,6 +107,36 @@ impl DepthwiseConv {
         let qw = self.geometry.ow + (self.geometry.kw - 1) / self.geometry.sx;
         let qh = self.geometry.oh + (self.geometry.kh - 1) / self.geometry.sy + 1;
         (qh, qw)
+    }
+
+    /// Where each phase's rows and each tap's reads start: the same for every plane, so worked
+    /// out once per run of planes (per plane, its divisions by the strides were ~1% of a
+    /// picture).
+    fn phase_layout(&self) -> PhaseLayout {
+        let g = &self.geometry;
+        let (qh, qw) = self.phase_dims();
+        let phase_len = qh * qw;
+        // Each phase's first column and where it lands in the phase's rows: the same for every
+        // row (a division per row and phase was a tenth of the op).
+        let mut first_columns = [(0usize, 0usize); MAX_STRIDE];
+        for (px, first) in first_columns.iter_mut().enumerate().take(g.sx) {
+            let x0 = (px + g.sx - g.pad_left % g.sx) % g.sx;
+            *first = (x0, (x0 + g.pad_left) / g.sx);
+        }
+        // Every tap reads the phases at its own offset, the same for every output value of
+        // the flattened oh × qw grid (the few columns past the output's width are computed
+        // and dropped).
+        let mut offsets = [0usize; MAX_TAPS];
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let phase = (ky % g.sy) * g.sx + kx % g.sx;
+                offsets[ky * g.kw + kx] = phase * phase_len + (ky / g.sy) * qw + kx / g.sx;
+            }
+        }
+        PhaseLayout {
+            first_columns,
+            offsets,
+        }
     }
 
     /// One plane: `input` (h × w) → `out` (oh × ow); `phases` and `acc` are scratch, kept
@@ -112,6 +148,7 @@ impl DepthwiseConv {
         filter: &[f32],
         bias: f32,
         out: &mut [f32],
+        layout: &PhaseLayout,
         phases: &mut Vec<f32>,
         acc: &mut Vec<f32>,
     ) {
@@ -125,14 +162,10 @@ impl DepthwiseConv {
             phases.clear();
             phases.resize(phases_len, 0.0);
         }
-        // Each phase's first column and where it lands in the phase's rows: the same for every
-        // row, so worked out once (a division per row and phase was a tenth of the op).
-        let mut first_columns = [(0usize, 0usize); MAX_STRIDE];
-        for (px, first) in first_columns.iter_mut().enumerate().take(self.geometry.sx) {
-            let x0 = (px + self.geometry.sx - self.geometry.pad_left % self.geometry.sx)
-                % self.geometry.sx;
-            *first = (x0, (x0 + self.geometry.pad_left) / self.geometry.sx);
-        }
+        let PhaseLayout {
+            first_columns,
+            offsets,
+        } = layout;
         let (mut py, mut j) = (
             self.geometry.pad_top % self.geometry.sy,
             self.geometry.pad_top / self.geometry.sy,
@@ -174,17 +207,6 @@ impl DepthwiseConv {
             py += 1;
             if py == self.geometry.sy {
                 (py, j) = (0, j + 1);
-            }
-        }
-        // Every tap reads the phases at its own offset, the same for every output value of
-        // the flattened oh × qw grid (the few columns past the output's width are computed
-        // and dropped).
-        let mut offsets = [0usize; MAX_TAPS];
-        for ky in 0..self.geometry.kh {
-            for kx in 0..self.geometry.kw {
-                let phase = (ky % self.geometry.sy) * self.geometry.sx + kx % self.geometry.sx;
-                offsets[ky * self.geometry.kw + kx] =
-                    phase * phase_len + (ky / self.geometry.sy) * qw + kx / self.geometry.sx;
             }
         }
         let n = (self.geometry.oh * qw).div_ceil(CHUNK) * CHUNK;
@@ -526,6 +548,7 @@ fn convolve_planes(op: &DepthwiseConv, sources: &Sources, first: usize, out: &mu
         return;
     }
     let (mut phases, mut acc) = (Vec::new(), Vec::new());
+    let layout = op.phase_layout();
     for (i, out) in out.chunks_exact_mut(plane_out).enumerate() {
         let p = first + i;
         let c = p % g.channels;
@@ -534,6 +557,7 @@ fn convolve_planes(op: &DepthwiseConv, sources: &Sources, first: usize, out: &mu
             &sources.kernel[c * taps..(c + 1) * taps],
             bias_of(c),
             out,
+            &layout,
             &mut phases,
             &mut acc,
         );
