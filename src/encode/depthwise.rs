@@ -149,8 +149,7 @@ impl DepthwiseConv {
         bias: f32,
         out: &mut [f32],
         layout: &PhaseLayout,
-        phases: &mut Vec<f32>,
-        acc: &mut Vec<f32>,
+        (phases, acc): (&mut Vec<f32>, &mut Vec<f32>),
     ) {
         let (qh, qw) = self.phase_dims();
         let phase_len = qh * qw;
@@ -558,8 +557,7 @@ fn convolve_planes(op: &DepthwiseConv, sources: &Sources, first: usize, out: &mu
             bias_of(c),
             out,
             &layout,
-            &mut phases,
-            &mut acc,
+            (&mut phases, &mut acc),
         );
     }
 }
