@@ -94,6 +94,15 @@ struct DepthwiseConv {
     channels_side_by_side: bool,
 }
 
+/// `DepthwiseConv::window_layout`: the window's rows and columns, each output's first read
+/// (`corners`, row-major) and each tap's offset from there.
+struct WindowLayout {
+    rows: usize,
+    cols: usize,
+    corners: Vec<usize>,
+    taps: [usize; MAX_TAPS],
+}
+
 /// `DepthwiseConv::phase_layout`.
 struct PhaseLayout {
     first_columns: [(usize, usize); MAX_STRIDE],
@@ -225,35 +234,51 @@ impl DepthwiseConv {
         }
     }
 
-    /// Rows and columns of the zero-padded window that the outputs read.
-    fn window_dims(&self) -> (usize, usize) {
+    /// The zero-padded window that the outputs read, and where each output's taps read it:
+    /// the same for every block, so worked out once per run of blocks (as `phase_layout`).
+    fn window_layout(&self) -> WindowLayout {
         let g = &self.geometry;
-        ((g.oh - 1) * g.sy + g.kh, (g.ow - 1) * g.sx + g.kw)
+        let (rows, cols) = ((g.oh - 1) * g.sy + g.kh, (g.ow - 1) * g.sx + g.kw);
+        let corners = (0..g.oh)
+            .flat_map(|oy| (0..g.ow).map(move |ox| oy * g.sy * cols + ox * g.sx))
+            .collect();
+        let mut taps = [0usize; MAX_TAPS];
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                taps[ky * g.kw + kx] = ky * cols + kx;
+            }
+        }
+        WindowLayout {
+            rows,
+            cols,
+            corners,
+            taps,
+        }
     }
 
-    /// Up to LANES planes side by side: `input` holds `lanes` planes (h × w each), `out` their
-    /// `lanes` output planes; `filters[t]` is tap t's weight for each lane and `bias` each
-    /// lane's bias (lanes past `lanes`: zeros). `window` is scratch kept from one block to the
-    /// next: every block writes the same positions of it, so the padding zeroed the first time
-    /// stays zero (lanes past `lanes` keep an earlier block's values, multiplied by zero
-    /// weights and never stored).
+    /// Up to LANES planes side by side: `input` holds the block's planes (h × w each), `out`
+    /// their output planes; `filters[t]` is tap t's weight for each lane and `bias` each
+    /// lane's bias (lanes past the block's planes: zeros). `window` is scratch kept from one
+    /// block to the next: every block writes the same positions of it, so the padding zeroed
+    /// the first time stays zero (lanes past the block's planes keep an earlier block's
+    /// values, multiplied by zero weights and never stored).
     fn block(
         &self,
         input: &[f32],
-        lanes: usize,
         filters: &[[f32; LANES]],
         bias: &[f32; LANES],
         out: &mut [f32],
+        layout: &WindowLayout,
         (window, sums): (&mut Vec<Lanes>, &mut Vec<Lanes>),
     ) {
         let g = &self.geometry;
-        let (rows, cols) = self.window_dims();
+        let (rows, cols) = (layout.rows, layout.cols);
         if window.len() != rows * cols {
             window.clear();
             window.resize(rows * cols, Lanes([0.0; LANES]));
         }
         // window[r * cols + c].0[l] = plane l at (r - pad_top, c - pad_left)
-        for (l, plane) in input.chunks_exact(g.h * g.w).take(lanes).enumerate() {
+        for (l, plane) in input.chunks_exact(g.h * g.w).enumerate() {
             for (r, row) in (g.pad_top..rows).zip(plane.chunks_exact(g.w)) {
                 let line = &mut window[r * cols..(r + 1) * cols];
                 for (c, &v) in (g.pad_left..cols).zip(row) {
@@ -263,7 +288,7 @@ impl DepthwiseConv {
         }
         let positions = g.oh * g.ow;
         sums.resize(positions, Lanes([0.0; LANES]));
-        blocked_taps_dispatched(self, window, cols, filters, bias, sums);
+        blocked_taps_dispatched(self, window, layout, filters, bias, sums);
         for (l, plane) in out.chunks_exact_mut(positions).enumerate() {
             for (o, sum) in plane.iter_mut().zip(sums.iter()) {
                 *o = sum.0[l];
@@ -290,7 +315,7 @@ const RUN: usize = 8;
 fn blocked_taps_dispatched(
     op: &DepthwiseConv,
     window: &[Lanes],
-    cols: usize,
+    layout: &WindowLayout,
     filters: &[[f32; LANES]],
     bias: &[f32; LANES],
     sums: &mut [Lanes],
@@ -299,15 +324,15 @@ fn blocked_taps_dispatched(
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the processor has AVX-512F (checked just above).
-            return unsafe { blocked_taps_avx512(op, window, cols, filters, bias, sums) };
+            return unsafe { blocked_taps_avx512(op, window, layout, filters, bias, sums) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the processor has AVX2 and FMA (checked just above).
-            return unsafe { blocked_taps_avx2(op, window, cols, filters, bias, sums) };
+            return unsafe { blocked_taps_avx2(op, window, layout, filters, bias, sums) };
         }
     }
-    blocked_taps(op, window, cols, filters, bias, sums, false)
+    blocked_taps(op, window, layout, filters, bias, sums, false)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -315,12 +340,12 @@ fn blocked_taps_dispatched(
 unsafe fn blocked_taps_avx512(
     op: &DepthwiseConv,
     window: &[Lanes],
-    cols: usize,
+    layout: &WindowLayout,
     filters: &[[f32; LANES]],
     bias: &[f32; LANES],
     sums: &mut [Lanes],
 ) {
-    blocked_taps(op, window, cols, filters, bias, sums, true)
+    blocked_taps(op, window, layout, filters, bias, sums, true)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -328,12 +353,12 @@ unsafe fn blocked_taps_avx512(
 unsafe fn blocked_taps_avx2(
     op: &DepthwiseConv,
     window: &[Lanes],
-    cols: usize,
+    layout: &WindowLayout,
     filters: &[[f32; LANES]],
     bias: &[f32; LANES],
     sums: &mut [Lanes],
 ) {
-    blocked_taps(op, window, cols, filters, bias, sums, true)
+    blocked_taps(op, window, layout, filters, bias, sums, true)
 }
 
 /// Each output value as `taps_over` computes it (the bias, then the taps in row-major order,
@@ -345,7 +370,7 @@ unsafe fn blocked_taps_avx2(
 fn blocked_taps(
     op: &DepthwiseConv,
     window: &[Lanes],
-    cols: usize,
+    layout: &WindowLayout,
     filters: &[[f32; LANES]],
     bias: &[f32; LANES],
     sums: &mut [Lanes],
@@ -353,17 +378,7 @@ fn blocked_taps(
 ) {
     let g = &op.geometry;
     let positions = g.oh * g.ow;
-    // Where in the window each output's first tap reads, and each tap from there.
-    let corners: Vec<usize> = (0..g.oh)
-        .flat_map(|oy| (0..g.ow).map(move |ox| oy * g.sy * cols + ox * g.sx))
-        .collect();
-    let mut taps = [0usize; MAX_TAPS];
-    for ky in 0..g.kh {
-        for kx in 0..g.kw {
-            taps[ky * g.kw + kx] = ky * cols + kx;
-        }
-    }
-    let taps = &taps[..g.kh * g.kw];
+    let (corners, taps) = (&layout.corners, &layout.taps[..g.kh * g.kw]);
     let clamp = |sum: [f32; LANES]| Lanes(sum.map(|v| v.max(op.clamp.floor).min(op.clamp.ceiling)));
     let mut at = 0;
     while at < positions {
@@ -523,6 +538,7 @@ fn convolve_planes(op: &DepthwiseConv, sources: &Sources, first: usize, out: &mu
     };
     if op.channels_side_by_side {
         let (mut window, mut sums) = (Vec::new(), Vec::new());
+        let layout = op.window_layout();
         for (b, out) in out.chunks_mut(LANES * plane_out).enumerate() {
             let p0 = first + b * LANES;
             let lanes = out.len() / plane_out;
@@ -537,10 +553,10 @@ fn convolve_planes(op: &DepthwiseConv, sources: &Sources, first: usize, out: &mu
             }
             op.block(
                 &sources.input[p0 * plane_in..(p0 + lanes) * plane_in],
-                lanes,
                 &filters[..taps],
                 &biases,
                 out,
+                &layout,
                 (&mut window, &mut sums),
             );
         }
