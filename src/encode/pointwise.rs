@@ -196,6 +196,12 @@ impl PointwiseConv {
                     }
                     match self.tile {
                         Tile::Avx2 => rows_dispatch!(tile_avx2, 1 2 3 4 5 6),
+                        // A last block of at most 16 positions (14 × 14's last 4, 28 × 28's
+                        // last 16) as half a tile: the other half's multiply-adds were all on
+                        // masked-off zeros.
+                        Tile::Avx512 if cols <= 16 => {
+                            rows_dispatch!(tile_avx512_half, 1 2 3 4 5 6 7 8)
+                        }
                         Tile::Avx512 => rows_dispatch!(tile_avx512, 1 2 3 4 5 6 7 8),
                     }
                 }
@@ -347,27 +353,46 @@ unsafe fn tile_avx2<const R: usize>((w, k, x, ldx, bias, clamp, c, ldc, cols): T
 /// # Safety
 /// AVX-512F present; the slices as described; c holds R rows of cols values ldc apart.
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_avx512<const R: usize>((w, k, x, ldx, bias, clamp, c, ldc, cols): TileArgs) {
+unsafe fn tile_avx512<const R: usize>(args: TileArgs) {
+    // SAFETY: the caller's contract, which tile_avx512_wide's is.
+    unsafe { tile_avx512_wide::<R, 2>(args) }
+}
+
+/// `tile_avx512` for `cols` ≤ 16: R output channels × 16 positions.
+///
+/// # Safety
+/// As `tile_avx512`, with cols ≤ 16.
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_avx512_half<const R: usize>(args: TileArgs) {
+    // SAFETY: the caller's contract, which tile_avx512_wide's is (cols ≤ 16 = H · 16).
+    unsafe { tile_avx512_wide::<R, 1>(args) }
+}
+
+/// `tile_avx512` over H registers of 16 positions (`cols` ≤ 16 · H): each value the bias, then
+/// the inputs in order as fused multiply-adds, then the clamp, whatever H.
+///
+/// # Safety
+/// As `tile_avx512`, with cols ≤ 16 · H.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn tile_avx512_wide<const R: usize, const H: usize>(
+    (w, k, x, ldx, bias, clamp, c, ldc, cols): TileArgs,
+) {
     use std::arch::x86_64::*;
-    debug_assert!(w.len() >= R * k && bias.len() >= R && (1..=32).contains(&cols));
+    debug_assert!(w.len() >= R * k && bias.len() >= R && (1..=16 * H).contains(&cols));
     debug_assert!(k == 0 || x.len() >= (k - 1) * ldx + cols);
-    let mask_lo: __mmask16 = if cols >= 16 {
-        0xffff
-    } else {
-        (1u16 << cols) - 1
-    };
-    let mask_hi: __mmask16 = if cols >= 32 {
-        0xffff
-    } else if cols > 16 {
-        (1u16 << (cols - 16)) - 1
-    } else {
-        0
-    };
-    let mut lo = [_mm512_setzero_ps(); R];
-    let mut hi = [_mm512_setzero_ps(); R];
+    // Register h's lanes inside the tile's cols positions.
+    let mut masks: [__mmask16; H] = [0; H];
+    for (h, mask) in masks.iter_mut().enumerate() {
+        *mask = match cols.saturating_sub(16 * h) {
+            0 => 0,
+            n if n >= 16 => 0xffff,
+            n => (1u16 << n) - 1,
+        };
+    }
+    let mut acc = [[_mm512_setzero_ps(); H]; R];
     for r in 0..R {
-        lo[r] = _mm512_set1_ps(bias[r]);
-        hi[r] = lo[r];
+        acc[r] = [_mm512_set1_ps(bias[r]); H];
     }
     let (w, x) = (w.as_ptr(), x.as_ptr());
     for i in 0..k {
@@ -376,25 +401,27 @@ unsafe fn tile_avx512<const R: usize>((w, k, x, ldx, bias, clamp, c, ldc, cols):
         // and wrapping_add forms their address without claiming it is in bounds).
         unsafe {
             let row = x.wrapping_add(i * ldx);
-            let x_lo = _mm512_maskz_loadu_ps(mask_lo, row);
-            let x_hi = _mm512_maskz_loadu_ps(mask_hi, row.wrapping_add(16));
-            for r in 0..R {
+            let mut xs = [_mm512_setzero_ps(); H];
+            for (h, (x, &mask)) in xs.iter_mut().zip(&masks).enumerate() {
+                *x = _mm512_maskz_loadu_ps(mask, row.wrapping_add(16 * h));
+            }
+            for (r, acc) in acc.iter_mut().enumerate() {
                 let weight = _mm512_set1_ps(*w.add(r * k + i));
-                lo[r] = _mm512_fmadd_ps(weight, x_lo, lo[r]);
-                hi[r] = _mm512_fmadd_ps(weight, x_hi, hi[r]);
+                for (acc, &x) in acc.iter_mut().zip(&xs) {
+                    *acc = _mm512_fmadd_ps(weight, x, *acc);
+                }
             }
         }
     }
     let (floor, ceiling) = (_mm512_set1_ps(clamp.0), _mm512_set1_ps(clamp.1));
-    for r in 0..R {
-        let lo = _mm512_min_ps(_mm512_max_ps(lo[r], floor), ceiling);
-        let hi = _mm512_min_ps(_mm512_max_ps(hi[r], floor), ceiling);
-        // SAFETY: row r of the tile has cols values at c + r·ldc (the caller's contract); the
-        // masks store only those.
-        unsafe {
-            let row = c.wrapping_add(r * ldc);
-            _mm512_mask_storeu_ps(row, mask_lo, lo);
-            _mm512_mask_storeu_ps(row.wrapping_add(16), mask_hi, hi);
+    for (r, acc) in acc.iter().enumerate() {
+        for (h, &sum) in acc.iter().enumerate() {
+            let value = _mm512_min_ps(_mm512_max_ps(sum, floor), ceiling);
+            // SAFETY: row r of the tile has cols values at c + r·ldc (the caller's contract);
+            // the masks store only those.
+            unsafe {
+                _mm512_mask_storeu_ps(c.wrapping_add(r * ldc + 16 * h), masks[h], value);
+            }
         }
     }
 }
@@ -797,6 +824,57 @@ mod tests {
             }
         }
         Ok(())
+    }
+
+    /// Every AVX-512 tile, half or whole, gives each value as the bias, then the inputs in
+    /// order as fused multiply-adds, then the clamp: the same bits whatever the block's width.
+    #[test]
+    fn avx512_tiles_give_the_fused_sums_bit_for_bit() {
+        if Tile::detect() != Some(Tile::Avx512) {
+            return;
+        }
+        const R: usize = 5;
+        let (k, ldx, ldc) = (37, 40, 41);
+        let (w, x, bias) = (values(R * k, 1), values(k * ldx, 2), values(R, 3));
+        let clamp = (-0.75, 0.5);
+        let mut stored = Vec::new();
+        for cols in [1, 4, 15, 16, 17, 32] {
+            let mut want = vec![f32::NAN; R * ldc];
+            for r in 0..R {
+                for p in 0..cols {
+                    let sum = (0..k).fold(bias[r], |s, i| w[r * k + i].mul_add(x[i * ldx + p], s));
+                    want[r * ldc + p] = sum.max(clamp.0).min(clamp.1);
+                }
+            }
+            let mut got = vec![f32::NAN; R * ldc];
+            let args = (
+                &w[..],
+                k,
+                &x[..],
+                ldx,
+                &bias[..],
+                clamp,
+                got.as_mut_ptr(),
+                ldc,
+                cols,
+            );
+            // SAFETY: AVX-512 detected above; w holds R rows of k, x k rows of ldx ≥ cols,
+            // got R rows of ldc ≥ cols.
+            unsafe {
+                if cols <= 16 {
+                    tile_avx512_half::<R>(args)
+                } else {
+                    tile_avx512::<R>(args)
+                }
+            };
+            let same = got
+                .iter()
+                .zip(&want)
+                .all(|(g, w)| g.to_bits() == w.to_bits());
+            assert!(same, "{cols} columns");
+            stored.extend(got.into_iter().filter(|v| !v.is_nan()));
+        }
+        assert!(stored.contains(&clamp.0) && stored.iter().any(|&v| v > clamp.0 && v < clamp.1));
     }
 
     #[test]
