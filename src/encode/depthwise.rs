@@ -95,12 +95,15 @@ struct DepthwiseConv {
 }
 
 /// `DepthwiseConv::window_layout`: the window's rows and columns, each output's first read
-/// (`corners`, row-major) and each tap's offset from there.
+/// (`corners`, row-major), each tap's offset from there, and where each input position lies
+/// in the window (`slots`, row-major; None for the rows and columns past the last that an
+/// output reads).
 struct WindowLayout {
     rows: usize,
     cols: usize,
     corners: Vec<usize>,
     taps: [usize; MAX_TAPS],
+    slots: Vec<Option<usize>>,
 }
 
 /// `DepthwiseConv::phase_layout`.
@@ -248,11 +251,16 @@ impl DepthwiseConv {
                 taps[ky * g.kw + kx] = ky * cols + kx;
             }
         }
+        let slots = (0..g.h)
+            .flat_map(|y| (0..g.w).map(move |x| (g.pad_top + y, g.pad_left + x)))
+            .map(|(r, c)| (r < rows && c < cols).then_some(r * cols + c))
+            .collect();
         WindowLayout {
             rows,
             cols,
             corners,
             taps,
+            slots,
         }
     }
 
@@ -260,8 +268,8 @@ impl DepthwiseConv {
     /// their output planes; `filters[t]` is tap t's weight for each lane and `bias` each
     /// lane's bias (lanes past the block's planes: zeros). `window` is scratch kept from one
     /// block to the next: every block writes the same positions of it, so the padding zeroed
-    /// the first time stays zero (lanes past the block's planes keep an earlier block's
-    /// values, multiplied by zero weights and never stored).
+    /// the first time stays zero (lanes past the block's planes hold zeros or an earlier
+    /// block's values, multiplied by zero weights and never stored).
     fn block(
         &self,
         input: &[f32],
@@ -277,6 +285,22 @@ impl DepthwiseConv {
             window.clear();
             window.resize(rows * cols, Lanes([0.0; LANES]));
         }
+        let positions = g.oh * g.ow;
+        sums.resize(positions, Lanes([0.0; LANES]));
+        // With AVX-512 the planes go in and out of the lanes 16 × 16 values at a time,
+        // transposed in registers; value by value these copies had taken about as long as the
+        // taps (perf, Zen 4, 2026-12-07).
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the processor has AVX-512F (checked just above); the planes, slots,
+            // window and outputs are the geometry's sizes (checked in each).
+            unsafe {
+                planes_into_lanes_avx512(input, g.h * g.w, &layout.slots, window);
+                blocked_taps_avx512(self, window, layout, filters, bias, sums);
+                lanes_into_planes_avx512(sums, out);
+            }
+            return;
+        }
         // window[r * cols + c].0[l] = plane l at (r - pad_top, c - pad_left)
         for (l, plane) in input.chunks_exact(g.h * g.w).enumerate() {
             for (r, row) in (g.pad_top..rows).zip(plane.chunks_exact(g.w)) {
@@ -286,8 +310,6 @@ impl DepthwiseConv {
                 }
             }
         }
-        let positions = g.oh * g.ow;
-        sums.resize(positions, Lanes([0.0; LANES]));
         blocked_taps_dispatched(self, window, layout, filters, bias, sums);
         for (l, plane) in out.chunks_exact_mut(positions).enumerate() {
             for (o, sum) in plane.iter_mut().zip(sums.iter()) {
@@ -305,6 +327,111 @@ const LANES: usize = 16;
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Lanes([f32; LANES]);
+
+/// Transposes 16 registers of 16 values: afterwards `r[i]` holds what was lane i of each.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn transpose_16x16(r: &mut [std::arch::x86_64::__m512; 16]) {
+    use std::arch::x86_64::*;
+    // Pairs of rows interleaved by 32 bits, then by 64, then 128-bit quarters gathered twice.
+    let mut t = [_mm512_setzero_ps(); 16];
+    for k in 0..8 {
+        t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+    }
+    let pd = _mm512_castps_pd;
+    for k in 0..4 {
+        let (a, b, c, d) = (t[4 * k], t[4 * k + 1], t[4 * k + 2], t[4 * k + 3]);
+        r[4 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(a), pd(c)));
+        r[4 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(a), pd(c)));
+        r[4 * k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(b), pd(d)));
+        r[4 * k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(b), pd(d)));
+    }
+    for half in [0, 8] {
+        for i in 0..4 {
+            t[half + i] = _mm512_shuffle_f32x4::<0x88>(r[half + i], r[half + i + 4]);
+            t[half + i + 4] = _mm512_shuffle_f32x4::<0xdd>(r[half + i], r[half + i + 4]);
+        }
+    }
+    for i in 0..8 {
+        r[i] = _mm512_shuffle_f32x4::<0x88>(t[i], t[i + 8]);
+        r[i + 8] = _mm512_shuffle_f32x4::<0xdd>(t[i], t[i + 8]);
+    }
+}
+
+/// `DepthwiseConv::block`'s window from its planes (`input`: up to LANES planes of
+/// `plane_len` values), 16 positions at a time: position p's lanes to `window[slots[p]]`.
+/// Lanes past the block's planes get zeros.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn planes_into_lanes_avx512(
+    input: &[f32],
+    plane_len: usize,
+    slots: &[Option<usize>],
+    window: &mut [Lanes],
+) {
+    use std::arch::x86_64::*;
+    let lanes = input.len() / plane_len.max(1);
+    assert!(
+        lanes <= LANES
+            && slots.len() == plane_len
+            && slots.iter().flatten().all(|&s| s < window.len()),
+        "depthwise window: planes, slots and window disagree"
+    );
+    for p0 in (0..plane_len).step_by(16) {
+        let n = (plane_len - p0).min(16);
+        let mask = if n == 16 { u16::MAX } else { (1u16 << n) - 1 };
+        let mut r = [_mm512_setzero_ps(); 16];
+        for (l, r) in r.iter_mut().enumerate().take(lanes) {
+            // SAFETY: the mask enables plane l's positions p0..p0 + n, inside input (masked-off
+            // lanes are neither read nor fault; wrapping_add forms their address).
+            *r = unsafe {
+                _mm512_maskz_loadu_ps(mask, input.as_ptr().wrapping_add(l * plane_len + p0))
+            };
+        }
+        transpose_16x16(&mut r);
+        for (&slot, &values) in slots[p0..p0 + n].iter().zip(&r) {
+            let Some(slot) = slot else { continue };
+            // SAFETY: slot < window.len() (checked above); Lanes is 64 values' worth, aligned.
+            unsafe { _mm512_store_ps(window[slot].0.as_mut_ptr(), values) };
+        }
+    }
+}
+
+/// `DepthwiseConv::block`'s output planes (`out`: up to LANES planes of `sums.len()` values)
+/// from its sums, 16 positions at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn lanes_into_planes_avx512(sums: &[Lanes], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let positions = sums.len();
+    let lanes = out.len() / positions.max(1);
+    assert!(
+        lanes <= LANES && out.len() == lanes * positions,
+        "depthwise block: sums and outputs disagree"
+    );
+    for p0 in (0..positions).step_by(16) {
+        let n = (positions - p0).min(16);
+        let mask = if n == 16 { u16::MAX } else { (1u16 << n) - 1 };
+        let mut r = [_mm512_setzero_ps(); 16];
+        for (r, sum) in r.iter_mut().zip(&sums[p0..p0 + n]) {
+            // SAFETY: Lanes is 64 values' worth, aligned.
+            *r = unsafe { _mm512_load_ps(sum.0.as_ptr()) };
+        }
+        transpose_16x16(&mut r);
+        for (l, &values) in r.iter().enumerate().take(lanes) {
+            // SAFETY: the mask stores plane l's positions p0..p0 + n, inside out.
+            unsafe {
+                _mm512_mask_storeu_ps(
+                    out.as_mut_ptr().wrapping_add(l * positions + p0),
+                    mask,
+                    values,
+                )
+            };
+        }
+    }
+}
 
 /// Outputs computed together by `DepthwiseConv::block`, each tap's weights loaded once for
 /// all of them: eight chains of multiply-adds, enough to hide their latency.
@@ -948,6 +1075,32 @@ mod tests {
             assert!(same, "{what}");
         }
         Ok(())
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn transposes_16_registers() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let rows: [[f32; 16]; 16] =
+            std::array::from_fn(|i| std::array::from_fn(|j| (i * 16 + j) as f32));
+        // SAFETY: the processor has AVX-512F (checked above).
+        let transposed = unsafe {
+            use std::arch::x86_64::*;
+            let mut r = rows.map(|row| _mm512_loadu_ps(row.as_ptr()));
+            transpose_16x16(&mut r);
+            r.map(|v| {
+                let mut row = [0f32; 16];
+                _mm512_storeu_ps(row.as_mut_ptr(), v);
+                row
+            })
+        };
+        for (i, row) in transposed.iter().enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                assert_eq!(v, rows[j][i], "at {i}, {j}");
+            }
+        }
     }
 
     #[test]
