@@ -9,10 +9,11 @@
 //! that every tap of the filter becomes one contiguous multiply-add over the whole output
 //! plane (the few columns past the output's width are computed and dropped), which the
 //! compiler vectorises; measured in BENCHMARKS.md ("Native encoders, 2026-12-06"). Small
-//! output planes (EfficientNet's 7 × 7) go LANES channels side by side instead, through a
-//! padded window with the channels innermost (as onnxruntime's NCHWc kernels lay them out),
-//! one vector of channels per tap and position: there a plane's own setup outweighed its
-//! taps (`SMALL_PLANE` says by how much).
+//! output planes (EfficientNet's 7 × 7; with AVX-512 up to 28 × 28) go LANES channels side by
+//! side instead, through a padded window with the channels innermost (as onnxruntime's NCHWc
+//! kernels lay them out), one vector of channels per tap and position: there a plane's own
+//! setup and the columns computed past its width outweighed the window's copies
+//! (`SMALL_PLANE` says by how much).
 //!
 //! Not on wasm32 (the browser's numbers are measured and kept as they are). Arithmetic: per
 //! output value the bias, then the taps in row-major filter order, each a fused multiply-add
@@ -462,6 +463,10 @@ fn blocked_taps_dispatched(
     blocked_taps(op, window, layout, filters, bias, sums, false)
 }
 
+/// `blocked_taps` in AVX-512 registers, the same bits: each tap's weights loaded once into a
+/// register for the run's RUN outputs (compiled from `blocked_taps`, every multiply-add
+/// loaded them again, two 64-byte loads per multiply-add where the window's is the only one
+/// needed), and the window read without a bounds check per value (checked once, here).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
 unsafe fn blocked_taps_avx512(
@@ -472,7 +477,71 @@ unsafe fn blocked_taps_avx512(
     bias: &[f32; LANES],
     sums: &mut [Lanes],
 ) {
-    blocked_taps(op, window, layout, filters, bias, sums, true)
+    use std::arch::x86_64::*;
+    let g = &op.geometry;
+    let positions = g.oh * g.ow;
+    let (corners, taps) = (&layout.corners[..positions], &layout.taps[..g.kh * g.kw]);
+    let last_tap = taps.iter().copied().max().unwrap_or(0);
+    assert!(
+        filters.len() == taps.len()
+            && sums.len() >= positions
+            && corners.iter().all(|&c| c + last_tap < window.len()),
+        "depthwise block: window, taps and sums disagree"
+    );
+    let bias = _mm512_loadu_ps(bias.as_ptr());
+    let (floor, ceiling) = (
+        _mm512_set1_ps(op.clamp.floor),
+        _mm512_set1_ps(op.clamp.ceiling),
+    );
+    // max then min, as `blocked_taps`' f32::max/min: a NaN sum becomes the floor.
+    let clamp = |sum: __m512| _mm512_min_ps(_mm512_max_ps(sum, floor), ceiling);
+    let mut at = 0;
+    while at < positions {
+        if positions < RUN {
+            let [sum] = blocked_run_avx512::<1>(window, &corners[at..], taps, filters, bias);
+            // SAFETY: Lanes is 64 values' worth, aligned.
+            unsafe { _mm512_store_ps(sums[at].0.as_mut_ptr(), clamp(sum)) };
+            at += 1;
+        } else {
+            let first = at.min(positions - RUN);
+            let run = blocked_run_avx512::<RUN>(window, &corners[first..], taps, filters, bias);
+            for (slot, sum) in sums[first..first + RUN].iter_mut().zip(run) {
+                // SAFETY: as above.
+                unsafe { _mm512_store_ps(slot.0.as_mut_ptr(), clamp(sum)) };
+            }
+            at += RUN;
+        }
+    }
+}
+
+/// `blocked_run` in AVX-512 registers. The caller checked that every corner plus every tap
+/// lies inside the window.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+#[inline]
+fn blocked_run_avx512<const N: usize>(
+    window: &[Lanes],
+    corners: &[usize],
+    taps: &[usize],
+    filters: &[[f32; LANES]],
+    bias: std::arch::x86_64::__m512,
+) -> [std::arch::x86_64::__m512; N] {
+    use std::arch::x86_64::*;
+    let mut corners_here = [0usize; N];
+    corners_here.copy_from_slice(&corners[..N]);
+    let mut acc = [bias; N];
+    let base = window.as_ptr();
+    for (&tap, weights) in taps.iter().zip(filters) {
+        // SAFETY: weights is LANES values.
+        let k = unsafe { _mm512_loadu_ps(weights.as_ptr()) };
+        for (acc, &corner) in acc.iter_mut().zip(&corners_here) {
+            // SAFETY: corner + tap < window.len() (the caller's check); Lanes is 64 values'
+            // worth, aligned.
+            let x = unsafe { _mm512_load_ps(base.add(corner + tap).cast::<f32>()) };
+            *acc = _mm512_fmadd_ps(x, k, *acc);
+        }
+    }
+    acc
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -853,7 +922,7 @@ fn depthwise(
     let (h, w) = (shape[rank - 2], shape[rank - 1]);
     Ok(
         PlaneGeometry::of(spec, channels, h, w).map(|geometry| DepthwiseConv {
-            channels_side_by_side: side_by_side(&geometry),
+            channels_side_by_side: side_by_side(&geometry, avx512()),
             geometry,
             clamp: Clamp::NONE,
         }),
@@ -861,9 +930,22 @@ fn depthwise(
 }
 
 /// Whether `geometry`'s planes run LANES at a time, channels side by side: output planes under
-/// SMALL_PLANE positions.
-fn side_by_side(geometry: &PlaneGeometry) -> bool {
-    geometry.oh * geometry.ow < SMALL_PLANE
+/// SMALL_PLANE positions, or SMALL_PLANE_AVX512 where the processor has AVX-512.
+fn side_by_side(geometry: &PlaneGeometry, avx512: bool) -> bool {
+    let limit = if avx512 {
+        SMALL_PLANE_AVX512
+    } else {
+        SMALL_PLANE
+    };
+    geometry.oh * geometry.ow < limit
+}
+
+/// Whether this processor has AVX-512 (where the side-by-side path has its own kernel).
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// Below this many output positions a plane's own setup (its phases, its row copies, and the
@@ -874,6 +956,14 @@ fn side_by_side(geometry: &PlaneGeometry) -> bool {
 /// side by side were slower (112 → 143–147 ms: the window's scattered copies), and at 56 × 56
 /// three times slower.
 const SMALL_PLANE: usize = 64;
+
+/// SMALL_PLANE with AVX-512, where the window's copies are 16 × 16 transposes in registers and
+/// each tap's weights stay in a register over a run (`blocked_taps_avx512`): EfficientNet's
+/// 14 × 14 and 28 × 28 output planes go side by side too. Per op over 64 pictures, one
+/// thread, Zen 4, three alternated runs (2026-12-07): layers with 14 × 14 inputs 54–66 → 47
+/// ms, 28 × 28 inputs 24–29 → 21–22 ms; with 56 × 56 and 112 × 112 inputs side by side too,
+/// slower again (31–35 → 39–46 ms and 49–52 → 59–67 ms).
+const SMALL_PLANE_AVX512: usize = 1024;
 
 #[cfg(test)]
 mod tests {
@@ -996,18 +1086,28 @@ mod tests {
         Ok(())
     }
 
-    /// EfficientNet-Lite0's 7 × 7 planes go side by side, its 14 × 14 ones one at a time (the
-    /// measured choice, `SMALL_PLANE`).
+    /// EfficientNet-Lite0's 7 × 7 planes go side by side, its 14 × 14 ones one at a time; with
+    /// AVX-512 its planes up to 28 × 28 out go side by side, 56 × 56 not (the measured choices,
+    /// `SMALL_PLANE` and `SMALL_PLANE_AVX512`).
     #[test]
     fn only_small_planes_go_side_by_side() -> TractResult<()> {
-        for ((h, stride), expected) in [((7, 1), true), ((14, 2), true), ((14, 1), false)] {
+        let cases = [
+            ((7, 1), (true, true)),
+            ((14, 2), (true, true)),
+            ((14, 1), (false, true)),
+            ((28, 1), (false, true)),
+            ((56, 2), (false, true)),
+            ((56, 1), (false, false)),
+            ((112, 2), (false, false)),
+        ];
+        for ((h, stride), expected) in cases {
             let spec = depthwise_spec(1152, (5, 5), [stride, stride], PaddingSpec::SameUpper);
             let geometry = PlaneGeometry::of(&spec, 1152, h, h).context("a geometry")?;
-            assert_eq!(
-                side_by_side(&geometry),
-                expected,
-                "{h} × {h}, stride {stride}"
+            let chosen = (
+                side_by_side(&geometry, false),
+                side_by_side(&geometry, true),
             );
+            assert_eq!(chosen, expected, "{h} × {h}, stride {stride}");
         }
         Ok(())
     }
