@@ -438,8 +438,9 @@ fn lanes_into_planes_avx512(sums: &[Lanes], out: &mut [f32]) {
 /// all of them: eight chains of multiply-adds, enough to hide their latency.
 const RUN: usize = 8;
 
-/// `blocked_taps` for the widest instruction set this processor has (as
-/// `taps_over_dispatched`; the window's copies stay outside, as there).
+/// `blocked_taps` compiled for AVX2 + FMA where the processor has them (as
+/// `taps_over_dispatched`; the window's copies stay outside, as there). AVX-512 machines take
+/// `DepthwiseConv::block`'s own path, `blocked_taps_avx512`.
 fn blocked_taps_dispatched(
     op: &DepthwiseConv,
     window: &[Lanes],
@@ -450,10 +451,6 @@ fn blocked_taps_dispatched(
 ) {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the processor has AVX-512F (checked just above).
-            return unsafe { blocked_taps_avx512(op, window, layout, filters, bias, sums) };
-        }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the processor has AVX2 and FMA (checked just above).
