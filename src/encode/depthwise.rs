@@ -329,6 +329,16 @@ const LANES: usize = 16;
 #[repr(C, align(64))]
 struct Lanes([f32; LANES]);
 
+/// The mask of an AVX-512 register's first `n` lanes (all 16 from n = 16 up).
+#[cfg(target_arch = "x86_64")]
+pub(super) fn first_lanes(n: usize) -> u16 {
+    if n >= 16 {
+        u16::MAX
+    } else {
+        (1u16 << n) - 1
+    }
+}
+
 /// Transposes 16 registers of 16 values: afterwards `r[i]` holds what was lane i of each.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
@@ -382,7 +392,7 @@ fn planes_into_lanes_avx512(
     );
     for p0 in (0..plane_len).step_by(16) {
         let n = (plane_len - p0).min(16);
-        let mask = if n == 16 { u16::MAX } else { (1u16 << n) - 1 };
+        let mask = first_lanes(n);
         let mut r = [_mm512_setzero_ps(); 16];
         for (l, r) in r.iter_mut().enumerate().take(lanes) {
             // SAFETY: the mask enables plane l's positions p0..p0 + n, inside input (masked-off
@@ -414,7 +424,7 @@ fn lanes_into_planes_avx512(sums: &[Lanes], out: &mut [f32]) {
     );
     for p0 in (0..positions).step_by(16) {
         let n = (positions - p0).min(16);
-        let mask = if n == 16 { u16::MAX } else { (1u16 << n) - 1 };
+        let mask = first_lanes(n);
         let mut r = [_mm512_setzero_ps(); 16];
         for (r, sum) in r.iter_mut().zip(&sums[p0..p0 + n]) {
             // SAFETY: Lanes is 64 values' worth, aligned.

@@ -23,6 +23,7 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math::Add;
 
+use super::depthwise::first_lanes;
 use super::following::{constant_operand, following_clamp, only_successor, replace_chain, Clamp};
 
 /// The register tile this processor runs.
@@ -384,11 +385,7 @@ unsafe fn tile_avx512_wide<const R: usize, const H: usize>(
     // Register h's lanes inside the tile's cols positions.
     let mut masks: [__mmask16; H] = [0; H];
     for (h, mask) in masks.iter_mut().enumerate() {
-        *mask = match cols.saturating_sub(16 * h) {
-            0 => 0,
-            n if n >= 16 => 0xffff,
-            n => (1u16 << n) - 1,
-        };
+        *mask = first_lanes(cols.saturating_sub(16 * h));
     }
     let mut acc = [[_mm512_setzero_ps(); H]; R];
     for r in 0..R {
