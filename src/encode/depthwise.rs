@@ -343,7 +343,7 @@ pub(super) fn first_lanes(n: usize) -> u16 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn transpose_16x16(r: &mut [std::arch::x86_64::__m512; 16]) {
+pub(super) fn transpose_16x16(r: &mut [std::arch::x86_64::__m512; 16]) {
     use std::arch::x86_64::*;
     // Pairs of rows interleaved by 32 bits, then by 64, then 128-bit quarters gathered twice.
     let mut t = [_mm512_setzero_ps(); 16];

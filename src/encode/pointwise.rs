@@ -9,7 +9,11 @@
 //! channel per step (the positions of a channel are contiguous in NCHW), the bias is where
 //! the sums start and the clamp is applied as they are stored. With AVX-512 the tile is 8
 //! output channels × 32 positions, and a last, narrower block of positions is read and written
-//! through masks instead of a padded copy.
+//! through masks instead of a padded copy. On small planes (14 × 14 and under) AVX-512 turns
+//! the tile around: 7 positions × 48 output channels, registers along the channels, weights
+//! packed once in blocks of 48 and activations broadcast, the sums transposed back to rows of
+//! positions as they are stored (`channel_tile_avx512`): 49 and 196 positions are whole
+//! multiples of 7, where the position tile computed 64 and 208.
 //!
 //! Arithmetic: per output value the bias, then the input channels in order, one fused
 //! multiply-add each, then the clamp: float-order noise against tract (which adds the bias
@@ -23,7 +27,7 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math::Add;
 
-use super::depthwise::first_lanes;
+use super::depthwise::{first_lanes, transpose_16x16};
 use super::following::{constant_operand, following_clamp, only_successor, replace_chain, Clamp};
 
 /// The register tile this processor runs.
@@ -64,19 +68,6 @@ impl Tile {
         }
     }
 
-    /// The fewest positions of a plane the tile takes over from tract. With AVX-512, planes
-    /// under 64 positions (EfficientNet's 7×7) stay tract's: its kernel, vectorised along the
-    /// output channels, wastes nothing on 49 positions where this tile computes 64 (197 vs
-    /// 213 ms for those five layers over 60 pictures, per-op timing on a Zen 4, 2026-12-07).
-    /// The AVX2 tile takes every plane, as measured on a Zen 3 (2026-12-07, without this
-    /// split).
-    fn min_positions(self) -> usize {
-        match self {
-            Tile::Avx2 => 1,
-            Tile::Avx512 => 64,
-        }
-    }
-
     fn cols(self) -> usize {
         match self {
             Tile::Avx2 => AVX2_COLS,
@@ -90,11 +81,67 @@ const AVX2_COLS: usize = 16;
 
 #[derive(Debug, PartialEq)]
 struct Weights {
-    /// [outputs, inputs], row-major.
+    /// Along positions [outputs, inputs], row-major, and the outputs' biases; along channels
+    /// both as `pack_channel_blocks` lays them out.
     values: Vec<f32>,
     bias: Vec<f32>,
     outputs: usize,
     inputs: usize,
+    along: Along,
+}
+
+/// Which way a tile's registers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Along {
+    /// Each register 16 (AVX2: 8) positions of one output channel; weights broadcast.
+    Positions,
+    /// Each register 16 output channels of one position; activations broadcast (AVX-512).
+    Channels,
+}
+
+/// Output channels of one channel tile: three AVX-512 registers.
+const CHANNEL_BLOCK: usize = 48;
+/// Positions of one channel tile: 7 × 3 accumulators leave registers for the weights. Every
+/// plane of a 224 × 224 EfficientNet (112², 56², 28², 14², 7²) is a multiple of 7 positions.
+const CHANNEL_TILE_POSITIONS: usize = 7;
+/// With AVX-512, planes of at most this many positions run the channel tile. Per-op timing
+/// over 64 random pictures, one thread, Zen 4 (2026-12-07), three alternating runs: the 1×1
+/// layers on 7 × 7 planes 171–203 ms against 204–219 on tract's kernel (which packs the
+/// activations on every call and computes 56 or 60 columns for 49), on 14 × 14 planes 165–181
+/// against 178–186 on the position tile; on 28 × 28 planes 45–50 against 37–41, so those stay
+/// on the position tile.
+const CHANNEL_TILE_MAX_POSITIONS: usize = 196;
+
+/// [outputs, inputs] weights and the outputs' biases as the channel tile reads them: blocks of
+/// CHANNEL_BLOCK outputs, the last one's width rounded up to 16 with zeros; block b (outputs
+/// 48b…) starts at 48b · inputs and holds `inputs` rows of its width, so a step over the
+/// inputs reads one contiguous row of weights. The bias rounded up alike.
+fn pack_channel_blocks(
+    values: &[f32],
+    bias: &[f32],
+    outputs: usize,
+    inputs: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let padded = outputs.next_multiple_of(16);
+    let mut packed = vec![0f32; padded * inputs];
+    for o0 in (0..outputs).step_by(CHANNEL_BLOCK) {
+        let width = (padded - o0).min(CHANNEL_BLOCK);
+        let block = &mut packed[o0 * inputs..(o0 + width) * inputs];
+        for (i, row) in block.chunks_exact_mut(width).enumerate() {
+            for (c, w) in row.iter_mut().enumerate().take(outputs - o0) {
+                *w = values[(o0 + c) * inputs + i];
+            }
+        }
+    }
+    let mut padded_bias = bias.to_vec();
+    padded_bias.resize(padded, 0.0);
+    (packed, padded_bias)
+}
+
+/// Channel block b's width (a multiple of 16) and how many of its outputs are real.
+fn channel_block_width(outputs: usize, b: usize) -> (usize, usize) {
+    let real = (outputs - b * CHANNEL_BLOCK).min(CHANNEL_BLOCK);
+    (real.next_multiple_of(16), real)
 }
 
 #[derive(Debug, Clone)]
@@ -213,6 +260,65 @@ impl PointwiseConv {
     }
 }
 
+impl PointwiseConv {
+    /// Blocks `blocks` of CHANNEL_BLOCK output channels of `out = clamp(W · x + bias)` with
+    /// the channel tile, CHANNEL_TILE_POSITIONS positions at a time; `x` is inputs × positions.
+    ///
+    /// # Safety
+    /// AVX-512F present; `out` holds outputs × positions values,
+    /// no other thread writes these blocks' rows meanwhile.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run_channel_blocks(&self, x: &[f32], blocks: std::ops::Range<usize>, out: OutPtr) {
+        let w = &*self.weights;
+        let (k, p) = (w.inputs, self.positions);
+        assert!(
+            x.len() >= k * p,
+            "1×1 convolution: input shorter than its planes"
+        );
+        for b in blocks {
+            let o0 = b * CHANNEL_BLOCK;
+            let (width, real) = channel_block_width(w.outputs, b);
+            let weights = &w.values[o0 * k..(o0 + width) * k];
+            let bias = &w.bias[o0..o0 + width];
+            for p0 in (0..p).step_by(CHANNEL_TILE_POSITIONS) {
+                let n = (p - p0).min(CHANNEL_TILE_POSITIONS);
+                let args = (
+                    weights,
+                    k,
+                    &x[p0..],
+                    p,
+                    bias,
+                    (self.clamp.floor, self.clamp.ceiling),
+                    // SAFETY: o0 < outputs and p0 < positions: inside out.
+                    unsafe { out.0.add(o0 * p + p0) },
+                    p,
+                    real,
+                );
+                macro_rules! positions_dispatch {
+                    ($c:literal) => {
+                        match n {
+                            1 => unsafe { channel_tile_avx512::<$c, 1>(args) },
+                            2 => unsafe { channel_tile_avx512::<$c, 2>(args) },
+                            3 => unsafe { channel_tile_avx512::<$c, 3>(args) },
+                            4 => unsafe { channel_tile_avx512::<$c, 4>(args) },
+                            5 => unsafe { channel_tile_avx512::<$c, 5>(args) },
+                            6 => unsafe { channel_tile_avx512::<$c, 6>(args) },
+                            7 => unsafe { channel_tile_avx512::<$c, 7>(args) },
+                            _ => unreachable!("a channel tile of {n} positions"),
+                        }
+                    };
+                }
+                match width / 16 {
+                    1 => positions_dispatch!(1),
+                    2 => positions_dispatch!(2),
+                    3 => positions_dispatch!(3),
+                    _ => unreachable!("a channel block {width} wide"),
+                }
+            }
+        }
+    }
+}
+
 /// Bytes of activations one group of blocks reads (see `run_blocks`): a quarter of the
 /// smallest L2 of the machines measured (512 KiB, Zen 3).
 const GROUP_BYTES: usize = 128 << 10;
@@ -227,6 +333,13 @@ impl PointwiseConv {
         clamp: Clamp,
         output_shape: TVec<usize>,
     ) -> PointwiseConv {
+        let (along, (values, bias)) =
+            if tile == Tile::Avx512 && positions <= CHANNEL_TILE_MAX_POSITIONS {
+                let packed = pack_channel_blocks(&values, &bias, outputs, inputs);
+                (Along::Channels, packed)
+            } else {
+                (Along::Positions, (values, bias))
+            };
         PointwiseConv {
             tile,
             weights: Arc::new(Weights {
@@ -234,6 +347,7 @@ impl PointwiseConv {
                 bias,
                 outputs,
                 inputs,
+                along,
             }),
             positions,
             clamp,
@@ -242,7 +356,7 @@ impl PointwiseConv {
     }
 
     /// `out = clamp(W · x + bias)`, x inputs × positions and out outputs × positions
-    /// (checked), the blocks of positions split over tract's executor.
+    /// (checked), the blocks of positions (or of channels) split over tract's executor.
     pub(super) fn product(&self, x: &[f32], out: &mut [f32]) -> TractResult<()> {
         let w = &*self.weights;
         ensure!(
@@ -260,7 +374,20 @@ impl PointwiseConv {
             self.positions
         );
         let out = OutPtr(out.as_mut_ptr());
-        let blocks = self.positions.div_ceil(self.tile.cols());
+        // Blocks of positions, or of output channels for the channel tile.
+        let blocks = match w.along {
+            Along::Positions => self.positions.div_ceil(self.tile.cols()),
+            Along::Channels => w.outputs.div_ceil(CHANNEL_BLOCK),
+        };
+        // SAFETY (both calls): the tile's instructions were found when the op was made (along
+        // channels only with AVX-512); each part writes its own blocks of out (sizes checked
+        // above).
+        let run = move |part| unsafe {
+            match w.along {
+                Along::Positions => self.run_blocks(x, part, out),
+                Along::Channels => self.run_channel_blocks(x, part, out),
+            }
+        };
         let work = w.outputs * w.inputs * self.positions;
         match tract_linalg::multithread::current_tract_executor() {
             tract_linalg::multithread::Executor::MultiThread(pool)
@@ -270,14 +397,11 @@ impl PointwiseConv {
                 pool.scope(|scope| {
                     for start in (0..blocks).step_by(per) {
                         let part = start..blocks.min(start + per);
-                        // SAFETY: the tile's instructions were found when the op was made;
-                        // each part writes its own blocks' columns of out (checked above).
-                        scope.spawn(move |_| unsafe { self.run_blocks(x, part, out) });
+                        scope.spawn(move |_| run(part));
                     }
                 });
             }
-            // SAFETY: as above, one caller.
-            _ => unsafe { self.run_blocks(x, 0..blocks, out) },
+            _ => run(0..blocks),
         }
         Ok(())
     }
@@ -419,6 +543,62 @@ unsafe fn tile_avx512_wide<const R: usize, const H: usize>(
             unsafe {
                 _mm512_mask_storeu_ps(c.wrapping_add(r * ldc + 16 * h), masks[h], value);
             }
+        }
+    }
+}
+
+/// P positions × C·16 output channels, registers along the channels: `w` k rows of 16·C
+/// weights (a block of `pack_channel_blocks`), `x` k rows (ldx apart) of at least P positions, `bias`
+/// 16·C values; the first `channels` of the tile's output channels stored at `c` (rows ldc
+/// apart, P positions each), clamped. Each value is the bias, then the inputs in order as fused
+/// multiply-adds, then the clamp: the bits of the position tiles. The sums are turned back to
+/// rows of positions by 16 × 16 transposes and stored through masks, so nothing past the P
+/// positions or the real channels is written.
+///
+/// # Safety
+/// AVX-512F present; the slices as described; c holds `channels` rows of P values ldc apart.
+#[target_feature(enable = "avx512f")]
+unsafe fn channel_tile_avx512<const C: usize, const P: usize>(
+    (w, k, x, ldx, bias, clamp, c, ldc, channels): TileArgs,
+) {
+    use std::arch::x86_64::*;
+    debug_assert!(w.len() >= 16 * C * k && bias.len() >= 16 * C && channels <= 16 * C);
+    debug_assert!(P <= 16 && (k == 0 || x.len() >= (k - 1) * ldx + P));
+    let mut acc = [[_mm512_setzero_ps(); C]; P];
+    for h in 0..C {
+        // SAFETY: bias holds 16·C values.
+        let b = unsafe { _mm512_loadu_ps(bias.as_ptr().add(16 * h)) };
+        for acc in acc.iter_mut() {
+            acc[h] = b;
+        }
+    }
+    let (w, x) = (w.as_ptr(), x.as_ptr());
+    for i in 0..k {
+        // SAFETY: i < k, so the row of weights is inside w and the P positions inside x.
+        unsafe {
+            let row = w.add(i * 16 * C);
+            let ws: [__m512; C] = std::array::from_fn(|h| _mm512_loadu_ps(row.add(16 * h)));
+            let xs = x.add(i * ldx);
+            for (p, acc) in acc.iter_mut().enumerate() {
+                let value = _mm512_set1_ps(*xs.add(p));
+                for (acc, &weights) in acc.iter_mut().zip(&ws) {
+                    *acc = _mm512_fmadd_ps(weights, value, *acc);
+                }
+            }
+        }
+    }
+    let (floor, ceiling) = (_mm512_set1_ps(clamp.0), _mm512_set1_ps(clamp.1));
+    let mask = first_lanes(P);
+    for h in 0..C {
+        let mut r = [_mm512_setzero_ps(); 16];
+        for (r, acc) in r.iter_mut().zip(&acc) {
+            *r = _mm512_min_ps(_mm512_max_ps(acc[h], floor), ceiling);
+        }
+        transpose_16x16(&mut r);
+        for (j, &values) in r.iter().enumerate().take(channels.saturating_sub(16 * h)) {
+            // SAFETY: channel 16·h + j < channels: its P positions are inside c (the caller's
+            // contract); the mask stores only those.
+            unsafe { _mm512_mask_storeu_ps(c.wrapping_add((16 * h + j) * ldc), mask, values) };
         }
     }
 }
@@ -576,12 +756,7 @@ fn pointwise(model: &TypedModel, node: &TypedNode, tile: Tile) -> TractResult<Op
         (weights.shape()[0], weights.shape()[1])
     };
     let positions: usize = x_shape[i_at + 1..].iter().product();
-    if x_shape[i_at] != inputs
-        || outputs == 0
-        || inputs == 0
-        || positions == 0
-        || positions < tile.min_positions()
-    {
+    if x_shape[i_at] != inputs || outputs == 0 || inputs == 0 || positions == 0 {
         return Ok(None);
     }
     let view = weights.to_plain_array_view::<f32>()?;
@@ -738,7 +913,7 @@ mod tests {
                 bias: Some(vec![1, 9, 1, 1]),
                 clamp: Some((0.0, Some(6.0))),
             },
-            // No bias nor clamp; one plane of a single position (AVX-512 leaves it to tract).
+            // No bias nor clamp; one plane of a single position.
             Case {
                 formula: (&["IHW", "OI"], "OHW"),
                 x: vec![5, 1, 1],
@@ -752,11 +927,9 @@ mod tests {
             let what = format!("{:?} x {:?}", case.formula, case.x);
             let (want, none) = case.run(None, 1)?;
             assert_eq!(none, 0);
-            let positions: usize = case.x[case.x.len() - 2..].iter().product();
             for &tile in &tiles {
                 let (got, replaced) = case.run(Some(tile), 1)?;
-                let taken = positions >= tile.min_positions();
-                assert_eq!(replaced, usize::from(taken), "{what} {tile:?}");
+                assert_eq!(replaced, 1, "{what} {tile:?}");
                 assert_eq!(got.len(), want.len(), "{what} {tile:?}");
                 for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                     assert!((g - w).abs() <= 1e-5, "{what} {tile:?} at {i}: {g} vs {w}");
@@ -768,16 +941,20 @@ mod tests {
 
     #[test]
     fn threads_change_no_bit() -> TractResult<()> {
-        let mut case = efficientnet_like();
-        case.x = vec![64, 40, 40];
-        case.w = vec![70, 64];
-        case.bias = Some(vec![70, 1, 1]);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        for tile in Tile::available() {
-            let (one, replaced) = case.run(Some(tile), 1)?;
-            let (two, _) = case.run(Some(tile), 2)?;
-            assert_eq!(replaced, 1, "{tile:?}");
-            assert_eq!(bits(&one), bits(&two), "{tile:?}");
+        // A large plane (blocks of positions split) and, with AVX-512, a small one (blocks of
+        // 48 output channels split, the last 16 wide).
+        for (x, outputs) in [([64, 40, 40], 70), ([64, 14, 14], 112)] {
+            let mut case = efficientnet_like();
+            case.x = x.to_vec();
+            case.w = vec![outputs, 64];
+            case.bias = Some(vec![outputs, 1, 1]);
+            for tile in Tile::available() {
+                let (one, replaced) = case.run(Some(tile), 1)?;
+                let (two, _) = case.run(Some(tile), 2)?;
+                assert_eq!(replaced, 1, "{x:?} {tile:?}");
+                assert_eq!(bits(&one), bits(&two), "{x:?} {tile:?}");
+            }
         }
         Ok(())
     }
@@ -874,24 +1051,83 @@ mod tests {
         assert!(stored.contains(&clamp.0) && stored.iter().any(|&v| v > clamp.0 && v < clamp.1));
     }
 
+    /// The channel tile, through the op as the model runs it: every width of a last block of
+    /// channels (16, 32, 48 wide, some of it padding) and of positions (1 … 7), each value the
+    /// bias, then the inputs in order as fused multiply-adds, then the clamp, bit for bit.
     #[test]
-    fn avx512_leaves_planes_under_64_positions_to_tract() -> TractResult<()> {
-        // Matched only, not run: this processor may not have AVX-512.
-        for (x, taken) in [([10, 7, 7], false), ([10, 8, 8], true)] {
-            let mut model = TypedModel::default();
-            let input = model.add_source("x", f32::fact(x))?;
-            let w = model.add_const("w", Tensor::from_shape(&[13, 10], &values(130, 5))?)?;
-            let axes = AxesMapping::from_strs(&["IHW", "OI"], &["OHW"])?;
-            let y = model.wire_node("conv", EinSum::new(axes, f32::datum_type()), &[input, w])?;
-            model.select_output_outlets(&y)?;
-            let mut model = model.into_decluttered()?;
-            replace_with(&mut model, Tile::Avx512)?;
-            let order = model.eval_order()?;
-            let replaced = order
-                .iter()
-                .any(|&n| model.node(n).op_is::<PointwiseConv>());
-            assert_eq!(replaced, taken, "{x:?}");
+    fn channel_tiles_give_the_fused_sums_bit_for_bit() -> TractResult<()> {
+        if Tile::detect() != Some(Tile::Avx512) {
+            return Ok(());
+        }
+        let k = 29;
+        let clamp = Clamp {
+            floor: -0.75,
+            ceiling: 0.5,
+        };
+        for outputs in [5, 16, 40, 48, 61, 100] {
+            for positions in [1, 6, 7, 13, 49] {
+                let (w, bias) = (values(outputs * k, 1), values(outputs, 3));
+                let x = values(k * positions, 2);
+                let op = PointwiseConv::new(
+                    Tile::Avx512,
+                    (w.clone(), bias.clone()),
+                    (outputs, k, positions),
+                    clamp,
+                    tvec![outputs, positions],
+                );
+                assert_eq!(op.weights.along, Along::Channels);
+                let mut got = vec![f32::NAN; outputs * positions];
+                op.product(&x, &mut got)?;
+                for o in 0..outputs {
+                    for p in 0..positions {
+                        let sum = (0..k).fold(bias[o], |s, i| {
+                            w[o * k + i].mul_add(x[i * positions + p], s)
+                        });
+                        let want = sum.max(clamp.floor).min(clamp.ceiling);
+                        let at = o * positions + p;
+                        assert_eq!(
+                            got[at].to_bits(),
+                            want.to_bits(),
+                            "{outputs} × {positions}: {o}, {p}"
+                        );
+                    }
+                }
+            }
         }
         Ok(())
+    }
+
+    #[test]
+    fn avx512_runs_planes_up_to_14_by_14_along_the_channels() {
+        // Made only, not run: this processor may not have AVX-512.
+        let along = |tile, positions| {
+            let op = PointwiseConv::new(
+                tile,
+                (vec![0.0; 13 * 10], vec![0.0; 13]),
+                (13, 10, positions),
+                Clamp::NONE,
+                tvec![13, positions],
+            );
+            op.weights.along
+        };
+        for positions in [1, 49, 196] {
+            assert_eq!(
+                along(Tile::Avx512, positions),
+                Along::Channels,
+                "{positions}"
+            );
+            assert_eq!(
+                along(Tile::Avx2, positions),
+                Along::Positions,
+                "{positions}"
+            );
+        }
+        for positions in [197, 784, 12_544] {
+            assert_eq!(
+                along(Tile::Avx512, positions),
+                Along::Positions,
+                "{positions}"
+            );
+        }
     }
 }
