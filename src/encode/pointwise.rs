@@ -153,6 +153,11 @@ pub(super) struct PointwiseConv {
     positions: usize,
     clamp: Clamp,
     output_shape: TVec<usize>,
+    /// The input, or the output, channels innermost in blocks of 16 (`Strides::blocked`),
+    /// between this op and a depthwise one (`depthwise::keep_channels_innermost`); channel
+    /// tile only.
+    blocked_input: bool,
+    blocked_output: bool,
 }
 
 impl PartialEq for PointwiseConv {
@@ -162,6 +167,8 @@ impl PartialEq for PointwiseConv {
             && self.positions == other.positions
             && self.clamp == other.clamp
             && self.output_shape == other.output_shape
+            && self.blocked_input == other.blocked_input
+            && self.blocked_output == other.blocked_output
     }
 }
 
@@ -275,6 +282,10 @@ impl PointwiseConv {
             x.len() >= k * p,
             "1×1 convolution: input shorter than its planes"
         );
+        let (x_strides, out_strides) = (
+            Strides::of(self.blocked_input, p),
+            Strides::of(self.blocked_output, p),
+        );
         for b in blocks {
             let o0 = b * CHANNEL_BLOCK;
             let (width, real) = channel_block_width(w.outputs, b);
@@ -282,18 +293,19 @@ impl PointwiseConv {
             let bias = &w.bias[o0..o0 + width];
             for p0 in (0..p).step_by(CHANNEL_TILE_POSITIONS) {
                 let n = (p - p0).min(CHANNEL_TILE_POSITIONS);
-                let args = (
+                let args = ChannelTileArgs {
                     weights,
-                    k,
-                    &x[p0..],
-                    p,
+                    inputs: k,
+                    x: &x[x_strides.at(0, p0)..],
+                    x_strides,
                     bias,
-                    (self.clamp.floor, self.clamp.ceiling),
-                    // SAFETY: o0 < outputs and p0 < positions: inside out.
-                    unsafe { out.0.add(o0 * p + p0) },
-                    p,
-                    real,
-                );
+                    clamp: (self.clamp.floor, self.clamp.ceiling),
+                    // SAFETY: o0 < outputs and p0 < positions (o0 a multiple of 16): inside
+                    // out.
+                    out: unsafe { out.0.add(out_strides.at(o0, p0)) },
+                    out_strides,
+                    channels: real,
+                };
                 macro_rules! positions_dispatch {
                     ($c:literal) => {
                         match n {
@@ -352,7 +364,37 @@ impl PointwiseConv {
             positions,
             clamp,
             output_shape,
+            blocked_input: false,
+            blocked_output: false,
         }
+    }
+
+    /// This op reading its input (`input`) and writing its output (`output`) channels
+    /// innermost in blocks of 16 — the output's shape then [outputs / 16, positions, 16] —
+    /// where it runs the channel tile and those channels come in whole blocks.
+    pub(super) fn channels_innermost(&self, input: bool, output: bool) -> Option<PointwiseConv> {
+        let w = &self.weights;
+        if w.along != Along::Channels
+            || (input && w.inputs % 16 != 0)
+            || (output && w.outputs % 16 != 0)
+        {
+            return None;
+        }
+        let mut op = self.clone();
+        op.blocked_input |= input;
+        if output && !op.blocked_output {
+            op.blocked_output = true;
+            op.output_shape = tvec![w.outputs / 16, self.positions, 16];
+        }
+        Some(op)
+    }
+
+    pub(super) fn output_shape(&self) -> &TVec<usize> {
+        &self.output_shape
+    }
+
+    pub(super) fn positions(&self) -> usize {
+        self.positions
     }
 
     /// `out = clamp(W · x + bias)`, x inputs × positions and out outputs × positions
@@ -547,23 +589,79 @@ unsafe fn tile_avx512_wide<const R: usize, const H: usize>(
     }
 }
 
-/// P positions × C·16 output channels, registers along the channels: `w` k rows of 16·C
-/// weights (a block of `pack_channel_blocks`), `x` k rows (ldx apart) of at least P positions, `bias`
-/// 16·C values; the first `channels` of the tile's output channels stored at `c` (rows ldc
-/// apart, P positions each), clamped. Each value is the bias, then the inputs in order as fused
-/// multiply-adds, then the clamp: the bits of the position tiles. The sums are turned back to
-/// rows of positions by 16 × 16 transposes and stored through masks, so nothing past the P
-/// positions or the real channels is written.
+/// Where channel c of position p lies from a tile's first value, P positions a plane:
+/// channels first (`(c / 16)·16·P + (c % 16)·P + p`) or channels innermost in blocks of 16
+/// (`(c / 16)·16·P + p·16 + c % 16`, as onnxruntime's NCHWc16).
+#[derive(Clone, Copy)]
+struct Strides {
+    group: usize,
+    lane: usize,
+    position: usize,
+}
+
+impl Strides {
+    fn of(channels_innermost: bool, positions: usize) -> Strides {
+        if channels_innermost {
+            Strides {
+                group: 16 * positions,
+                lane: 1,
+                position: 16,
+            }
+        } else {
+            Strides {
+                group: 16 * positions,
+                lane: positions,
+                position: 1,
+            }
+        }
+    }
+
+    fn at(self, c: usize, p: usize) -> usize {
+        (c / 16) * self.group + (c % 16) * self.lane + p * self.position
+    }
+}
+
+/// One channel tile's operands (see `channel_tile_avx512`).
+struct ChannelTileArgs<'a> {
+    weights: &'a [f32],
+    inputs: usize,
+    x: &'a [f32],
+    x_strides: Strides,
+    bias: &'a [f32],
+    clamp: (f32, f32),
+    out: *mut f32,
+    out_strides: Strides,
+    channels: usize,
+}
+
+/// P positions × C·16 output channels, registers along the channels: `weights` k rows of 16·C
+/// (a block of `pack_channel_blocks`), `x` the k inputs at the tile's P positions as
+/// `x_strides` places them, `bias` 16·C values; the first `channels` of the tile's output
+/// channels stored at `out` as `out_strides` places them, clamped. Each value is the bias, then
+/// the inputs in order as fused multiply-adds, then the clamp: the bits of the position tiles.
+/// Into channels-first planes the sums are turned back to rows of positions by 16 × 16
+/// transposes; channels innermost, each register is stored as it is. Stores go through masks,
+/// so nothing past the P positions or the real channels is written.
 ///
 /// # Safety
-/// AVX-512F present; the slices as described; c holds `channels` rows of P values ldc apart.
+/// AVX-512F present; the slices as described; `out` holds the tile's `channels` channels at P
+/// positions where `out_strides` places them.
 #[target_feature(enable = "avx512f")]
-unsafe fn channel_tile_avx512<const C: usize, const P: usize>(
-    (w, k, x, ldx, bias, clamp, c, ldc, channels): TileArgs,
-) {
+unsafe fn channel_tile_avx512<const C: usize, const P: usize>(args: ChannelTileArgs) {
     use std::arch::x86_64::*;
+    let ChannelTileArgs {
+        weights: w,
+        inputs: k,
+        x,
+        x_strides,
+        bias,
+        clamp,
+        out: c,
+        out_strides,
+        channels,
+    } = args;
     debug_assert!(w.len() >= 16 * C * k && bias.len() >= 16 * C && channels <= 16 * C);
-    debug_assert!(P <= 16 && (k == 0 || x.len() >= (k - 1) * ldx + P));
+    debug_assert!(P <= 16 && (k == 0 || x.len() > x_strides.at(k - 1, P - 1)));
     let mut acc = [[_mm512_setzero_ps(); C]; P];
     for h in 0..C {
         // SAFETY: bias holds 16·C values.
@@ -578,9 +676,9 @@ unsafe fn channel_tile_avx512<const C: usize, const P: usize>(
         unsafe {
             let row = w.add(i * 16 * C);
             let ws: [__m512; C] = std::array::from_fn(|h| _mm512_loadu_ps(row.add(16 * h)));
-            let xs = x.add(i * ldx);
+            let xs = x.add(x_strides.at(i, 0));
             for (p, acc) in acc.iter_mut().enumerate() {
-                let value = _mm512_set1_ps(*xs.add(p));
+                let value = _mm512_set1_ps(*xs.add(p * x_strides.position));
                 for (acc, &weights) in acc.iter_mut().zip(&ws) {
                     *acc = _mm512_fmadd_ps(weights, value, *acc);
                 }
@@ -588,6 +686,21 @@ unsafe fn channel_tile_avx512<const C: usize, const P: usize>(
         }
     }
     let (floor, ceiling) = (_mm512_set1_ps(clamp.0), _mm512_set1_ps(clamp.1));
+    if out_strides.position != 1 {
+        // Channels innermost: each register is where its 16 channels go.
+        for h in 0..C {
+            let mask = first_lanes(channels.saturating_sub(16 * h));
+            for (p, acc) in acc.iter().enumerate() {
+                let value = _mm512_min_ps(_mm512_max_ps(acc[h], floor), ceiling);
+                // SAFETY: position p of channels 16·h… is inside c (the caller's contract);
+                // the mask stores only the real channels.
+                unsafe {
+                    _mm512_mask_storeu_ps(c.wrapping_add(out_strides.at(16 * h, p)), mask, value)
+                };
+            }
+        }
+        return;
+    }
     let mask = first_lanes(P);
     for h in 0..C {
         let mut r = [_mm512_setzero_ps(); 16];
@@ -598,7 +711,9 @@ unsafe fn channel_tile_avx512<const C: usize, const P: usize>(
         for (j, &values) in r.iter().enumerate().take(channels.saturating_sub(16 * h)) {
             // SAFETY: channel 16·h + j < channels: its P positions are inside c (the caller's
             // contract); the mask stores only those.
-            unsafe { _mm512_mask_storeu_ps(c.wrapping_add((16 * h + j) * ldc), mask, values) };
+            unsafe {
+                _mm512_mask_storeu_ps(c.wrapping_add(out_strides.at(16 * h + j, 0)), mask, values)
+            };
         }
     }
 }

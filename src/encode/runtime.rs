@@ -177,6 +177,10 @@ impl OnnxModel {
             // (`im2col.rs` says why).
             #[cfg(target_arch = "x86_64")]
             super::im2col::replace_small_convolutions(&mut typed).map_err(unsupported)?;
+            // And between the 1×1 and depthwise convolutions of small planes, activations kept
+            // channels innermost (`depthwise.rs` says why).
+            #[cfg(target_arch = "x86_64")]
+            super::depthwise::keep_channels_innermost(&mut typed).map_err(unsupported)?;
             // And products by constant weights by latentlab's (`packed.rs` says why).
             super::packed::replace_const_weight_products(&mut typed).map_err(unsupported)?;
             // And attention's chain of ops by one (`attention.rs` says why).
