@@ -28,7 +28,7 @@ use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math::{Add, Mul};
 use tract_onnx::tract_core::ops::nn::{Softmax, SoftmaxKind};
 
-use super::following::{only_successor, replace_chain};
+use super::following::{nodes_of, only_successor, replace_chain};
 
 /// Where each role's axis is in one tensor: the batch axes (in the scores' batch order), and
 /// the two others (q: query, depth; k: key, depth; v: key, value; output: query, value).
@@ -601,12 +601,7 @@ pub(crate) fn fuse_attention(model: &mut TypedModel) -> TractResult<()> {
     if std::env::var_os("LATENTLAB_TRACT_ATTENTION").is_some() {
         return Ok(());
     }
-    let firsts: Vec<usize> = model
-        .nodes()
-        .iter()
-        .filter(|n| n.op_is::<EinSum>())
-        .map(|n| n.id)
-        .collect();
+    let firsts = nodes_of::<EinSum>(model);
     for id in firsts {
         // Matched now: an earlier replacement may have rewired the graph.
         let Some(found) = attention_at(model, model.node(id))? else {

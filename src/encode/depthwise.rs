@@ -26,7 +26,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PoolSpec};
 
-use super::following::{following_clamp, replace_chain, Clamp};
+use super::following::{following_clamp, nodes_of, replace_chain, Clamp};
 
 /// A convolution's planes with every size fixed at load: `channels` planes of `h` × `w` in
 /// (after any batch axis, of one), a `kh` × `kw` filter at strides `sy`, `sx` from `pad_top`,
@@ -933,12 +933,7 @@ impl TypedOp for DepthwiseConv {
 /// folds batch norms and paddings into the convolution and drops a batch axis of one),
 /// before optimising.
 pub(crate) fn replace_depthwise_convolutions(model: &mut TypedModel) -> TractResult<()> {
-    let found: Vec<usize> = model
-        .nodes()
-        .iter()
-        .filter(|n| n.op_is::<Conv>())
-        .map(|n| n.id)
-        .collect();
+    let found = nodes_of::<Conv>(model);
     for id in found {
         let node = model.node(id);
         let Some(conv) = node.op_as::<Conv>() else {
@@ -1021,12 +1016,7 @@ fn depthwise(
 pub(crate) fn keep_channels_innermost(model: &mut TypedModel) -> TractResult<()> {
     use super::following::only_successor;
     use super::pointwise::PointwiseConv;
-    let found: Vec<usize> = model
-        .nodes()
-        .iter()
-        .filter(|n| n.op_is::<DepthwiseConv>())
-        .map(|n| n.id)
-        .collect();
+    let found = nodes_of::<DepthwiseConv>(model);
     for id in found {
         let node = model.node(id);
         let Some(depthwise) = node.op_as::<DepthwiseConv>() else {
@@ -1256,7 +1246,8 @@ mod tests {
         Ok(())
     }
 
-    /// Planes convolved side by side and one at a time, without tract: the same bits.
+    /// Planes convolved side by side (channels innermost in or out too) and one at a time,
+    /// without tract: the same bits.
     #[test]
     fn channels_side_by_side_give_the_bits_of_planes_one_at_a_time() -> TractResult<()> {
         let cases = [
@@ -1264,6 +1255,12 @@ mod tests {
             ((32, 7, 7), (5, 5), [1, 1], PaddingSpec::SameUpper),
             ((16, 7, 7), (3, 3), [1, 1], PaddingSpec::SameUpper),
             // Its stride-2 way in, zeros on the right and below only.
+            (
+                (16, 14, 14),
+                (5, 5),
+                [2, 2],
+                PaddingSpec::Explicit(tvec!(1, 1), tvec!(2, 2)),
+            ),
             (
                 (20, 14, 14),
                 (5, 5),
@@ -1286,40 +1283,58 @@ mod tests {
                 values(channels * kh * kw, 2),
                 values(channels, 3),
             );
-            let sources = Sources {
-                input: &input,
-                kernel: &kernel,
-                bias: &bias,
+            // Planes one at a time, side by side, and, where the channels come in whole blocks
+            // of LANES, side by side with them innermost in, out, or both.
+            let mut layouts = vec![(false, false, false), (true, false, false)];
+            if channels % LANES == 0 {
+                layouts.extend([(true, true, false), (true, false, true), (true, true, true)]);
+            }
+            let blocked = if channels % LANES == 0 {
+                reorder(&input, channels, true)
+            } else {
+                Vec::new()
             };
-            let outputs: Vec<Vec<f32>> = [false, true]
+            let outputs: Vec<Vec<f32>> = layouts
                 .into_iter()
-                .map(|channels_side_by_side| {
-                    let op = DepthwiseConv {
-                        geometry: geometry.clone(),
-                        clamp: Clamp {
-                            floor: -0.5,
-                            ceiling: 0.75,
-                        },
-                        channels_side_by_side,
-                        innermost_input: false,
-                        innermost_output: false,
-                        planes_output_shape: None,
-                    };
-                    let mut out = vec![f32::NAN; channels * geometry.oh * geometry.ow];
-                    convolve_planes(&op, &sources, 0, &mut out);
-                    out
-                })
+                .map(
+                    |(channels_side_by_side, innermost_input, innermost_output)| {
+                        let op = DepthwiseConv {
+                            geometry: geometry.clone(),
+                            clamp: Clamp {
+                                floor: -0.5,
+                                ceiling: 0.75,
+                            },
+                            channels_side_by_side,
+                            innermost_input,
+                            innermost_output,
+                            planes_output_shape: None,
+                        };
+                        let sources = Sources {
+                            input: if innermost_input { &blocked } else { &input },
+                            kernel: &kernel,
+                            bias: &bias,
+                        };
+                        let mut out = vec![f32::NAN; channels * geometry.oh * geometry.ow];
+                        convolve_planes(&op, &sources, 0, &mut out);
+                        if innermost_output {
+                            out = reorder(&out, channels, false);
+                        }
+                        out
+                    },
+                )
                 .collect();
             assert!(outputs[0].iter().all(|v| v.is_finite()), "{what}");
             assert!(
                 outputs[0].contains(&-0.5) && outputs[0].iter().any(|&v| v > -0.5 && v < 0.75),
                 "{what}: the clamp should bite and let values through"
             );
-            let same = outputs[0]
-                .iter()
-                .zip(&outputs[1])
-                .all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "{what}");
+            for (layout, out) in outputs.iter().enumerate().skip(1) {
+                let same = outputs[0]
+                    .iter()
+                    .zip(out)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{what}, layout {layout}");
+            }
         }
         Ok(())
     }
@@ -1341,67 +1356,6 @@ mod tests {
             }
         }
         out
-    }
-
-    /// Side by side, channels innermost in or out give the bits of planes in and out.
-    #[test]
-    fn channels_innermost_give_the_bits_of_planes() -> TractResult<()> {
-        let cases = [
-            ((32, 7, 7), (5, 5), [1, 1], PaddingSpec::SameUpper),
-            ((16, 7, 7), (3, 3), [1, 1], PaddingSpec::SameUpper),
-            (
-                (16, 14, 14),
-                (5, 5),
-                [2, 2],
-                PaddingSpec::Explicit(tvec!(1, 1), tvec!(2, 2)),
-            ),
-        ];
-        for ((channels, h, w), (kh, kw), strides, padding) in cases {
-            let what = format!("{channels} × {h} × {w}, {kh} × {kw}, {strides:?}");
-            let spec = depthwise_spec(channels, (kh, kw), strides, padding);
-            let geometry = PlaneGeometry::of(&spec, channels, h, w).context("a geometry")?;
-            let positions_out = geometry.oh * geometry.ow;
-            let (planes, kernel, bias) = (
-                values(channels * h * w, 1),
-                values(channels * kh * kw, 2),
-                values(channels, 3),
-            );
-            let blocked = reorder(&planes, channels, true);
-            let mut want = None;
-            for (innermost_input, innermost_output) in
-                [(false, false), (true, false), (false, true), (true, true)]
-            {
-                let op = DepthwiseConv {
-                    geometry: geometry.clone(),
-                    clamp: Clamp {
-                        floor: -0.5,
-                        ceiling: 0.75,
-                    },
-                    channels_side_by_side: true,
-                    innermost_input,
-                    innermost_output,
-                    planes_output_shape: None,
-                };
-                let sources = Sources {
-                    input: if innermost_input { &blocked } else { &planes },
-                    kernel: &kernel,
-                    bias: &bias,
-                };
-                let mut out = vec![f32::NAN; channels * positions_out];
-                convolve_planes(&op, &sources, 0, &mut out);
-                if innermost_output {
-                    out = reorder(&out, channels, false);
-                }
-                let bits: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
-                let want = want.get_or_insert(bits.clone());
-                assert!(out.iter().all(|v| v.is_finite()), "{what}");
-                assert!(
-                    *want == bits,
-                    "{what}: innermost in {innermost_input}, out {innermost_output}"
-                );
-            }
-        }
-        Ok(())
     }
 
     /// An EfficientNet block as tract declutters it (1×1 expand with its bias and ReLU6, the

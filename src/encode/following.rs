@@ -1,6 +1,6 @@
 //! Ops that follow a replaced op and fold into it: the single reader of an outlet, the
 //! constant operand of a binary op, and the clamp (ReLU, ReLU6) of a Max by a scalar and a
-//! Min by one; and the patch that puts a replacement in place. Shared by the native
+//! Min by one; the nodes a replacement looks at, and the patch that puts it in place. Shared by the native
 //! replacements (`packed.rs`, `pointwise.rs`, `depthwise.rs`, `im2col.rs`, `layer_norm.rs`,
 //! `attention.rs`).
 
@@ -25,6 +25,17 @@ pub(crate) fn replace_chain(
     let wire = patch.wire_node(name, op, &taps)?;
     patch.shunt_outside(model, OutletId::new(last, 0), wire[0])?;
     patch.apply(model)
+}
+
+/// The ids of `model`'s nodes whose op is an `O`, in the model's order: collected before a
+/// replacement patches the model, so each is matched again as the graph then stands.
+pub(crate) fn nodes_of<O: TypedOp>(model: &TypedModel) -> Vec<usize> {
+    model
+        .nodes()
+        .iter()
+        .filter(|n| n.op_is::<O>())
+        .map(|n| n.id)
+        .collect()
 }
 
 /// The single node reading `outlet`, unless it is a model output or read by several.

@@ -18,7 +18,7 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::Conv;
 
 use super::depthwise::{plain_2d_convolution, PlaneGeometry};
-use super::following::{following_clamp, replace_chain};
+use super::following::{following_clamp, nodes_of, replace_chain};
 use super::pointwise::{PointwiseConv, Tile};
 
 /// The largest patch (C·kh·kw) replaced.
@@ -132,12 +132,7 @@ pub(crate) fn replace_small_convolutions(model: &mut TypedModel) -> TractResult<
     let Some(tile) = Tile::detect() else {
         return Ok(());
     };
-    let found: Vec<usize> = model
-        .nodes()
-        .iter()
-        .filter(|n| n.op_is::<Conv>())
-        .map(|n| n.id)
-        .collect();
+    let found = nodes_of::<Conv>(model);
     for id in found {
         let node = model.node(id);
         let Some((geometry, weights, bias, output_shape)) = small_convolution(model, node)? else {

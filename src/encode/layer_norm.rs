@@ -23,7 +23,7 @@ use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::math::{Add, Mul, Sub};
 use tract_onnx::tract_core::ops::nn::{Reduce, Reducer, RmsNorm};
 
-use super::following::{constant_operand, only_successor, replace_chain};
+use super::following::{constant_operand, nodes_of, only_successor, replace_chain};
 
 #[derive(Debug, PartialEq)]
 struct Params {
@@ -229,12 +229,7 @@ pub(crate) fn fuse_layer_norms(model: &mut TypedModel) -> TractResult<()> {
     if std::env::var_os("LATENTLAB_TRACT_LAYER_NORM").is_some() {
         return Ok(());
     }
-    let found: Vec<usize> = model
-        .nodes()
-        .iter()
-        .filter(|n| n.op_is::<Reduce>())
-        .map(|n| n.id)
-        .collect();
+    let found = nodes_of::<Reduce>(model);
     for id in found {
         let Some((inputs, op, last)) = layer_norm(model, model.node(id))? else {
             continue;

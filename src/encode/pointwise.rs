@@ -28,7 +28,9 @@ use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math::Add;
 
 use super::depthwise::{first_lanes, transpose_16x16};
-use super::following::{constant_operand, following_clamp, only_successor, replace_chain, Clamp};
+use super::following::{
+    constant_operand, following_clamp, nodes_of, only_successor, replace_chain, Clamp,
+};
 
 /// The register tile this processor runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -779,12 +781,7 @@ pub(crate) fn replace_pointwise_convolutions(model: &mut TypedModel) -> TractRes
 }
 
 fn replace_with(model: &mut TypedModel, tile: Tile) -> TractResult<()> {
-    let found: Vec<usize> = model
-        .nodes()
-        .iter()
-        .filter(|n| n.op_is::<EinSum>())
-        .map(|n| n.id)
-        .collect();
+    let found = nodes_of::<EinSum>(model);
     for id in found {
         let Some((x, op, replaces)) = pointwise(model, model.node(id), tile)? else {
             continue;
