@@ -1386,6 +1386,9 @@ mod tests {
             ((24, 48, 40), 7, 5, 1),
             ((16, 64, 24), 14, 3, 2),
             ((16, 40, 24), 7, 3, 1),
+            // 28 × 28: the 1×1 convolutions go over to the channel tile for it; 30 × 30: not.
+            ((16, 32, 16), 28, 3, 1),
+            ((16, 32, 16), 30, 3, 1),
         ];
         for ((c_in, c_mid, c_out), side, k, stride) in cases {
             let what =
@@ -1474,7 +1477,13 @@ mod tests {
             let (innermost, kept) = run(true)?;
             assert_eq!(none, 0, "{what}");
             let whole_blocks = c_mid % LANES == 0;
-            assert_eq!(kept, if avx512() && whole_blocks { 2 } else { 0 }, "{what}");
+            let small = side * side <= 784;
+            let expected = if avx512() && whole_blocks && small {
+                2
+            } else {
+                0
+            };
+            assert_eq!(kept, expected, "{what}");
             assert_eq!(
                 planes.len(),
                 c_out * (side / stride) * (side / stride),
