@@ -13,7 +13,9 @@
 //! the tile around: 7 positions × 48 output channels, registers along the channels, weights
 //! packed once in blocks of 48 and activations broadcast, the sums transposed back to rows of
 //! positions as they are stored (`channel_tile_avx512`): 49 and 196 positions are whole
-//! multiples of 7, where the position tile computed 64 and 208.
+//! multiples of 7, where the position tile computed 64 and 208. Next to a depthwise
+//! convolution that tile reads or writes the activations channels innermost instead, in blocks
+//! of 16, and stores its registers as they are (`channels_innermost`).
 //!
 //! Arithmetic: per output value the bias, then the input channels in order, one fused
 //! multiply-add each, then the clamp: float-order noise against tract (which adds the bias
@@ -162,7 +164,7 @@ pub(super) struct PointwiseConv {
     positions: usize,
     clamp: Clamp,
     output_shape: TVec<usize>,
-    /// The input, or the output, channels innermost in blocks of 16 (`Strides::blocked`),
+    /// The input, or the output, channels innermost in blocks of 16 (`Strides::of`),
     /// between this op and a depthwise one (`depthwise::keep_channels_innermost`); channel
     /// tile only.
     blocked_input: bool,
@@ -278,7 +280,8 @@ impl PointwiseConv {
 
 impl PointwiseConv {
     /// Blocks `blocks` of CHANNEL_BLOCK output channels of `out = clamp(W · x + bias)` with
-    /// the channel tile, CHANNEL_TILE_POSITIONS positions at a time; `x` is inputs × positions.
+    /// the channel tile, CHANNEL_TILE_POSITIONS positions at a time; `x` is inputs × positions
+    /// (channels first, or innermost where the op reads them so).
     ///
     /// # Safety
     /// AVX-512F present; `out` holds outputs × positions values,
