@@ -388,7 +388,7 @@ impl PointwiseConv {
     /// whole blocks.
     pub(super) fn channels_innermost(&self, input: bool, output: bool) -> Option<PointwiseConv> {
         let w = &self.weights;
-        if (input && w.inputs % 16 != 0) || (output && w.outputs % 16 != 0) {
+        if (input && !w.inputs.is_multiple_of(16)) || (output && !w.outputs.is_multiple_of(16)) {
             return None;
         }
         let mut op = self.clone();
